@@ -1,0 +1,215 @@
+"""CLI handlers for the container lifecycle: run, create, start, stop, kill, rm ..."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from ..engine.container import Container
+from ..engine.runtime import Runtime
+from ..errors import InvalidState, OciError
+from .options import container_config
+from .signals import parse_signal
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _err(exc: Exception) -> None:
+    sys.stderr.write(f"Error: {exc}\n")
+
+
+def _write_stream(stream: int, data: bytes) -> None:
+    out = sys.stderr if stream == 3 else sys.stdout
+    out.buffer.write(data)
+    out.buffer.flush()
+
+
+def _for_each(rt: Runtime, refs: list[str], all_: bool,
+              action: Callable[[Container], str | None], all_filter: tuple[str, ...] = ()
+              ) -> int:
+    """Apply ``action`` to each container; report each failure; 125 if any failed."""
+    if all_:
+        targets: list[Container | str] = [
+            c for c in rt.containers(all=True) if not all_filter or c.state in all_filter]
+    else:
+        if not refs:
+            raise InvalidState("you must provide at least one container name or ID "
+                               "(or use --all)")
+        targets = list(refs)
+    rc = 0
+    for target in targets:
+        try:
+            ctr = rt.lookup_container(target) if isinstance(target, str) else target
+            printed = action(ctr)
+            if printed is not None:
+                _out(printed)
+        except OciError as exc:
+            _err(exc)
+            rc = exc.exit_code if rc == 0 else rc
+    return rc
+
+
+def cmd_create(rt: Runtime, args: argparse.Namespace) -> int:
+    ctr = rt.create_container(container_config(args), args.name)
+    _out(ctr.id)
+    return 0
+
+
+def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
+    cfg = container_config(args)
+    ctr = rt.create_container(cfg, args.name)
+    if args.detach:
+        try:
+            ctr.start()
+        except BaseException:
+            _remove_quietly(ctr)
+            raise
+        _out(ctr.id)
+        return 0
+    return run_attached(ctr, args.detach_keys, remove=cfg.auto_remove)
+
+
+def run_attached(ctr: Container, detach_keys: str = "ctrl-p,ctrl-q",
+                 remove: bool = False) -> int:
+    """Init, attach, start, stream until exit; the exit code is the container's."""
+    from ..oci.attach import AttachResult, parse_detach_keys, pump
+    from .terminal import raw_terminal
+
+    cfg = ctr.record.config
+    keys = parse_detach_keys(detach_keys) if cfg.tty else b""
+    try:
+        ctr.init()
+        sock = ctr.attach_socket()
+    except BaseException:
+        _remove_quietly(ctr)
+        raise
+    stdin_fd = sys.stdin.fileno() if cfg.stdin else None
+    tty_fd = stdin_fd if stdin_fd is not None and os.isatty(stdin_fd) and cfg.tty else None
+    result = AttachResult.EOF
+    try:
+        with raw_terminal(tty_fd, ctr.resize):
+            ctr.start()
+            result = pump(sock, _write_stream, stdin_fd=stdin_fd, detach_keys=keys)
+    except KeyboardInterrupt:
+        # Like podman's sig-proxy: the container gets the interrupt.
+        ctr.kill(2)
+    except BaseException:
+        sock.close()
+        _remove_quietly(ctr)
+        raise
+    finally:
+        sock.close()
+    if result == AttachResult.DETACHED:
+        sys.stderr.write(f"\ndetached from {ctr.id[:12]}\n")
+        return 0
+    code = ctr.wait()
+    if remove:
+        try:
+            ctr.remove(force=True)
+        except OciError:
+            pass  # the exit command got there first
+    return 0 if code is None else (code if code >= 0 else 125)
+
+
+def _remove_quietly(ctr: Container) -> None:
+    try:
+        ctr.remove(force=True, timeout=0)
+    except Exception:
+        pass
+
+
+def cmd_start(rt: Runtime, args: argparse.Namespace) -> int:
+    if args.attach:
+        if len(args.containers) != 1:
+            raise InvalidState("you can only attach to one container at a time")
+        ctr = rt.lookup_container(args.containers[0])
+        ctr.refresh()
+        return run_attached(ctr, remove=ctr.record.config.auto_remove)
+
+    def start(ctr: Container) -> str:
+        ctr.start()
+        return ctr.name if ctr.name in args.containers else ctr.id
+
+    return _for_each(rt, args.containers, False,
+                     lambda c: (c.start(), _ref(c, args.containers))[1])
+
+
+def _ref(ctr: Container, refs: list[str]) -> str:
+    """Podman echoes the reference the user typed."""
+    for r in refs:
+        if r in (ctr.name, ctr.id) or ctr.id.startswith(r):
+            return r
+    return ctr.id
+
+
+def cmd_stop(rt: Runtime, args: argparse.Namespace) -> int:
+    if args.time is not None and args.time < 0:
+        raise InvalidState("--time must be zero or more seconds")
+    return _for_each(rt, args.containers, args.all,
+                     lambda c: (c.stop(args.time), _ref(c, args.containers))[1])
+
+
+def cmd_restart(rt: Runtime, args: argparse.Namespace) -> int:
+    def restart(ctr: Container) -> str:
+        ctr.stop(args.time)
+        ctr.start()
+        return ctr.id
+
+    return _for_each(rt, args.containers, args.all, restart)
+
+
+def cmd_kill(rt: Runtime, args: argparse.Namespace) -> int:
+    sig = parse_signal(args.signal)
+    return _for_each(rt, args.containers, args.all,
+                     lambda c: (c.kill(sig), _ref(c, args.containers))[1],
+                     all_filter=("running", "paused"))
+
+
+def cmd_pause(rt: Runtime, args: argparse.Namespace) -> int:
+    return _for_each(rt, args.containers, args.all,
+                     lambda c: (c.pause(), c.id)[1], all_filter=("running",))
+
+
+def cmd_unpause(rt: Runtime, args: argparse.Namespace) -> int:
+    return _for_each(rt, args.containers, args.all,
+                     lambda c: (c.unpause(), c.id)[1], all_filter=("paused",))
+
+
+def cmd_rm(rt: Runtime, args: argparse.Namespace) -> int:
+    return _for_each(rt, args.containers, args.all,
+                     lambda c: (c.remove(force=args.force, timeout=args.time), c.id)[1])
+
+
+def cmd_wait(rt: Runtime, args: argparse.Namespace) -> int:
+    return _for_each(rt, args.containers, False, lambda c: str(c.wait()))
+
+
+def cmd_init(rt: Runtime, args: argparse.Namespace) -> int:
+    return _for_each(rt, args.containers, False, lambda c: (c.init(), c.id)[1])
+
+
+def cmd_container(rt: Runtime, args: argparse.Namespace) -> int:
+    if args.ccmd != "cleanup":
+        raise InvalidState("missing subcommand: try 'ipy-oci container cleanup --help'")
+    from ..errors import NoSuchContainer, NoSuchExecSession
+
+    rc = 0
+    for ref in args.containers:
+        try:
+            ctr = rt.lookup_container(ref)
+            if args.exec:
+                sess = rt.lookup_exec(args.exec)
+                sess.sync()
+            else:
+                ctr.cleanup(rm=args.rm)
+        except (NoSuchContainer, NoSuchExecSession):
+            continue  # already cleaned up and removed by someone else: nothing to do
+        except OciError as exc:
+            _err(exc)
+            rc = exc.exit_code
+    return rc

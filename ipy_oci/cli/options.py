@@ -1,0 +1,99 @@
+"""Parsed flags -> engine configs. Shared by the CLI and the magics."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import asdict
+
+from ..engine.exec_records import ExecConfig
+from ..engine.records import ContainerConfig
+from ..errors import UsageError
+from .format import parse_size
+from .signals import parse_signal
+
+
+def resolve_env(items: list[str]) -> list[str]:
+    """'-e KEY=VAL' as given; '-e KEY' takes KEY's value from this process (podman)."""
+    out = []
+    for item in items:
+        if "=" in item:
+            if item.startswith("="):
+                raise UsageError(f"invalid environment variable {item!r}: use KEY=VALUE")
+            out.append(item)
+        elif item and item in os.environ:
+            out.append(f"{item}={os.environ[item]}")
+        elif not item:
+            raise UsageError("invalid environment variable '': use KEY=VALUE")
+    return out
+
+
+def parse_kv(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, _, val = item.partition("=")
+        if not key:
+            raise UsageError(f"invalid {what} {item!r}: use KEY=VALUE")
+        out[key] = val
+    return out
+
+
+def container_config(args: argparse.Namespace) -> ContainerConfig:
+    from ..oci.spec import BindMount
+
+    if args.entrypoint is not None:
+        import json
+        import shlex
+
+        ep = args.entrypoint
+        entrypoint = json.loads(ep) if ep.startswith("[") else (shlex.split(ep) if ep else [])
+    else:
+        entrypoint = None
+    stop_signal = parse_signal(args.stop_signal) if args.stop_signal else 15
+    if args.stop_timeout is not None and args.stop_timeout < 0:
+        raise UsageError("--stop-timeout must be zero or more seconds")
+    if args.pids_limit is not None and args.pids_limit == 0:
+        raise UsageError("--pids-limit must be positive (or -1 for unlimited)")
+    if args.cpus is not None and args.cpus <= 0:
+        raise UsageError("--cpus must be a positive number")
+    return ContainerConfig(
+        image=args.image,
+        command=[],
+        entrypoint=entrypoint,
+        cmd=list(args.command) or None,
+        env=resolve_env(args.env),
+        user=args.user,
+        workdir=args.workdir,
+        tty=args.tty,
+        stdin=args.interactive,
+        hostname=args.hostname,
+        network=args.network,
+        mounts=[asdict(BindMount.parse(v)) for v in args.volume],
+        labels=parse_kv(args.label, "label"),
+        annotations=parse_kv(args.annotation, "annotation"),
+        stop_signal=stop_signal,
+        stop_timeout=10 if args.stop_timeout is None else args.stop_timeout,
+        init=args.init,
+        auto_remove=args.rm,
+        privileged=args.privileged,
+        read_only=args.read_only,
+        cap_add=list(args.cap_add),
+        cap_drop=list(args.cap_drop),
+        ulimits=list(args.ulimit),
+        memory=parse_size(args.memory) if args.memory else None,
+        pids_limit=args.pids_limit,
+        cpus=args.cpus,
+        shm_size=parse_size(args.shm_size) if args.shm_size else None,
+    )
+
+
+def exec_config(args: argparse.Namespace) -> ExecConfig:
+    if not args.command or not args.command[0]:
+        raise UsageError("must provide a non-empty command to start an exec session")
+    if args.preserve_fds < 0:
+        raise UsageError("--preserve-fds must be zero or a positive number")
+    return ExecConfig(
+        command=list(args.command), tty=args.tty, attach_stdin=args.interactive,
+        detach_keys=args.detach_keys, env=resolve_env(args.env), user=args.user,
+        workdir=args.workdir, privileged=args.privileged, preserve_fds=args.preserve_fds,
+    )

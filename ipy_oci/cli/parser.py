@@ -1,0 +1,179 @@
+"""The one grammar of ipy-oci, shared by the CLI and the ``%oci`` magics.
+
+Flag names follow podman. Parse errors raise ``UsageError`` (exit 125) rather
+than argparse's exit 2, so front ends can show one clear line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from ..errors import UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if status:
+            raise UsageError(message or f"{self.prog}: invalid arguments")
+        raise HelpShown(message or "")
+
+
+class HelpShown(Exception):  # noqa: N818 - control flow, not an error
+    """``--help`` was printed; front ends stop quietly."""
+
+
+def _containers(p: argparse.ArgumentParser, nargs: str = "+") -> None:
+    p.add_argument("containers", nargs=nargs, metavar="CONTAINER")
+
+
+def _add_create_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", help="assign a name to the container")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VAL")
+    p.add_argument("-u", "--user", default="", help="user[:group] to run as")
+    p.add_argument("-w", "--workdir", default="", help="working directory")
+    p.add_argument("--entrypoint", default=None, help="override the image's ENTRYPOINT")
+    p.add_argument("-v", "--volume", action="append", default=[],
+                   metavar="HOST:CTR[:ro]", help="bind mount a host path")
+    p.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VAL")
+    p.add_argument("--annotation", action="append", default=[], metavar="KEY=VAL")
+    p.add_argument("--stop-signal", default=None, help="signal to stop (default SIGTERM)")
+    p.add_argument("--stop-timeout", type=int, default=None,
+                   help="seconds to wait before SIGKILL on stop (default 10)")
+    p.add_argument("--init", action="store_true", help="run an init (catatonit) as PID 1")
+    p.add_argument("--network", "--net", default="none", choices=["none", "host"],
+                   help="network mode (bridge networking is not available yet)")
+    p.add_argument("-h", "--hostname", default="", help="container host name")
+    p.add_argument("--privileged", action="store_true")
+    p.add_argument("--read-only", action="store_true", help="mount the rootfs read-only")
+    p.add_argument("--cap-add", action="append", default=[])
+    p.add_argument("--cap-drop", action="append", default=[])
+    p.add_argument("--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]")
+    p.add_argument("-m", "--memory", default=None, help="memory limit, e.g. 64m")
+    p.add_argument("--pids-limit", type=int, default=None)
+    p.add_argument("--cpus", type=float, default=None)
+    p.add_argument("--shm-size", default=None)
+    p.add_argument("--detach-keys", default="ctrl-p,ctrl-q")
+    p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+
+
+def build_parser(prog: str = "ipy-oci") -> argparse.ArgumentParser:
+    root = _Parser(prog=prog, description="Containers from Jupyter, podman-compatible.")
+    root.add_argument("--root", default=None, help="storage root (IPY_OCI_ROOT)")
+    root.add_argument("--runroot", default=None, help="runtime state dir (IPY_OCI_RUNROOT)")
+    root.add_argument("--runtime", default=None, help="runc, crun or a path (IPY_OCI_RUNTIME)")
+    root.add_argument("--log-level", default=None,
+                      choices=["debug", "info", "warn", "error", "fatal", "panic"])
+    root.add_argument("--version", action="store_true")
+    sub = root.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, help: str, add_help: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, add_help=add_help)
+        if not add_help:  # -h means --hostname for run/create, as in podman
+            p.add_argument("--help", action="help", help="show this help message and exit")
+        return p
+
+    p = add("run", "run a command in a new container", add_help=False)
+    p.add_argument("-d", "--detach", action="store_true")
+    _add_create_flags(p)
+
+    p = add("create", "create a container without starting it", add_help=False)
+    _add_create_flags(p)
+
+    p = add("start", "start one or more containers")
+    p.add_argument("-a", "--attach", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    _containers(p)
+
+    for name, hlp in (("stop", "stop containers (stop signal, timeout, SIGKILL)"),
+                      ("restart", "restart containers")):
+        p = add(name, hlp)
+        p.add_argument("-t", "--time", type=int, default=None, help="seconds before SIGKILL")
+        p.add_argument("-a", "--all", action="store_true")
+        _containers(p, "*")
+
+    p = add("kill", "send a signal to containers")
+    p.add_argument("-s", "--signal", default="KILL")
+    p.add_argument("-a", "--all", action="store_true")
+    _containers(p, "*")
+
+    for name in ("pause", "unpause"):
+        p = add(name, f"{name} containers")
+        p.add_argument("-a", "--all", action="store_true")
+        _containers(p, "*")
+
+    p = add("rm", "remove containers")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-t", "--time", type=int, default=None)
+    p.add_argument("-a", "--all", action="store_true")
+    _containers(p, "*")
+
+    p = add("ps", "list containers")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--format", default=None, help="json")
+
+    p = add("logs", "show a container's output")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("container", metavar="CONTAINER")
+
+    p = add("inspect", "show low-level information as JSON")
+    p.add_argument("--type", default="all", choices=["all", "container", "image", "exec"])
+    p.add_argument("refs", nargs="+", metavar="NAME")
+
+    p = add("wait", "wait for containers to stop; print their exit codes")
+    _containers(p)
+
+    p = add("init", "initialize containers (create them in the runtime)")
+    _containers(p)
+
+    p = add("images", "list images")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--format", default=None, help="json")
+    p.add_argument("--no-trunc", action="store_true")
+
+    add("info", "show runtime information as JSON")
+    add("version", "show the version")
+
+    p = add("exec", "run a command in a running container")
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("-u", "--user", default="")
+    p.add_argument("-w", "--workdir", default="")
+    p.add_argument("--detach-keys", default="ctrl-p,ctrl-q")
+    p.add_argument("--privileged", action="store_true")
+    p.add_argument("--preserve-fds", type=int, default=0)
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+
+    p = add("container", "manage containers (cleanup is what conmon's exit command runs)")
+    csub = p.add_subparsers(dest="ccmd", metavar="SUBCOMMAND", parser_class=_Parser)
+    cp = csub.add_parser("cleanup", help="record an exit and release a container's resources")
+    cp.add_argument("--rm", action="store_true")
+    cp.add_argument("--exec", default=None, metavar="SESSION")
+    cp.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+    p = add("system", "system maintenance")
+    ssub = p.add_subparsers(dest="scmd", metavar="SUBCOMMAND", parser_class=_Parser)
+    sp = ssub.add_parser("reap", help="sync state, reap orphaned exec sessions, prune old ones")
+    sp.add_argument("--prune-age", type=float, default=None,
+                    help="seconds a stopped detached session is kept")
+    return root
+
+
+def parse(argv: list[str], prog: str = "ipy-oci") -> argparse.Namespace:
+    args = build_parser(prog).parse_args(argv)
+    if getattr(args, "cmd", None) is None and not args.version:
+        raise UsageError(f"{prog}: missing command (see '{prog} --help')")
+    return args

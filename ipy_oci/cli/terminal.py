@@ -1,0 +1,39 @@
+"""The local terminal during an attached ``-t`` session: raw mode and resizes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import termios
+import tty
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+def terminal_size(fd: int) -> tuple[int, int]:
+    size = os.get_terminal_size(fd)
+    return size.lines, size.columns
+
+
+@contextmanager
+def raw_terminal(fd: int | None, on_resize: Callable[[int, int], None]) -> Iterator[None]:
+    """Raw mode plus SIGWINCH forwarding, restored on exit; a no-op off a terminal."""
+    if fd is None or not os.isatty(fd):
+        yield
+        return
+    saved = termios.tcgetattr(fd)
+
+    def winch(_sig: int, _frame: object) -> None:
+        try:
+            on_resize(*terminal_size(fd))
+        except OSError:
+            pass
+
+    old_handler = signal.signal(signal.SIGWINCH, winch)
+    try:
+        winch(0, None)
+        tty.setraw(fd)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        signal.signal(signal.SIGWINCH, old_handler)

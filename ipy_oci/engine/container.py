@@ -1,0 +1,371 @@
+"""Container: the lifecycle state machine of one container.
+
+Public methods take the container's file lock for short state transitions and
+never hold it while streaming output or waiting for an exit. Methods named
+``_..._locked`` expect the caller to hold the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal as _signal
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidState, NoSuchContainer
+from ..oci.fsutil import connect_seqpacket, wait_for_file
+from ..oci.runtime import CreateRequest
+from ..state.locks import FileLock
+from ..state.procs import is_alive
+from .records import ContainerRecord, State
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+# Files conmon and the runtime leave in a bundle; removed at cleanup.
+_RUNTIME_FILES = ("attach", "ctl", "winsz", "pidfile", "conmon.pid", "conmon.err",
+                  "oci-log")
+
+
+class Container:
+    def __init__(self, runtime: Runtime, record: ContainerRecord) -> None:
+        self.runtime = runtime
+        self.record = record
+
+    # -- identity ---------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def state(self) -> str:
+        return self.record.state
+
+    @property
+    def dir(self) -> Path:
+        """The bundle and userdata dir: config.json, log, etc files, overlay dirs."""
+        return self.runtime.containers_dir / self.id
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "ctr.log"
+
+    @property
+    def lock(self) -> FileLock:
+        return self.runtime.container_lock(self.id)
+
+    def __repr__(self) -> str:
+        return f"<Container {self.name} {self.id[:12]} {State.display(self.state)}>"
+
+    # -- state sync ---------------------------------------------------------------
+    def _reload(self) -> None:
+        row = self.runtime.db.query_one("SELECT * FROM containers WHERE id = ?", (self.id,))
+        if row is None:
+            raise NoSuchContainer(self.record.name)
+        self.record = ContainerRecord.from_row(row)
+
+    def _save(self, **changes: Any) -> None:
+        for k, v in changes.items():
+            setattr(self.record, k, v)
+        cols = self.record.columns()
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        vals = tuple(cols[k] for k in changes)
+        with self.runtime.db.write() as cur:
+            cur.execute(f"UPDATE containers SET {sets} WHERE id = ?", (*vals, self.id))
+
+    def _needs_sync(self) -> bool:
+        """Cheap check without the lock: has a monitored process exited?"""
+        if self.record.state not in State.ACTIVE and self.record.state != State.STOPPED:
+            return False
+        if self.record.state == State.STOPPED:
+            return True
+        if self.runtime.oci.exit_file_path(self.id).exists():
+            return True
+        return not is_alive(self.record.conmon_pid, self.record.conmon_start)
+
+    def _sync_locked(self) -> None:
+        """Status comes from the runtime: the exit file, else conmon's liveness."""
+        self._reload()
+        rec = self.record
+        if rec.state not in State.ACTIVE:
+            return
+        oci = self.runtime.oci
+        exit_file = oci.exit_file_path(self.id)
+        if exit_file.exists():
+            code = oci.read_exit_code(self.id)
+            try:
+                finished = exit_file.stat().st_mtime
+            except FileNotFoundError:
+                finished = time.time()
+            oom = (self.dir / "persist" / "oom").exists()
+            self._save(state=State.STOPPED, exit_code=code if code is not None else -1,
+                       finished_at=finished, oom_killed=oom)
+        elif not is_alive(rec.conmon_pid, rec.conmon_start):
+            # conmon died without writing an exit file (e.g. it was SIGKILLed).
+            status = oci.update_container_status(self.id)
+            if status is None or status.get("status") == "stopped":
+                self._save(state=State.STOPPED, exit_code=-1, finished_at=time.time())
+
+    def refresh(self) -> Container:
+        """Bring the record up to date, cleaning up after an exit if one happened."""
+        self._reload()
+        if self._needs_sync():
+            with self.lock.held():
+                self._refresh_locked()
+        return self
+
+    def _refresh_locked(self) -> None:
+        self._sync_locked()
+        if self.record.state == State.STOPPED:
+            self._cleanup_locked()
+
+    # -- lifecycle ------------------------------------------------------------------
+    def init(self) -> None:
+        with self.lock.held():
+            self._refresh_locked()
+            self._init_locked()
+
+    def _init_locked(self) -> None:
+        rec = self.record
+        if rec.state not in (State.CONFIGURED, State.EXITED):
+            raise InvalidState(
+                f"container {rec.name} is {State.display(rec.state)}: only a created or "
+                "exited container can be initialized"
+            )
+        from .spec_builder import prepare_bundle
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        oci = self.runtime.oci
+        created = False
+        try:
+            rootfs = prepare_bundle(self)
+            oci.exit_file_path(self.id).unlink(missing_ok=True)
+            spawned = oci.create_container(CreateRequest(
+                id=self.id, name=rec.name, bundle=self.dir, log_path=self.log_path,
+                terminal=rec.config.tty, stdin=rec.config.stdin,
+                exit_command=self.runtime.exit_command(self.id, rm=rec.config.auto_remove),
+            ))
+            created = True
+            self._save(state=State.CREATED, pid=spawned.pid, pid_start=spawned.pid_start,
+                       conmon_pid=spawned.conmon_pid, conmon_start=spawned.conmon_start,
+                       rootfs=str(rootfs), exit_code=None, finished_at=0.0, oom_killed=False)
+        except BaseException:
+            self._undo_init(created)
+            raise
+
+    def _undo_init(self, created: bool) -> None:
+        """A failed init leaves nothing: no runtime state, no conmon, no mount."""
+        oci = self.runtime.oci
+        try:
+            oci.delete_container(self.id)
+        except Exception:
+            pass
+        pid_text = _read(self.dir / "conmon.pid")
+        if pid_text.isdigit():
+            _kill_quietly(int(pid_text), _signal.SIGKILL)
+        self._remove_runtime_files()
+        from ..storage.rootfs import unmount_rootfs
+
+        unmount_rootfs(self.dir)
+        if created:
+            self._save(state=State.CONFIGURED, pid=0, conmon_pid=0)
+
+    def start(self) -> None:
+        with self.lock.held():
+            self._refresh_locked()
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        rec = self.record
+        if rec.state in (State.CONFIGURED, State.EXITED):
+            self._init_locked()
+        if self.record.state == State.RUNNING:
+            return  # podman: starting a running container is a no-op
+        if self.record.state != State.CREATED:
+            raise InvalidState(
+                f"container {rec.name} is {State.display(self.record.state)}: "
+                "it cannot be started"
+            )
+        self.runtime.oci.start_container(self.id)
+        self._save(state=State.RUNNING, started_at=time.time())
+
+    def attach_socket(self) -> socket.socket:
+        """Connect to conmon's attach socket (valid between init and exit)."""
+        return connect_seqpacket(self.runtime.oci.attach_socket_path(self.dir))
+
+    def resize(self, rows: int, cols: int) -> None:
+        self.runtime.oci.resize(self.dir, rows, cols)
+
+    def kill(self, sig: int = _signal.SIGKILL) -> None:
+        with self.lock.held():
+            self._refresh_locked()
+            if self.record.state not in (State.RUNNING, State.PAUSED, State.STOPPING):
+                raise InvalidState(
+                    f"can only kill running containers: {self.name} is in state "
+                    f"{State.display(self.record.state)}"
+                )
+            self.runtime.oci.kill_container(self.id, sig)
+
+    def stop(self, timeout: float | None = None) -> int | None:
+        """Stop signal, wait ``timeout`` seconds, then SIGKILL; returns the exit code."""
+        with self.lock.held():
+            self._refresh_locked()
+            rec = self.record
+            if rec.state == State.CREATED:
+                # Never started: deleting the runtime container ends conmon's wait.
+                self.runtime.oci.delete_container(self.id)
+                self.runtime.oci.read_exit_code(self.id, wait=5.0)
+                self._refresh_locked()
+                return self.record.exit_code
+            if rec.state not in State.LIVE:
+                return rec.exit_code
+            was_paused = rec.state == State.PAUSED
+            self._save(state=State.STOPPING)
+        t = float(rec.config.stop_timeout if timeout is None else timeout)
+        oci = self.runtime.oci
+        if was_paused:
+            # A frozen process cannot act on the stop signal; thaw it right after sending.
+            if t > 0:
+                oci.kill_container(self.id, rec.config.stop_signal)
+            oci.unpause_container(self.id)
+        oci.stop_container(self.id, rec.config.stop_signal, t)
+        with self.lock.held():
+            self._refresh_locked()
+            return self.record.exit_code
+
+    def pause(self) -> None:
+        with self.lock.held():
+            self._refresh_locked()
+            st = self.record.state
+            if st != State.RUNNING:
+                why = "already paused" if st == State.PAUSED else f"in state {State.display(st)}"
+                raise InvalidState(f"container {self.name} is {why}: only a running "
+                                   "container can be paused")
+            self.runtime.oci.pause_container(self.id)
+            self._save(state=State.PAUSED)
+
+    def unpause(self) -> None:
+        with self.lock.held():
+            self._refresh_locked()
+            st = self.record.state
+            if st != State.PAUSED:
+                raise InvalidState(f"container {self.name} is not paused (state "
+                                   f"{State.display(st)}): only a paused container "
+                                   "can be unpaused")
+            self.runtime.oci.unpause_container(self.id)
+            self._save(state=State.RUNNING)
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Block until the container is no longer running; returns its exit code."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        exit_file = self.runtime.oci.exit_file_path(self.id)
+        while True:
+            self.refresh()
+            if self.record.state in (State.EXITED, State.STOPPED, State.CONFIGURED):
+                return self.record.exit_code
+            left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+            if left <= 0:
+                return None
+            wait_for_file(exit_file, left)
+
+    def cleanup(self, rm: bool = False) -> None:
+        """What conmon's exit command runs: record the exit, release everything."""
+        with self.lock.held():
+            self._refresh_locked()
+            if rm and self.record.state in (State.EXITED, State.CONFIGURED):
+                self._remove_locked()
+
+    def _cleanup_locked(self) -> None:
+        from ..storage.rootfs import unmount_rootfs
+
+        self.runtime.reap_container_sessions(self, remove=False)
+        self.runtime.oci.delete_container(self.id)
+        unmount_rootfs(self.dir)
+        self._remove_runtime_files()
+        self.runtime.oci.exit_file_path(self.id).unlink(missing_ok=True)
+        self._save(state=State.EXITED, pid=0, conmon_pid=0)
+
+    def _remove_runtime_files(self) -> None:
+        for name in _RUNTIME_FILES:
+            try:
+                (self.dir / name).unlink()
+            except FileNotFoundError:
+                pass
+        shutil.rmtree(self.dir / "persist", ignore_errors=True)
+
+    def remove(self, force: bool = False, timeout: float | None = None) -> None:
+        with self.lock.held():
+            self._refresh_locked()
+            st = self.record.state
+            if st in State.LIVE and not force:
+                raise InvalidState(
+                    f"cannot remove container {self.name} as it is {State.display(st)}: "
+                    "stop it first or use 'rm -f'"
+                )
+        if self.record.state in State.ACTIVE:
+            self.stop(timeout)
+        with self.lock.held():
+            self._refresh_locked()
+            self._remove_locked()
+
+    def _remove_locked(self) -> None:
+        from ..storage.rootfs import remove_rootfs
+
+        for _attempt in range(5):
+            self.runtime.reap_container_sessions(self, remove=True)
+            try:
+                with self.runtime.db.write() as cur:
+                    cur.execute("DELETE FROM containers WHERE id = ?", (self.id,))
+                break
+            except sqlite3.IntegrityError:
+                continue  # a session was added meanwhile: reap it too
+        remove_rootfs(self.dir)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.lock.remove()
+
+    # -- reading ------------------------------------------------------------------------
+    def logs(self, follow: bool = False, poll: float = 0.1) -> Iterator[tuple[str, bytes]]:
+        """(stream, data) pairs from the k8s-file log; ``follow`` waits for more."""
+        from .logs import follow_log, read_log
+
+        if follow:
+            yield from follow_log(self.log_path, lambda: self.refresh().state in State.ACTIVE,
+                                  poll)
+        else:
+            yield from read_log(self.log_path)
+
+    def inspect(self) -> dict[str, Any]:
+        from .inspect import inspect_container
+
+        return inspect_container(self)
+
+    def spec(self) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads((self.dir / "config.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return data
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _kill_quietly(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        pass

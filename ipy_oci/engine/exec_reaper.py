@@ -1,0 +1,147 @@
+"""Reaping exec sessions: the rules of DESIGN.md, in one place.
+
+1. Status comes from the runtime (exit file, process identity), synced on look.
+2. A container that stops takes its sessions with it.
+3. Removal removes every session.
+4. An attached session whose owner is gone is stopped and reaped.
+6. Stopped detached sessions are pruned after an age.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..oci.fsutil import wait_for_file
+from ..state.procs import is_alive
+from .exec_records import ExecRecord, ExecState
+from .exec_session import ExecSession
+
+if TYPE_CHECKING:
+    from .container import Container
+    from .runtime import Runtime
+
+
+def sync_session(rt: Runtime, sess: ExecSession, wait: float = 0.5) -> None:
+    """Rule 1: a running session whose process is gone becomes stopped, files removed."""
+    rec = sess.record
+    if rec.state != ExecState.RUNNING:
+        if rec.state == ExecState.STOPPED and sess.bundle.exists():
+            sess.cleanup()
+        return
+    oci = rt.oci
+    if oci.exec_update_status(rec.container_id, rec.id, rec.pid, rec.pid_start):
+        return
+    exit_file = oci.exec_exit_file_path(rec.container_id, rec.id)
+    # conmon writes the exit file a moment after the process ends, if it is alive.
+    if not exit_file.exists() and is_alive(rec.conmon_pid, rec.conmon_start):
+        wait_for_file(exit_file, wait)
+    code = oci.read_exec_exit_code(rec.container_id, rec.id)
+    if code is None:
+        code = -1  # conmon died too (e.g. SIGKILLed): the real code is unknowable
+    sess.cleanup()
+    with rt.db.write() as cur:
+        cur.execute(
+            "UPDATE exec_sessions SET state = ?, exit_code = ?, finished_at = ? "
+            "WHERE id = ? AND state = ?",
+            (ExecState.STOPPED, code, time.time(), rec.id, ExecState.RUNNING),
+        )
+    sess.reload()
+
+
+def _sessions(rt: Runtime, where: str, args: tuple[object, ...]) -> list[ExecSession]:
+    rows = rt.db.query(f"SELECT * FROM exec_sessions WHERE {where} ORDER BY created_at", args)
+    return [ExecSession(rt, ExecRecord.from_row(r)) for r in rows]
+
+
+def list_sessions(rt: Runtime, container_id: str | None = None) -> list[ExecSession]:
+    if container_id:
+        return _sessions(rt, "container_id = ?", (container_id,))
+    return _sessions(rt, "1 = 1", ())
+
+
+def _owner_gone(rec: ExecRecord) -> bool:
+    return rec.attached and not is_alive(rec.owner_pid, rec.owner_start)
+
+
+def get_active_exec_sessions(rt: Runtime, container_id: str) -> list[ExecSession]:
+    """Sync the container's running sessions; reap orphans; return the live ones."""
+    live = []
+    for sess in _sessions(rt, "container_id = ? AND state = ?",
+                          (container_id, ExecState.RUNNING)):
+        if _owner_gone(sess.record):
+            reap_session(rt, sess, remove=True)
+            continue
+        sync_session(rt, sess)
+        if sess.state == ExecState.RUNNING:
+            live.append(sess)
+    return live
+
+
+def reap_session(rt: Runtime, sess: ExecSession, remove: bool, timeout: float = 0) -> None:
+    """Stop (signal, timeout, SIGKILL), record the exit, remove files and maybe the row."""
+    rec = sess.record
+    if rec.state == ExecState.RUNNING and rt.oci.exec_update_status(
+            rec.container_id, rec.id, rec.pid, rec.pid_start):
+        rt.oci.exec_stop_container(rec.container_id, rec.id, rec.pid, rec.pid_start,
+                                   timeout)
+    sync_session(rt, sess, wait=2.0)
+    sess.cleanup()
+    if remove:
+        with rt.db.write() as cur:
+            cur.execute("DELETE FROM exec_sessions WHERE id = ?", (rec.id,))
+
+
+def reap_container_sessions(rt: Runtime, ctr: Container, remove: bool) -> None:
+    """Rules 2 and 3. Called with the container lock held, on cleanup and removal."""
+    timeout = rt.config.exec_stop_timeout if remove else 0.0
+    for sess in list_sessions(rt, ctr.id):
+        reap_session(rt, sess, remove=remove,
+                     timeout=timeout if sess.state == ExecState.RUNNING else 0)
+
+
+@dataclass
+class ReapReport:
+    containers_synced: int = 0
+    orphans_reaped: list[str] = field(default_factory=list)
+    sessions_synced: int = 0
+    pruned: list[str] = field(default_factory=list)
+
+
+def reap_owner(rt: Runtime, kernel_id: str = "", pid: int = 0) -> list[str]:
+    """Stop and remove every session owned by a kernel (or a process) that is going away."""
+    if kernel_id:
+        sessions = _sessions(rt, "owner_kernel = ?", (kernel_id,))
+    else:
+        sessions = _sessions(rt, "owner_pid = ?", (pid,))
+    for sess in sessions:
+        reap_session(rt, sess, remove=True, timeout=rt.config.exec_stop_timeout)
+    return [s.id for s in sessions]
+
+
+def system_reap(rt: Runtime, prune_age: float | None = None) -> ReapReport:
+    """The full pass: sync containers, reap orphaned sessions, prune old stopped ones."""
+    report = ReapReport()
+    report.containers_synced = len(rt.containers(all=True, sync=True))
+    for sess in _sessions(rt, "state = ?", (ExecState.RUNNING,)):
+        report.sessions_synced += 1
+        if _owner_gone(sess.record):
+            reap_session(rt, sess, remove=True)
+            report.orphans_reaped.append(sess.id)
+        else:
+            sync_session(rt, sess)
+    # A session created but never started by an owner that is gone is debris.
+    for sess in _sessions(rt, "state = ?", (ExecState.CREATED,)):
+        rec = sess.record
+        if not is_alive(rec.owner_pid, rec.owner_start):
+            reap_session(rt, sess, remove=True)
+            report.pruned.append(rec.id)
+    age = rt.config.exec_prune_age if prune_age is None else prune_age
+    cutoff = time.time() - age
+    for sess in _sessions(rt, "state = ?", (ExecState.STOPPED,)):
+        rec = sess.record
+        if (rec.attached and _owner_gone(rec)) or rec.finished_at < cutoff:
+            reap_session(rt, sess, remove=True)
+            report.pruned.append(rec.id)
+    return report

@@ -1,0 +1,81 @@
+"""Turn a container record plus its image into a mounted rootfs and a config.json."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..config import find_binary
+from ..errors import RuntimeMissing
+from ..oci.spec import (
+    BindMount,
+    ProcessOptions,
+    SpecOptions,
+    build_env,
+    build_spec,
+    resolve_user,
+    write_etc_files,
+)
+
+if TYPE_CHECKING:
+    from .container import Container
+
+INIT_CANDIDATES = ("catatonit", "tini")
+
+
+def find_init() -> str:
+    for name in INIT_CANDIDATES:
+        path = find_binary(name, (f"/usr/bin/{name}", f"/usr/libexec/podman/{name}"))
+        if path:
+            return path
+    raise RuntimeMissing("--init needs catatonit or tini on the host: "
+                         "install one with 'apt-get install catatonit'")
+
+
+def prepare_bundle(ctr: Container) -> Path:
+    """Mount the rootfs and write config.json; returns the rootfs path.
+
+    On failure the caller unmounts (``Container._undo_init``).
+    """
+    from ..storage.rootfs import mount_rootfs
+
+    rec = ctr.record
+    cfg = rec.config
+    image = ctr.runtime.images.lookup(rec.image_id)
+    init_path = find_init() if cfg.init else None
+    rootfs = mount_rootfs(image.layer_dirs, ctr.dir)
+    img_cfg = image.config.get("config") or {}
+    uid, gid, groups, _home = resolve_user(str(rootfs), cfg.user or img_cfg.get("User", ""))
+    hostname = cfg.hostname or rec.id[:12]
+    env = build_env(img_cfg.get("Env") or [], cfg.env, hostname, cfg.tty)
+    workdir = cfg.workdir or img_cfg.get("WorkingDir") or "/"
+    etc_files = write_etc_files(ctr.dir, hostname, cfg.network)
+    annotations = {**(img_cfg.get("Labels") or {}), **cfg.labels, **cfg.annotations}
+    spec = build_spec(SpecOptions(
+        rootfs=str(rootfs),
+        process=ProcessOptions(
+            args=list(cfg.command), env=env, cwd=workdir, uid=uid, gid=gid,
+            additional_gids=groups, terminal=cfg.tty, privileged=cfg.privileged,
+            cap_add=list(cfg.cap_add), cap_drop=list(cfg.cap_drop),
+        ),
+        hostname=hostname,
+        network=cfg.network,
+        mounts=[BindMount(**m) for m in cfg.mounts],
+        etc_files=etc_files,
+        annotations=annotations,
+        init_path=init_path,
+        read_only=cfg.read_only,
+        memory=cfg.memory,
+        pids_limit=cfg.pids_limit,
+        cpus=cfg.cpus,
+        # A flat path: runc removes only the leaf cgroup, so no parent dir is left.
+        cgroups_path=f"/ipy-oci-{rec.id}",
+        ulimits=list(cfg.ulimits),
+        **({"shm_size": cfg.shm_size} if cfg.shm_size else {}),
+    ))
+    tmp = ctr.dir / "config.json.tmp"
+    tmp.write_text(json.dumps(spec, indent=1))
+    os.replace(tmp, ctr.dir / "config.json")
+    return Path(rootfs)

@@ -1,0 +1,155 @@
+"""Streaming over a conmon attach socket (SOCK_SEQPACKET).
+
+From conmon: one packet = one stream byte (2 stdout, 3 stderr) + up to 8192
+bytes. To conmon: raw stdin bytes. ``shutdown(SHUT_WR)`` closes the process's
+stdin. Everything here is non-blocking, so a process that does not read its
+stdin can never stall its output.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import selectors
+import socket
+from collections.abc import Callable
+
+STDOUT = 2
+STDERR = 3
+_RECV = 8193
+# conmon reads stdin packets with a bounded buffer; smaller packets are never truncated.
+_SEND_CHUNK = 8192
+_MAX_PENDING = 1 << 20
+
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """'ctrl-p,ctrl-q' -> b'\\x10\\x11'; '' disables detaching."""
+    from ..errors import UsageError
+
+    out = bytearray()
+    if not spec:
+        return b""
+    for part in spec.split(","):
+        p = part.strip()
+        if len(p) == 1:
+            out.append(ord(p))
+        elif p.startswith("ctrl-") and len(p) == 6:
+            ch = p[5].lower()
+            if "a" <= ch <= "z":
+                out.append(ord(ch) - ord("a") + 1)
+            elif ch in "@[\\]^_":
+                out.append({"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}[ch])
+            else:
+                raise UsageError(f"invalid detach key {p!r} in {spec!r}: use ctrl-<a-z>")
+        else:
+            raise UsageError(f"invalid detach key {p!r} in {spec!r}: use a single "
+                             "character or ctrl-<key>, comma separated")
+    return bytes(out)
+
+
+class AttachResult:
+    EOF = "eof"
+    DETACHED = "detached"
+    STOPPED = "stopped"
+
+
+def pump(
+    sock: socket.socket,
+    on_output: Callable[[int, bytes], None],
+    stdin_fd: int | None = None,
+    detach_keys: bytes = b"",
+    should_stop: Callable[[], bool] | None = None,
+    poll_interval: float = 0.2,
+) -> str:
+    """Relay until the process's output ends. Returns an ``AttachResult`` value."""
+    sel = selectors.DefaultSelector()
+    sock.setblocking(False)
+    sel.register(sock, selectors.EVENT_READ)
+    pending = b""
+    stdin_open = stdin_fd is not None
+    reading = stdin_fd is not None
+    if stdin_fd is not None:
+        sel.register(stdin_fd, selectors.EVENT_READ, data="stdin")
+    matched = 0
+    try:
+        while True:
+            if should_stop is not None and should_stop():
+                return AttachResult.STOPPED
+            for key, events in sel.select(timeout=poll_interval):
+                if key.data == "stdin":
+                    try:
+                        chunk = os.read(key.fd, 65536)
+                    except OSError as exc:
+                        if exc.errno in (errno.EAGAIN, errno.EINTR):
+                            continue
+                        chunk = b""
+                    if detach_keys and chunk:
+                        for i, b in enumerate(chunk):
+                            if b == detach_keys[matched]:
+                                matched += 1
+                                if matched == len(detach_keys):
+                                    pending += chunk[: i + 1 - len(detach_keys)]
+                                    _flush(sock, pending)
+                                    return AttachResult.DETACHED
+                            else:
+                                matched = 1 if b == detach_keys[0] else 0
+                    if not chunk:
+                        sel.unregister(key.fd)
+                        stdin_open = reading = False
+                        if not pending:
+                            _shutdown_wr(sock)
+                    else:
+                        pending += chunk
+                        sel.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+                        if len(pending) > _MAX_PENDING:
+                            # Back-pressure: stop reading stdin until conmon drains us.
+                            sel.unregister(stdin_fd)
+                            reading = False
+                    continue
+                if events & selectors.EVENT_WRITE and pending:
+                    try:
+                        n = sock.send(pending[:_SEND_CHUNK])
+                        pending = pending[n:]
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        pending = b""
+                    if stdin_open and not reading and len(pending) < _MAX_PENDING // 2:
+                        sel.register(stdin_fd, selectors.EVENT_READ, data="stdin")
+                        reading = True
+                    if not pending:
+                        sel.modify(sock, selectors.EVENT_READ)
+                        if not stdin_open:
+                            _shutdown_wr(sock)
+                if events & selectors.EVENT_READ:
+                    try:
+                        data = sock.recv(_RECV)
+                    except BlockingIOError:
+                        continue
+                    except ConnectionResetError:
+                        return AttachResult.EOF
+                    if not data:
+                        return AttachResult.EOF
+                    if len(data) > 1:
+                        on_output(data[0], data[1:])
+    finally:
+        sel.close()
+
+
+def _flush(sock: socket.socket, data: bytes) -> None:
+    sock.setblocking(True)
+    for i in range(0, len(data), _SEND_CHUNK):
+        try:
+            sock.send(data[i : i + _SEND_CHUNK])
+        except OSError:
+            return
+    sock.setblocking(False)
+
+
+def _shutdown_wr(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass

@@ -1,0 +1,125 @@
+"""Spawning conmon and speaking its pipe protocol (sync, start and attach pipes).
+
+conmon finds its pipes by fd number in ``_OCI_*PIPE`` environment variables; we
+pass SOCK_SEQPACKET socketpairs so every JSON message is one packet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import CommandNotExecutable, CommandNotFound, RuntimeFailure
+
+
+@dataclass
+class ConmonProcess:
+    """A conmon being started: the parent ends of its pipes."""
+
+    sync: socket.socket
+    start: socket.socket
+    attach: socket.socket | None
+    proc: subprocess.Popen[bytes]
+    errlog: Path
+    _closed: list[socket.socket] = field(default_factory=list)
+
+    def send_start(self) -> None:
+        self.start.send(b"\0")
+
+    def read_message(self, what: str) -> dict[str, object]:
+        """One JSON message from the sync pipe; EOF means conmon died."""
+        data = self.sync.recv(65536)
+        if not data:
+            raise RuntimeFailure(
+                f"conmon exited before reporting the {what}: {self.conmon_stderr()}"
+            )
+        msg: dict[str, object] = json.loads(data.decode("utf-8", "replace").strip())
+        return msg
+
+    def wait_attach_ready(self) -> None:
+        assert self.attach is not None
+        data = self.attach.recv(65536)
+        if not data:
+            raise RuntimeFailure(f"conmon exited before its attach socket was ready: "
+                                 f"{self.conmon_stderr()}")
+        msg = json.loads(data.decode("utf-8", "replace").strip())
+        if int(msg.get("data", -1)) < 0:
+            raise RuntimeFailure(f"conmon could not set up the attach socket: "
+                                 f"{msg.get('message', '')}")
+
+    def reap_launcher(self) -> None:
+        """conmon double-forks; reap the first process so it does not linger as a zombie."""
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def conmon_stderr(self) -> str:
+        try:
+            text = self.errlog.read_text(errors="replace").strip()
+        except OSError:
+            text = ""
+        return text or "no error output"
+
+    def close(self) -> None:
+        for s in (self.sync, self.start, self.attach):
+            if s is not None:
+                s.close()
+
+
+def spawn_conmon(argv: list[str], errlog: Path, with_attach_pipe: bool,
+                 extra_fds: tuple[int, ...] = ()) -> ConmonProcess:
+    """Start conmon; ``extra_fds`` (e.g. exec --preserve-fds) keep their numbers."""
+    sync_p, sync_c = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    start_p, start_c = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    child_fds = [*extra_fds, sync_c.fileno(), start_c.fileno()]
+    env = dict(os.environ)
+    env["_OCI_SYNCPIPE"] = str(sync_c.fileno())
+    env["_OCI_STARTPIPE"] = str(start_c.fileno())
+    attach_p = attach_c = None
+    if with_attach_pipe:
+        attach_p, attach_c = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env["_OCI_ATTACHPIPE"] = str(attach_c.fileno())
+        child_fds.append(attach_c.fileno())
+    try:
+        with open(errlog, "wb") as err:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                pass_fds=child_fds, env=env, start_new_session=True,
+            )
+    except FileNotFoundError as exc:
+        for s in (sync_p, sync_c, start_p, start_c, attach_p, attach_c):
+            if s is not None:
+                s.close()
+        raise RuntimeFailure(f"cannot run conmon ({argv[0]}): {exc}") from exc
+    for s in (sync_c, start_c, attach_c):
+        if s is not None:
+            s.close()
+    return ConmonProcess(sync=sync_p, start=start_p, attach=attach_p, proc=proc, errlog=errlog)
+
+
+def classify_runtime_error(message: str, what: str) -> Exception:
+    """Map the runtime's stderr to podman's exit codes (127 not found, 126 not executable)."""
+    text = message.strip()
+    # runc wraps its JSON log lines; pull out the human part when present.
+    for line in reversed(text.splitlines()):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("msg"):
+            text = str(entry["msg"])
+            break
+    low = text.lower()
+    if "no such file or directory" in low or "executable file not found" in low:
+        return CommandNotFound(f"{what}: executable file not found in the container "
+                               f"(check the command and $PATH): {text}")
+    if "permission denied" in low or "is a directory" in low:
+        return CommandNotExecutable(f"{what}: permission denied, the path is not an "
+                                    f"executable file: {text}")
+    return RuntimeFailure(f"{what}: {text}")

@@ -1,0 +1,59 @@
+"""Small file and socket helpers shared by the conmon driver and its callers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+# A Unix socket path must fit sun_path (108 bytes with the NUL).
+_SUN_PATH_MAX = 107
+
+
+def wait_for_file(path: Path, timeout: float) -> bool:
+    """Poll for a file with a short, growing interval (exit files land a little late)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        if path.exists():
+            return True
+        now = time.monotonic()
+        if now >= deadline:
+            return False
+        time.sleep(min(delay, deadline - now))
+        delay = min(delay * 2, 0.025)
+
+
+def read_int_file(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _read_start(path: Path) -> int:
+    return read_int_file(path) or 0
+
+
+def connect_seqpacket(path: Path) -> socket.socket:
+    """Connect to a conmon socket, going through /proc/self/fd when the path is too long."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    target = str(path)
+    dfd = -1
+    try:
+        if len(target.encode()) > _SUN_PATH_MAX:
+            dfd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+            target = f"/proc/self/fd/{dfd}/{path.name}"
+        sock.connect(target)
+    except OSError:
+        sock.close()
+        raise
+    finally:
+        if dfd >= 0:
+            os.close(dfd)
+    return sock

@@ -1,0 +1,108 @@
+"""An OCIRuntime for a host that lacks the runtime or conmon: every call is a clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+from ..errors import RuntimeMissing
+from .runtime import CreateRequest, ExecRequest, Spawned
+
+INSTALL_HINTS = {
+    "runc": "apt-get install runc",
+    "crun": "apt-get install crun",
+    "conmon": "apt-get install conmon",
+}
+
+
+class MissingRuntime:
+    """Stands in for a runtime whose binary is not installed."""
+
+    def __init__(self, binary: str, runtime_name: str) -> None:
+        self.binary = binary
+        self.runtime_name = runtime_name
+
+    def _fail(self) -> NoReturn:
+        base = Path(self.binary).name
+        hint = INSTALL_HINTS.get(base, f"install {base}")
+        raise RuntimeMissing(
+            f"the OCI runtime needs {base!r}, which is not installed or not executable "
+            f"({self.binary}): install it with '{hint}', or pick another with --runtime"
+        )
+
+    def name(self) -> str:
+        return self.runtime_name
+
+    def path(self) -> str:
+        return self.binary
+
+    def runtime_info(self) -> dict[str, Any]:
+        return {"name": self.runtime_name, "path": self.binary, "missing": True}
+
+    def create_container(self, req: CreateRequest) -> Spawned:
+        self._fail()
+
+    def start_container(self, ctr_id: str) -> None:
+        self._fail()
+
+    def kill_container(self, ctr_id: str, signal: int, all_procs: bool = False) -> None:
+        self._fail()
+
+    def stop_container(self, ctr_id: str, signal: int, timeout: float) -> int | None:
+        self._fail()
+
+    def delete_container(self, ctr_id: str) -> None:
+        self._fail()
+
+    def pause_container(self, ctr_id: str) -> None:
+        self._fail()
+
+    def unpause_container(self, ctr_id: str) -> None:
+        self._fail()
+
+    def update_container_status(self, ctr_id: str) -> dict[str, Any] | None:
+        self._fail()
+
+    def exit_file_path(self, ctr_id: str) -> Path:
+        self._fail()
+
+    def read_exit_code(self, ctr_id: str, wait: float = 0.0) -> int | None:
+        self._fail()
+
+    def attach_socket_path(self, bundle: Path) -> Path:
+        return bundle / "attach"
+
+    def resize(self, bundle: Path, rows: int, cols: int) -> None:
+        self._fail()
+
+    def exec_container(self, req: ExecRequest) -> Spawned:
+        self._fail()
+
+    def exec_stop_container(self, ctr_id: str, session_id: str, pid: int, pid_start: int,
+                            timeout: float) -> None:
+        self._fail()
+
+    def exec_update_status(self, ctr_id: str, session_id: str, pid: int,
+                           pid_start: int) -> bool:
+        self._fail()
+
+    def exec_container_cleanup(self, ctr_id: str, session_id: str, bundle: Path) -> None:
+        self._fail()
+
+    def exec_attach_socket_path(self, bundle: Path) -> Path:
+        return bundle / "attach"
+
+    def exec_bundle(self, session_id: str) -> Path:
+        self._fail()
+
+    def exec_exit_file_path(self, ctr_id: str, session_id: str) -> Path:
+        self._fail()
+
+    def read_exec_exit_code(self, ctr_id: str, session_id: str) -> int | None:
+        self._fail()
+
+    def supports_checkpoint(self) -> bool:
+        return False
+
+    def checkpoint_container(self, ctr_id: str, image_path: Path) -> None:
+        self._fail()

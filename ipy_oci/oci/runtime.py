@@ -1,0 +1,86 @@
+"""The OCI runtime interface every engine operation goes through.
+
+Implementations hold no state logic: they translate one request into runtime
+and conmon calls and report what happened. ``ConmonRuntime`` drives runc or
+crun under conmon; ``MissingRuntime`` turns every call into a clear error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass
+class CreateRequest:
+    """What conmon needs to create a container (the bundle already holds config.json)."""
+
+    id: str
+    name: str
+    bundle: Path
+    log_path: Path
+    terminal: bool = False
+    stdin: bool = False
+    exit_command: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExecRequest:
+    """One exec session: the process spec is written into its own bundle dir."""
+
+    container_id: str
+    session_id: str
+    bundle: Path
+    process: dict[str, Any]
+    terminal: bool = False
+    stdin: bool = False
+    attach: bool = True
+    preserve_fds: int = 0
+    exit_command: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Spawned:
+    """A process started under conmon: its pid and conmon's, each with a start time."""
+
+    pid: int
+    pid_start: int
+    conmon_pid: int
+    conmon_start: int
+
+
+class OCIRuntime(Protocol):
+    def name(self) -> str: ...
+    def path(self) -> str: ...
+    def runtime_info(self) -> dict[str, Any]: ...
+
+    # Containers
+    def create_container(self, req: CreateRequest) -> Spawned: ...
+    def start_container(self, ctr_id: str) -> None: ...
+    def kill_container(self, ctr_id: str, signal: int, all_procs: bool = False) -> None: ...
+    def stop_container(self, ctr_id: str, signal: int, timeout: float) -> int | None: ...
+    def delete_container(self, ctr_id: str) -> None: ...
+    def pause_container(self, ctr_id: str) -> None: ...
+    def unpause_container(self, ctr_id: str) -> None: ...
+    def update_container_status(self, ctr_id: str) -> dict[str, Any] | None: ...
+    def exit_file_path(self, ctr_id: str) -> Path: ...
+    def read_exit_code(self, ctr_id: str, wait: float = 0.0) -> int | None: ...
+    def attach_socket_path(self, bundle: Path) -> Path: ...
+    def resize(self, bundle: Path, rows: int, cols: int) -> None: ...
+
+    # Exec sessions
+    def exec_container(self, req: ExecRequest) -> Spawned: ...
+    def exec_stop_container(self, ctr_id: str, session_id: str, pid: int, pid_start: int,
+                            timeout: float) -> None: ...
+    def exec_update_status(self, ctr_id: str, session_id: str, pid: int,
+                           pid_start: int) -> bool: ...
+    def exec_container_cleanup(self, ctr_id: str, session_id: str, bundle: Path) -> None: ...
+    def exec_attach_socket_path(self, bundle: Path) -> Path: ...
+    def exec_bundle(self, session_id: str) -> Path: ...
+    def exec_exit_file_path(self, ctr_id: str, session_id: str) -> Path: ...
+    def read_exec_exit_code(self, ctr_id: str, session_id: str) -> int | None: ...
+
+    # Checkpointing
+    def supports_checkpoint(self) -> bool: ...
+    def checkpoint_container(self, ctr_id: str, image_path: Path) -> None: ...

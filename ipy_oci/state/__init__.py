@@ -1,0 +1,1 @@
+"""Persistent state: the SQLite database, file locks and process identities."""

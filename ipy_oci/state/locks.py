@@ -1,0 +1,60 @@
+"""Per-object file locks under the runroot (``flock``), one file per container.
+
+A lock is never held while streaming an attach: callers take it for short
+state transitions only. Lock files are deleted when their container is removed;
+a waiter that wakes on a deleted lock file re-reads the DB and finds the
+container gone, which is the correct outcome.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class FileLock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._depth = 0
+
+    def acquire(self) -> None:
+        if self._fd is not None:  # re-entrant within one object
+            self._depth += 1
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._depth = 1
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        self._depth -= 1
+        if self._depth > 0:
+            return
+        fd, self._fd = self._fd, None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def remove(self) -> None:
+        """Delete the lock file (while held, just before the object disappears)."""
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()

@@ -1,0 +1,106 @@
+"""Process identity that survives PID reuse: (pid, start time in clock ticks).
+
+A bare PID is never trusted: a PID can be recycled between two looks. The start
+time from /proc/PID/stat (field 22) pins the identity of one process.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def start_time(pid: int) -> int:
+    """The process start time in clock ticks since boot, or 0 if it does not exist."""
+    if pid <= 0:
+        return 0
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return 0
+    # comm (field 2) may contain spaces and parentheses: split after the last ')'.
+    rest = data[data.rfind(b")") + 2 :].split()
+    try:
+        return int(rest[19])
+    except (IndexError, ValueError):
+        return 0
+
+
+def is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return True
+    return data[data.rfind(b")") + 2 : data.rfind(b")") + 3] in (b"Z", b"X")
+
+
+def is_alive(pid: int, start: int) -> bool:
+    """True when the process with this exact identity is still running."""
+    if pid <= 0:
+        return False
+    st = start_time(pid)
+    if st == 0 or (start and st != start):
+        return False
+    return not is_zombie(pid)
+
+
+def identity(pid: int | None = None) -> tuple[int, int]:
+    pid = os.getpid() if pid is None else pid
+    return pid, start_time(pid)
+
+
+def signal_process(pid: int, start: int, sig: int) -> bool:
+    """Signal a process only if it is still the same process (pidfd, then identity check).
+
+    Opening a pidfd pins the process; checking the start time after that closes
+    the window in which the PID could be reused by another process.
+    """
+    if pid <= 0:
+        return False
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return False
+    try:
+        if start and start_time(pid) != start:
+            return False
+        import signal as _signal
+
+        _signal.pidfd_send_signal(pidfd, sig)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(pidfd)
+
+
+def kill_process_group(leader: int, leader_start: int, marker: str) -> None:
+    """SIGKILL a process group led by ``leader`` (conmon and its exit-delay child).
+
+    The group id is trusted only while the leader (alive or a zombie) still has
+    the recorded start time; once the leader is reaped, members are found by
+    ``marker`` in their command line instead, so a reused id is never hit.
+    """
+    import signal as _signal
+
+    if leader_start and start_time(leader) == leader_start:
+        try:
+            os.killpg(leader, _signal.SIGKILL)
+        except OSError:
+            pass
+        return
+    needle = marker.encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except OSError:
+            continue
+        if needle in cmd and b"conmon" in cmd.split(b"\0", 1)[0]:
+            try:
+                os.kill(int(entry), _signal.SIGKILL)
+            except OSError:
+                pass
