@@ -133,10 +133,9 @@ def cmd_start(rt: Runtime, args: argparse.Namespace) -> int:
 
     def start(ctr: Container) -> str:
         ctr.start()
-        return ctr.name if ctr.name in args.containers else ctr.id
+        return _ref(ctr, args.containers)
 
-    return _for_each(rt, args.containers, False,
-                     lambda c: (c.start(), _ref(c, args.containers))[1])
+    return _for_each(rt, args.containers, False, start)
 
 
 def _ref(ctr: Container, refs: list[str]) -> str:
@@ -150,8 +149,11 @@ def _ref(ctr: Container, refs: list[str]) -> str:
 def cmd_stop(rt: Runtime, args: argparse.Namespace) -> int:
     if args.time is not None and args.time < 0:
         raise InvalidState("--time must be zero or more seconds")
-    return _for_each(rt, args.containers, args.all,
-                     lambda c: (c.stop(args.time), _ref(c, args.containers))[1])
+    def stop(ctr: Container) -> str:
+        ctr.stop(args.time)
+        return _ref(ctr, args.containers)
+
+    return _for_each(rt, args.containers, args.all, stop)
 
 
 def cmd_restart(rt: Runtime, args: argparse.Namespace) -> int:
@@ -165,24 +167,35 @@ def cmd_restart(rt: Runtime, args: argparse.Namespace) -> int:
 
 def cmd_kill(rt: Runtime, args: argparse.Namespace) -> int:
     sig = parse_signal(args.signal)
-    return _for_each(rt, args.containers, args.all,
-                     lambda c: (c.kill(sig), _ref(c, args.containers))[1],
-                     all_filter=("running", "paused"))
+    def kill(ctr: Container) -> str:
+        ctr.kill(sig)
+        return _ref(ctr, args.containers)
+
+    return _for_each(rt, args.containers, args.all, kill, all_filter=("running", "paused"))
 
 
 def cmd_pause(rt: Runtime, args: argparse.Namespace) -> int:
-    return _for_each(rt, args.containers, args.all,
-                     lambda c: (c.pause(), c.id)[1], all_filter=("running",))
+    def pause(ctr: Container) -> str:
+        ctr.pause()
+        return ctr.id
+
+    return _for_each(rt, args.containers, args.all, pause, all_filter=("running",))
 
 
 def cmd_unpause(rt: Runtime, args: argparse.Namespace) -> int:
-    return _for_each(rt, args.containers, args.all,
-                     lambda c: (c.unpause(), c.id)[1], all_filter=("paused",))
+    def unpause(ctr: Container) -> str:
+        ctr.unpause()
+        return ctr.id
+
+    return _for_each(rt, args.containers, args.all, unpause, all_filter=("paused",))
 
 
 def cmd_rm(rt: Runtime, args: argparse.Namespace) -> int:
-    return _for_each(rt, args.containers, args.all,
-                     lambda c: (c.remove(force=args.force, timeout=args.time), c.id)[1])
+    def remove(ctr: Container) -> str:
+        ctr.remove(force=args.force, timeout=args.time)
+        return ctr.id
+
+    return _for_each(rt, args.containers, args.all, remove)
 
 
 def cmd_wait(rt: Runtime, args: argparse.Namespace) -> int:
@@ -190,7 +203,11 @@ def cmd_wait(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def cmd_init(rt: Runtime, args: argparse.Namespace) -> int:
-    return _for_each(rt, args.containers, False, lambda c: (c.init(), c.id)[1])
+    def init(ctr: Container) -> str:
+        ctr.init()
+        return ctr.id
+
+    return _for_each(rt, args.containers, False, init)
 
 
 def cmd_container(rt: Runtime, args: argparse.Namespace) -> int:

@@ -22,7 +22,8 @@ from ..oci.spec import (
 if TYPE_CHECKING:
     from .container import Container
 
-INIT_CANDIDATES = ("catatonit", "tini")
+INIT_CANDIDATES = ("catatonit", "tini-static", "tini")
+DEFAULT_SHM_SIZE = 64 << 20  # podman's default /dev/shm
 
 
 def find_init() -> str:
@@ -73,7 +74,7 @@ def prepare_bundle(ctr: Container) -> Path:
         # A flat path: runc removes only the leaf cgroup, so no parent dir is left.
         cgroups_path=f"/ipy-oci-{rec.id}",
         ulimits=list(cfg.ulimits),
-        **({"shm_size": cfg.shm_size} if cfg.shm_size else {}),
+        shm_size=cfg.shm_size or DEFAULT_SHM_SIZE,
     ))
     tmp = ctr.dir / "config.json.tmp"
     tmp.write_text(json.dumps(spec, indent=1))

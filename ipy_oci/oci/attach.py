@@ -105,7 +105,7 @@ def pump(
                         sel.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
                         if len(pending) > _MAX_PENDING:
                             # Back-pressure: stop reading stdin until conmon drains us.
-                            sel.unregister(stdin_fd)
+                            sel.unregister(key.fd)
                             reading = False
                     continue
                 if events & selectors.EVENT_WRITE and pending:
@@ -116,7 +116,8 @@ def pump(
                         pass
                     except OSError:
                         pending = b""
-                    if stdin_open and not reading and len(pending) < _MAX_PENDING // 2:
+                    if (stdin_open and stdin_fd is not None and not reading
+                            and len(pending) < _MAX_PENDING // 2):
                         sel.register(stdin_fd, selectors.EVENT_READ, data="stdin")
                         reading = True
                     if not pending:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 from dataclasses import dataclass, field
@@ -103,18 +104,28 @@ def spawn_conmon(argv: list[str], errlog: Path, with_attach_pipe: bool,
     return ConmonProcess(sync=sync_p, start=start_p, attach=attach_p, proc=proc, errlog=errlog)
 
 
-def classify_runtime_error(message: str, what: str) -> Exception:
-    """Map the runtime's stderr to podman's exit codes (127 not found, 126 not executable)."""
+_LOGFMT_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
+
+
+def _runtime_message(message: str) -> str:
+    """The human part of runc's stderr (logfmt ``msg="..."`` or JSON ``{"msg": ...}``)."""
     text = message.strip()
-    # runc wraps its JSON log lines; pull out the human part when present.
     for line in reversed(text.splitlines()):
+        m = _LOGFMT_MSG.search(line)
+        if m:
+            return m.group(1).replace('\\"', '"')
         try:
             entry = json.loads(line)
         except ValueError:
             continue
         if isinstance(entry, dict) and entry.get("msg"):
-            text = str(entry["msg"])
-            break
+            return str(entry["msg"])
+    return text
+
+
+def classify_runtime_error(message: str, what: str) -> Exception:
+    """Map the runtime's stderr to podman's exit codes (127 not found, 126 not executable)."""
+    text = _runtime_message(message)
     low = text.lower()
     if "no such file or directory" in low or "executable file not found" in low:
         return CommandNotFound(f"{what}: executable file not found in the container "
