@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 APT_PACKAGES := runc crun conmon busybox-static catatonit tini sqlite3 iproute2 procps
 
-.PHONY: all deps apt venv run test lint typecheck unit integration clean
+.PHONY: all deps apt venv pyc run test lint typecheck bench clean
 
 all: test
 
@@ -23,9 +23,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+# Byte-compile up front: with PYTHONDONTWRITEBYTECODE set, every CLI start (and every
+# conmon exit command) would otherwise recompile the package from source.
+pyc: venv
+	@$(PY) -m compileall -q ipy_oci
+
 venv: $(VENV)/.installed
 
-deps: apt venv
+deps: apt venv pyc
 
 run: deps
 	bash scripts/demo.sh

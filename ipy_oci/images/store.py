@@ -189,10 +189,16 @@ class ImageStore:
 
     def _image(self, entry: _Entry) -> Image:
         manifest = self._read_json(entry.digest)
-        config_digest = manifest.get("config", {}).get("digest", "")
-        config = self._read_json(config_digest)
-        layers = manifest.get("layers") or []
-        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        try:
+            config_digest = str(manifest["config"]["digest"])
+            config = self._read_json(config_digest)
+            layers = [dict(d) for d in manifest.get("layers") or []]
+            diff_ids = [str(d) for d in (config.get("rootfs") or {}).get("diff_ids") or []]
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ImageError(
+                f"image {entry.digest} has a malformed manifest or config ({exc}): "
+                "remove it and pull it again"
+            ) from None
         if len(layers) != len(diff_ids):
             raise ImageError(
                 f"image {entry.digest} is corrupt: {len(layers)} layers but "
@@ -411,6 +417,13 @@ class ImageStore:
         ``localhost/``) are moved onto this image; an image losing its last name
         stays listed without one.
         """
+        # Names are checked first, so a bad one costs no copying or extraction.
+        qualified = []
+        for n in names:
+            parsed = refs.normalize(n, refs.LOCALHOST)
+            if parsed.digest:
+                raise ImageError(f"cannot name an image {n!r}: a name takes a tag, not a digest")
+            qualified.append(str(parsed))
         self._ensure_dirs()
         self._sweep_tmp()
         desc = self._select_manifest(layout, ref)
@@ -443,7 +456,6 @@ class ImageStore:
             desc["digest"],
             len(manifest_bytes),
         )
-        qualified = [refs.normalize_name(n, refs.LOCALHOST) for n in names]
         entry = _Entry(
             digest=desc["digest"],
             media_type=desc.get("mediaType", MANIFEST_TYPES[0]),
@@ -480,11 +492,18 @@ class ImageStore:
     def _sweep_tmp(self) -> None:
         """Remove scratch dirs that a crashed import left behind long ago."""
         cutoff = time.time() - _STALE_TMP_SECONDS
-        for parent, pattern in ((self.tmp_dir, "*"), (self.layers_dir, ".*.tmp")):
+        for parent, pattern in (
+            (self.tmp_dir, "*"),
+            (self.layers_dir, ".*.tmp"),
+            (self.blobs_dir, ".*.tmp"),
+        ):
             for p in parent.glob(pattern):
                 with contextlib.suppress(OSError):
                     if p.lstat().st_mtime < cutoff:
-                        shutil.rmtree(p, ignore_errors=True)
+                        if p.is_dir() and not p.is_symlink():
+                            shutil.rmtree(p, ignore_errors=True)
+                        else:
+                            p.unlink()
 
     def ensure_builtin(self) -> Image:
         """The built-in busybox image, built from the host's busybox-static on first use.

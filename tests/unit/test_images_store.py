@@ -372,3 +372,12 @@ def test_empty_store(tmp_path: Path) -> None:
     assert store.list() == []
     with pytest.raises(NoSuchImage):
         store.lookup("abc")
+
+
+def test_digest_is_not_a_name(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path / "root")
+    with pytest.raises(ImageError, match="digest"):
+        store.add_image_from_layout(
+            make_layout(tmp_path / "l", "x"), names=["a@" + "sha256:" + "1" * 64]
+        )
+    assert not (tmp_path / "root").exists()  # refused before any copying or extraction
