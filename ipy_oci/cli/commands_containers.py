@@ -45,6 +45,7 @@ def _for_each(rt: Runtime, refs: list[str], all_: bool,
     for target in targets:
         try:
             ctr = rt.lookup_container(target) if isinstance(target, str) else target
+            rt.touch(ctr)
             printed = action(ctr)
             if printed is not None:
                 _out(printed)

@@ -22,7 +22,7 @@ def cmd_exec(rt: Runtime, args: argparse.Namespace) -> int:
     from .terminal import raw_terminal
 
     config = exec_config(args)
-    ctr = rt.lookup_container(args.container)
+    ctr = rt.touch(rt.lookup_container(args.container))
     sess = rt.exec_create(ctr, config)
     if args.detach:
         sess.start()

@@ -28,7 +28,11 @@ def _status(ctr_state: str, started: float, finished: float, code: int | None,
 
 
 def cmd_ps(rt: Runtime, args: argparse.Namespace) -> int:
+    from ..engine.exec_reaper import touch_container
+
     ctrs = rt.containers(all=args.all)
+    for c in ctrs:
+        touch_container(rt, c.id)
     if args.quiet:
         for c in ctrs:
             print(c.id if args.no_trunc else c.id[:12])
@@ -69,7 +73,7 @@ def cmd_ps(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def cmd_logs(rt: Runtime, args: argparse.Namespace) -> int:
-    ctr = rt.lookup_container(args.container)
+    ctr = rt.touch(rt.lookup_container(args.container))
     for stream, data in ctr.logs(follow=args.follow):
         out = sys.stderr if stream == "stderr" else sys.stdout
         out.buffer.write(data)
@@ -96,7 +100,7 @@ def cmd_inspect(rt: Runtime, args: argparse.Namespace) -> int:
 def _inspect_one(rt: Runtime, ref: str, kind: str) -> dict[str, object]:
     if kind in ("all", "container"):
         try:
-            return rt.lookup_container(ref).inspect()
+            return rt.touch(rt.lookup_container(ref)).inspect()
         except NoSuchContainer:
             if kind == "container":
                 raise

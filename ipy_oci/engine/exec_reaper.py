@@ -79,6 +79,26 @@ def get_active_exec_sessions(rt: Runtime, container_id: str) -> list[ExecSession
     return live
 
 
+def touch_container(rt: Runtime, container_id: str) -> None:
+    """The reaping pass every command that touches a container runs (rules 1, 4, 6)."""
+    get_active_exec_sessions(rt, container_id)
+    cutoff = time.time() - rt.config.exec_prune_age
+    for sess in _sessions(rt, "container_id = ? AND state != ?",
+                          (container_id, ExecState.RUNNING)):
+        if _is_debris(sess.record, cutoff):
+            reap_session(rt, sess, remove=True)
+
+
+def _is_debris(rec: ExecRecord, cutoff: float) -> bool:
+    """A finished session past its age or whose attached owner is gone, or a session
+    created but never started by an owner that is gone (rule 6)."""
+    if rec.state == ExecState.STOPPED:
+        return rec.finished_at < cutoff or (rec.attached and _owner_gone(rec))
+    if rec.state == ExecState.CREATED:
+        return not is_alive(rec.owner_pid, rec.owner_start)
+    return False
+
+
 def reap_session(rt: Runtime, sess: ExecSession, remove: bool, timeout: float = 0) -> None:
     """Stop (signal, timeout, SIGKILL), record the exit, remove files and maybe the row."""
     rec = sess.record
@@ -131,17 +151,10 @@ def system_reap(rt: Runtime, prune_age: float | None = None) -> ReapReport:
             report.orphans_reaped.append(sess.id)
         else:
             sync_session(rt, sess)
-    # A session created but never started by an owner that is gone is debris.
-    for sess in _sessions(rt, "state = ?", (ExecState.CREATED,)):
-        rec = sess.record
-        if not is_alive(rec.owner_pid, rec.owner_start):
-            reap_session(rt, sess, remove=True)
-            report.pruned.append(rec.id)
     age = rt.config.exec_prune_age if prune_age is None else prune_age
     cutoff = time.time() - age
-    for sess in _sessions(rt, "state = ?", (ExecState.STOPPED,)):
-        rec = sess.record
-        if (rec.attached and _owner_gone(rec)) or rec.finished_at < cutoff:
+    for sess in _sessions(rt, "state != ?", (ExecState.RUNNING,)):
+        if _is_debris(sess.record, cutoff):
             reap_session(rt, sess, remove=True)
-            report.pruned.append(rec.id)
+            report.pruned.append(sess.id)
     return report

@@ -184,6 +184,14 @@ class Runtime:
         sess = self.exec_create(ctr, ExecConfig(command=command, **config), owner_kernel)
         return sess.start_and_attach(on_output, stdin_fd=stdin_fd, remove=True)
 
+    def touch(self, ctr: Container) -> Container:
+        """Look up a container for a command: sync it and run its reaping pass."""
+        from .exec_reaper import touch_container
+
+        ctr.refresh()
+        touch_container(self, ctr.id)
+        return ctr
+
     def lookup_exec(self, ref: str) -> ExecSession:
         from .exec_records import ExecRecord
         from .exec_session import ExecSession

@@ -191,8 +191,6 @@ class _Extractor:
                 self.entry(tf, member)
             except UnsafePath as exc:
                 raise ImageError(f"refusing layer entry {member.name!r}: {exc}") from None
-            except ImageError:
-                raise
             except OSError as exc:
                 raise ImageError(f"cannot extract layer entry {member.name!r}: {exc}") from None
         self.finish_dirs()
@@ -209,7 +207,8 @@ class _Extractor:
             self._whiteout(parts)
             return
         parent_fd = fsops.open_dir_at(self.root_fd, parts[:-1], create=True)
-        assert parent_fd is not None
+        if parent_fd is None:  # cannot happen with create=True; keeps the types honest
+            raise UnsafePath("parent directory vanished")
         try:
             self._create(tf, member, parts, parent_fd)
         finally:
@@ -234,8 +233,9 @@ class _Extractor:
         target = name[len(WHITEOUT_PREFIX) :]
         if target in ("", ".", ".."):
             raise UnsafePath(f"whiteout of {target!r}")
-        if tuple(parent + [target]) in self.unpacked:
-            return  # this layer's own entry wins over its whiteout
+        path = tuple(parent + [target])
+        if path in self.unpacked or path in self.ancestors:
+            return  # this layer's own entries win over its whiteout
         parent_fd = fsops.open_dir_at(self.root_fd, parent, create=self.mode == "overlay")
         if parent_fd is None:
             return  # apply mode: nothing below to hide
