@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from common import Bench, PODMAN_RUN_FLAGS, median, pct, run_quiet, time_call
+from common import PODMAN_RUN_FLAGS, Bench, median, pct, run_quiet, time_call
 
 
 def main() -> int:
