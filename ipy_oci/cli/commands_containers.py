@@ -78,42 +78,31 @@ def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
 def run_attached(ctr: Container, detach_keys: str = "ctrl-p,ctrl-q",
                  remove: bool = False) -> int:
     """Init, attach, start, stream until exit; the exit code is the container's."""
-    from ..oci.attach import AttachResult, parse_detach_keys, pump
+    from ..oci.attach import parse_detach_keys
     from .terminal import raw_terminal
 
     cfg = ctr.record.config
     keys = parse_detach_keys(detach_keys) if cfg.tty else b""
-    try:
-        ctr.init()
-        sock = ctr.attach_socket()
-    except BaseException:
-        _remove_quietly(ctr)
-        raise
     stdin_fd = sys.stdin.fileno() if cfg.stdin else None
     tty_fd = stdin_fd if stdin_fd is not None and os.isatty(stdin_fd) and cfg.tty else None
-    result = AttachResult.EOF
+    term = raw_terminal(tty_fd, ctr.resize)
+    entered = False
+
+    def on_started(_c: Container) -> None:
+        nonlocal entered
+        term.__enter__()
+        entered = True
+
     try:
-        with raw_terminal(tty_fd, ctr.resize):
-            ctr.start()
-            result = pump(sock, _write_stream, stdin_fd=stdin_fd, detach_keys=keys)
-    except KeyboardInterrupt:
-        # Like podman's sig-proxy: the container gets the interrupt.
-        ctr.kill(2)
-    except BaseException:
-        sock.close()
-        _remove_quietly(ctr)
-        raise
+        res = ctr.run_attached(_write_stream, stdin_fd=stdin_fd, detach_keys=keys,
+                               on_started=on_started, remove=remove)
     finally:
-        sock.close()
-    if result == AttachResult.DETACHED:
+        if entered:
+            term.__exit__(None, None, None)
+    if res.detached:
         sys.stderr.write(f"\ndetached from {ctr.id[:12]}\n")
         return 0
-    code = ctr.wait()
-    if remove:
-        try:
-            ctr.remove(force=True)
-        except OciError:
-            pass  # the exit command got there first
+    code = res.exit_code
     return 0 if code is None else (code if code >= 0 else 125)
 
 

@@ -14,14 +14,16 @@ import signal as _signal
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidState, NoSuchContainer
 from ..oci.fsutil import connect_seqpacket, wait_for_file
 from ..oci.runtime import CreateRequest
-from ..state.locks import FileLock
+from ..state.locks import AttachHold, FileLock
 from ..state.procs import is_alive
 from .records import ContainerRecord, State
 
@@ -60,9 +62,15 @@ class Container:
     def log_path(self) -> Path:
         return self.dir / "ctr.log"
 
-    @property
+    @cached_property
     def lock(self) -> FileLock:
+        # One object per Container, so nested ``held()`` in this process re-enters
+        # instead of deadlocking on a second flock of the same file.
         return self.runtime.container_lock(self.id)
+
+    @cached_property
+    def attach_hold(self) -> AttachHold:
+        return AttachHold(self.runtime.locks_dir / f"{self.id}.attach")
 
     def __repr__(self) -> str:
         return f"<Container {self.name} {self.id[:12]} {State.display(self.state)}>"
@@ -279,11 +287,97 @@ class Container:
             wait_for_file(exit_file, left)
 
     def cleanup(self, rm: bool = False) -> None:
-        """What conmon's exit command runs: record the exit, release everything."""
+        """What conmon's exit command runs: record the exit, release everything.
+
+        With ``rm``, the container is removed unless an attached client still
+        holds it (that client removes it after reading the exit code).
+        """
         with self.lock.held():
             self._refresh_locked()
-            if rm and self.record.state in (State.EXITED, State.CONFIGURED):
+            if rm and self.record.state in (State.EXITED, State.CONFIGURED) \
+                    and not self.attach_hold.is_held_elsewhere():
                 self._remove_locked()
+
+    def run_attached(
+        self,
+        on_output: Callable[[int, bytes], None],
+        stdin_fd: int | None = None,
+        detach_keys: bytes = b"",
+        should_stop: Callable[[], bool] | None = None,
+        interrupt_grace: float = 2.0,
+        on_started: Callable[[Container], None] | None = None,
+        remove: bool | None = None,
+    ) -> RunResult:
+        """Init, attach, start and stream until the container exits (``run`` without -d).
+
+        Ctrl-C is forwarded to the container as SIGINT; after ``interrupt_grace``
+        seconds (or a second Ctrl-C) it is stopped. With ``remove`` (default: the
+        container's --rm) the container is removed once its exit code is read.
+        """
+        from ..oci.attach import AttachResult, pump
+
+        remove = self.record.config.auto_remove if remove is None else remove
+        self.attach_hold.hold()
+        try:
+            self.init()
+            sock = self.attach_socket()
+        except BaseException:
+            self.attach_hold.release()
+            _remove_quietly(self)
+            raise
+        interrupted = detached = False
+        deadline: float | None = None
+
+        def stop_requested() -> bool:
+            if should_stop is not None and should_stop():
+                return True
+            return deadline is not None and time.monotonic() > deadline
+
+        try:
+            self.start()
+            if on_started is not None:
+                on_started(self)
+            while True:
+                try:
+                    res = pump(sock, on_output, stdin_fd=stdin_fd, detach_keys=detach_keys,
+                               should_stop=stop_requested,
+                               poll_interval=0.05 if deadline else 0.2)
+                    if res == AttachResult.DETACHED:
+                        detached = True
+                    elif res == AttachResult.STOPPED:
+                        interrupted = True
+                        self.stop(timeout=0 if deadline else interrupt_grace)
+                    break
+                except KeyboardInterrupt:
+                    if interrupted:
+                        deadline = time.monotonic()
+                        continue
+                    interrupted = True
+                    try:
+                        self.kill(_signal.SIGINT)
+                    except InvalidState:
+                        pass
+                    deadline = time.monotonic() + interrupt_grace
+                    stdin_fd = None
+            if detached:
+                return RunResult(self.id, None, detached=True, started_at=time.time())
+            code = self.wait()
+            result = RunResult(self.id, code, interrupted=interrupted,
+                               started_at=self.record.started_at,
+                               finished_at=self.record.finished_at)
+            if remove:
+                try:
+                    self.remove(force=True)
+                except NoSuchContainer:
+                    pass
+            return result
+        except BaseException:
+            if remove:
+                _remove_quietly(self)
+            raise
+        finally:
+            sock.close()
+            self.attach_hold.release()
 
     def _cleanup_locked(self) -> None:
         from ..storage.rootfs import unmount_rootfs
@@ -331,6 +425,7 @@ class Container:
                 continue  # a session was added meanwhile: reap it too
         remove_rootfs(self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
+        self.attach_hold.remove()
         self.lock.remove()
 
     # -- reading ------------------------------------------------------------------------
@@ -355,6 +450,29 @@ class Container:
         except (OSError, ValueError):
             return None
         return data
+
+
+@dataclass
+class RunResult:
+    """How an attached run ended."""
+
+    container_id: str
+    exit_code: int | None
+    interrupted: bool = False
+    detached: bool = False
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.finished_at - self.started_at)
+
+
+def _remove_quietly(ctr: Container) -> None:
+    try:
+        ctr.remove(force=True, timeout=0)
+    except Exception:
+        pass
 
 
 def _read(path: Path) -> str:

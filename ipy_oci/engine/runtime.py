@@ -217,7 +217,15 @@ class Runtime:
     def reap(self, prune_age: float | None = None) -> ReapReport:
         from .exec_reaper import system_reap
 
-        return system_reap(self, prune_age)
+        report = system_reap(self, prune_age)
+        # --rm containers whose attached client died before removing them.
+        for ctr in self.containers(all=True, sync=False):
+            if ctr.state == State.EXITED and ctr.record.config.auto_remove:
+                try:
+                    ctr.cleanup(rm=True)
+                except NoSuchContainer:
+                    pass
+        return report
 
     def reap_owner(self, kernel_id: str = "", pid: int = 0) -> list[str]:
         from .exec_reaper import reap_owner

@@ -58,3 +58,48 @@ class FileLock:
             yield
         finally:
             self.release()
+
+
+class AttachHold:
+    """A shared lock an attached client holds until it has read the exit code.
+
+    conmon's exit command (``cleanup --rm``) removes a container only when no
+    client holds this: an attached ``run --rm`` reads the exit code and removes
+    the container itself, while a client that was SIGKILLed drops the lock
+    with its process, so the exit command (or the next reap) does the removal.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def hold(self) -> None:
+        if self._fd is None:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def is_held_elsewhere(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops our probe lock too
+        return False
+
+    def remove(self) -> None:
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
