@@ -7,12 +7,14 @@ than argparse's exit 2, so front ends can show one clear line.
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ..errors import UsageError
 
 
 class _Parser(argparse.ArgumentParser):
+    command_names: list[str]
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
@@ -26,11 +28,11 @@ class HelpShown(Exception):  # noqa: N818 - control flow, not an error
     """``--help`` was printed; front ends stop quietly."""
 
 
-def _containers(p: argparse.ArgumentParser, nargs: str = "+") -> None:
+def _containers(p: Any, nargs: str = "+") -> None:
     p.add_argument("containers", nargs=nargs, metavar="CONTAINER")
 
 
-def _add_create_flags(p: argparse.ArgumentParser) -> None:
+def _add_create_flags(p: Any) -> None:
     p.add_argument("--name", help="assign a name to the container")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
@@ -65,7 +67,36 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
 
 
-def build_parser(prog: str = "ipy-oci") -> argparse.ArgumentParser:
+class _Skipped:
+    """Stands in for the parser of a command that is not being parsed: building all
+    twenty subparsers costs more than the hot path (``exec``) can afford."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def add_subparsers(self, *args: Any, **kwargs: Any) -> _Skipped:
+        return self
+
+    def add_parser(self, *args: Any, **kwargs: Any) -> _Skipped:
+        return self
+
+
+_GLOBAL_WITH_VALUE = ("--root", "--runroot", "--runtime", "--log-level")
+
+
+def command_name(argv: list[str]) -> str | None:
+    """The subcommand in ``argv`` (skipping global flags), or None."""
+    it = iter(argv)
+    for tok in it:
+        if tok in _GLOBAL_WITH_VALUE:
+            next(it, None)
+        elif not tok.startswith("-"):
+            return tok
+    return None
+
+
+def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.ArgumentParser:
+    """The whole grammar; with ``only``, just that subcommand is really built."""
     root = _Parser(prog=prog, description="Containers from Jupyter, podman-compatible.")
     root.add_argument("--root", default=None, help="storage root (IPY_OCI_ROOT)")
     root.add_argument("--runroot", default=None, help="runtime state dir (IPY_OCI_RUNROOT)")
@@ -75,7 +106,12 @@ def build_parser(prog: str = "ipy-oci") -> argparse.ArgumentParser:
     root.add_argument("--version", action="store_true")
     sub = root.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
 
-    def add(name: str, help: str, add_help: bool = True) -> argparse.ArgumentParser:
+    root.command_names = []
+
+    def add(name: str, help: str, add_help: bool = True) -> Any:
+        root.command_names.append(name)
+        if only is not None and name != only:
+            return _Skipped()
         p = sub.add_parser(name, help=help, add_help=add_help)
         if not add_help:  # -h means --hostname for run/create, as in podman
             p.add_argument("--help", action="help", help="show this help message and exit")
@@ -173,7 +209,11 @@ def build_parser(prog: str = "ipy-oci") -> argparse.ArgumentParser:
 
 
 def parse(argv: list[str], prog: str = "ipy-oci") -> argparse.Namespace:
-    args = build_parser(prog).parse_args(argv)
+    name = command_name(argv)
+    parser = build_parser(prog, only=name)
+    if name is not None and name not in getattr(parser, "command_names", ()):
+        parser = build_parser(prog)  # unknown command: the full grammar gives the error
+    args = parser.parse_args(argv)
     if getattr(args, "cmd", None) is None and not args.version:
         raise UsageError(f"{prog}: missing command (see '{prog} --help')")
     return args

@@ -100,27 +100,11 @@ class ExecSession:
         return cls(rt, rec)
 
     def _process_spec(self) -> dict[str, Any]:
-        from ..oci.spec import ProcessOptions, build_env, build_process, resolve_user
+        from .exec_process import exec_process
 
         ctr_dir = self.runtime.containers_dir / self.record.container_id
         spec = json.loads((ctr_dir / "config.json").read_text())
-        proc = spec.get("process", {})
-        cfg = self.record.config
-        if cfg.user:
-            uid, gid, groups, _home = resolve_user(spec["root"]["path"], cfg.user)
-        else:
-            user = proc.get("user", {})
-            uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
-            groups = list(user.get("additionalGids") or [])
-        hostname = spec.get("hostname", "")
-        env = build_env(proc.get("env") or [], cfg.env, hostname, cfg.tty)
-        return build_process(ProcessOptions(
-            args=list(cfg.command), env=env, cwd=cfg.workdir or proc.get("cwd", "/"),
-            uid=uid, gid=gid, additional_gids=groups, terminal=cfg.tty,
-            privileged=cfg.privileged,
-            cap_add=[] if cfg.privileged else _extra_caps(proc),
-            rlimits=proc.get("rlimits"),
-        ))
+        return exec_process(spec, self.record.config)
 
     def _spawn(self, attach: bool) -> ExecHandle:
         from ..oci.conmon import ConmonRuntime
@@ -357,15 +341,6 @@ class ExecSession:
                 "env": c.env,
             },
         }
-
-
-def _extra_caps(proc: dict[str, Any]) -> list[str]:
-    """Caps the container got beyond the defaults (--cap-add) carry over to its execs."""
-    from ..oci.spec import DEFAULT_CAPS, normalize_cap
-
-    defaults = {normalize_cap(c) for c in DEFAULT_CAPS}
-    bounding = (proc.get("capabilities") or {}).get("bounding", [])
-    return [c for c in bounding if normalize_cap(c) not in defaults]
 
 
 def _iso(ts: float) -> str:

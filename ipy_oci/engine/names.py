@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 
 _ADJECTIVES = (
     "amber", "brave", "calm", "clever", "cosmic", "crisp", "dapper", "eager", "fuzzy",
@@ -19,11 +19,13 @@ _NOUNS = (
 
 
 def new_id() -> str:
-    return secrets.token_hex(32)
+    return os.urandom(32).hex()
 
 
 def generate_name() -> str:
-    return f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}"
+    # os.urandom rather than secrets: the CLI imports this on every start.
+    a, b = os.urandom(2)
+    return f"{_ADJECTIVES[a % len(_ADJECTIVES)]}_{_NOUNS[b % len(_NOUNS)]}"
 
 
 def valid_name(name: str) -> bool:
