@@ -28,6 +28,7 @@ from ..state.procs import is_alive
 from .records import ContainerRecord, State
 
 if TYPE_CHECKING:
+    from ..oci.runtime import OCIRuntime
     from .runtime import Runtime
 
 # Files conmon and the runtime leave in a bundle; removed at cleanup.
@@ -68,6 +69,11 @@ class Container:
         # instead of deadlocking on a second flock of the same file.
         return self.runtime.container_lock(self.id)
 
+    @property
+    def oci(self) -> OCIRuntime:
+        """The OCI runtime this container was created with (runc or crun)."""
+        return self.runtime.oci_named(self.record.config.runtime)
+
     @cached_property
     def attach_hold(self) -> AttachHold:
         return AttachHold(self.runtime.locks_dir / f"{self.id}.attach")
@@ -97,7 +103,7 @@ class Container:
             return False
         if self.record.state == State.STOPPED:
             return True
-        if self.runtime.oci.exit_file_path(self.id).exists():
+        if self.oci.exit_file_path(self.id).exists():
             return True
         return not is_alive(self.record.conmon_pid, self.record.conmon_start)
 
@@ -107,7 +113,7 @@ class Container:
         rec = self.record
         if rec.state not in State.ACTIVE:
             return
-        oci = self.runtime.oci
+        oci = self.oci
         exit_file = oci.exit_file_path(self.id)
         if exit_file.exists():
             code = oci.read_exit_code(self.id)
@@ -153,7 +159,7 @@ class Container:
         from .spec_builder import prepare_bundle
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        oci = self.runtime.oci
+        oci = self.oci
         created = False
         try:
             rootfs = prepare_bundle(self)
@@ -173,7 +179,7 @@ class Container:
 
     def _undo_init(self, created: bool) -> None:
         """A failed init leaves nothing: no runtime state, no conmon, no mount."""
-        oci = self.runtime.oci
+        oci = self.oci
         try:
             oci.delete_container(self.id)
         except Exception:
@@ -204,15 +210,15 @@ class Container:
                 f"container {rec.name} is {State.display(self.record.state)}: "
                 "it cannot be started"
             )
-        self.runtime.oci.start_container(self.id)
+        self.oci.start_container(self.id)
         self._save(state=State.RUNNING, started_at=time.time())
 
     def attach_socket(self) -> socket.socket:
         """Connect to conmon's attach socket (valid between init and exit)."""
-        return connect_seqpacket(self.runtime.oci.attach_socket_path(self.dir))
+        return connect_seqpacket(self.oci.attach_socket_path(self.dir))
 
     def resize(self, rows: int, cols: int) -> None:
-        self.runtime.oci.resize(self.dir, rows, cols)
+        self.oci.resize(self.dir, rows, cols)
 
     def kill(self, sig: int = _signal.SIGKILL) -> None:
         with self.lock.held():
@@ -222,7 +228,7 @@ class Container:
                     f"can only kill running containers: {self.name} is in state "
                     f"{State.display(self.record.state)}"
                 )
-            self.runtime.oci.kill_container(self.id, sig)
+            self.oci.kill_container(self.id, sig)
 
     def stop(self, timeout: float | None = None) -> int | None:
         """Stop signal, wait ``timeout`` seconds, then SIGKILL; returns the exit code."""
@@ -231,8 +237,8 @@ class Container:
             rec = self.record
             if rec.state == State.CREATED:
                 # Never started: deleting the runtime container ends conmon's wait.
-                self.runtime.oci.delete_container(self.id)
-                self.runtime.oci.read_exit_code(self.id, wait=5.0)
+                self.oci.delete_container(self.id)
+                self.oci.read_exit_code(self.id, wait=5.0)
                 self._refresh_locked()
                 return self.record.exit_code
             if rec.state not in State.LIVE:
@@ -240,7 +246,7 @@ class Container:
             was_paused = rec.state == State.PAUSED
             self._save(state=State.STOPPING)
         t = float(rec.config.stop_timeout if timeout is None else timeout)
-        oci = self.runtime.oci
+        oci = self.oci
         if was_paused:
             # A frozen process cannot act on the stop signal; thaw it right after sending.
             if t > 0:
@@ -259,7 +265,7 @@ class Container:
                 why = "already paused" if st == State.PAUSED else f"in state {State.display(st)}"
                 raise InvalidState(f"container {self.name} is {why}: only a running "
                                    "container can be paused")
-            self.runtime.oci.pause_container(self.id)
+            self.oci.pause_container(self.id)
             self._save(state=State.PAUSED)
 
     def unpause(self) -> None:
@@ -270,13 +276,13 @@ class Container:
                 raise InvalidState(f"container {self.name} is not paused (state "
                                    f"{State.display(st)}): only a paused container "
                                    "can be unpaused")
-            self.runtime.oci.unpause_container(self.id)
+            self.oci.unpause_container(self.id)
             self._save(state=State.RUNNING)
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Block until the container is no longer running; returns its exit code."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        exit_file = self.runtime.oci.exit_file_path(self.id)
+        exit_file = self.oci.exit_file_path(self.id)
         while True:
             self.refresh()
             if self.record.state in (State.EXITED, State.STOPPED, State.CONFIGURED):
@@ -383,10 +389,10 @@ class Container:
         from ..storage.rootfs import unmount_rootfs
 
         self.runtime.reap_container_sessions(self, remove=False)
-        self.runtime.oci.delete_container(self.id)
+        self.oci.delete_container(self.id)
         unmount_rootfs(self.dir)
         self._remove_runtime_files()
-        self.runtime.oci.exit_file_path(self.id).unlink(missing_ok=True)
+        self.oci.exit_file_path(self.id).unlink(missing_ok=True)
         self._save(state=State.EXITED, pid=0, conmon_pid=0)
 
     def _remove_runtime_files(self) -> None:

@@ -22,7 +22,7 @@ from ..oci.runtime import ExecRequest
 from ..state.procs import identity, signal_process
 from .exec_records import ExecConfig, ExecRecord, ExecState
 from .names import new_id
-from .records import State
+from .records import ContainerConfig, State
 
 if TYPE_CHECKING:
     from ..oci.exec_handle import ExecHandle
@@ -111,7 +111,9 @@ class ExecSession:
 
         rt = self.runtime
         cfg = self.record.config
-        oci = rt.oci
+        row = rt.db.query_one("SELECT config FROM containers WHERE id = ?",
+                              (self.record.container_id,))
+        oci = rt.oci_named(ContainerConfig.from_json(row["config"]).runtime if row else "")
         req = ExecRequest(
             container_id=self.record.container_id, session_id=self.id, bundle=self.bundle,
             process=self._process_spec(), terminal=cfg.tty, stdin=cfg.attach_stdin and attach,

@@ -64,7 +64,7 @@ def inspect_container(ctr: Container) -> dict[str, Any]:
         "Name": rec.name,
         "RestartCount": 0,
         "Driver": "overlay",
-        "OCIRuntime": rt.oci.name(),
+        "OCIRuntime": ctr.oci.name(),
         "OCIConfigPath": str(ctr.dir / "config.json"),
         "ConmonPidFile": str(ctr.dir / "conmon.pid"),
         "PidFile": str(ctr.dir / "pidfile"),

@@ -58,6 +58,9 @@ class ContainerConfig:
     pids_limit: int | None = None
     cpus: float | None = None
     shm_size: int | None = None
+    # The OCI runtime (runc, crun or a path) the container was created with; every
+    # later operation uses the same one. "" means the configured default.
+    runtime: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

@@ -46,22 +46,34 @@ class Runtime:
         for d in (self.containers_dir, self.locks_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.db = StateDB(self.root / "state.db")
+        self._other_ocis: dict[str, OCIRuntime] = {}
 
     # -- drivers --------------------------------------------------------------------
     @cached_property
     def oci(self) -> OCIRuntime:
+        """The configured default runtime."""
+        return self._make_oci(self.config.runtime)
+
+    def oci_named(self, name: str) -> OCIRuntime:
+        """The runtime a container was created with ("" = the default)."""
+        if not name or name == self.config.runtime:
+            return self.oci
+        if name not in self._other_ocis:
+            self._other_ocis[name] = self._make_oci(name)
+        return self._other_ocis[name]
+
+    def _make_oci(self, name: str) -> OCIRuntime:
         from ..oci.conmon import ConmonRuntime
         from ..oci.missing import MissingRuntime
 
-        name = self.config.runtime
         runtime_name = Path(name).name
         runtime_path = find_binary(name, RUNTIME_CANDIDATES.get(name, ()))
         if runtime_path is None:
-            return MissingRuntime(name, runtime_name)
+            return MissingRuntime(name, runtime_name, role="OCI runtime")
         conmon_path = find_binary(self.config.conmon, ("/usr/bin/conmon",
                                                        "/usr/libexec/podman/conmon"))
         if conmon_path is None:
-            return MissingRuntime(self.config.conmon, runtime_name)
+            return MissingRuntime(self.config.conmon, runtime_name, role="conmon")
         return ConmonRuntime(runtime_path, conmon_path, self.runroot,
                              log_level=self.config.log_level, runtime_name=runtime_name)
 
@@ -91,6 +103,8 @@ class Runtime:
         """Record a container (state configured); ``init``/``start`` bring it up."""
         from ..oci.spec import resolve_command
 
+        if not config.runtime:
+            config.runtime = self.config.runtime
         image = self.images.lookup(config.image)
         img_cfg = image.config.get("config") or {}
         config.command = resolve_command(img_cfg, config.entrypoint, config.cmd)

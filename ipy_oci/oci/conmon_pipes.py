@@ -123,14 +123,28 @@ def _runtime_message(message: str) -> str:
     return text
 
 
+# What runc and crun say when the command itself is missing or cannot be run; other
+# "no such file" errors (a missing state file, a bad mount) stay engine errors.
+_NOT_FOUND = (
+    re.compile(r"executable file .*not found"),
+    re.compile(r'exec: "[^"]*": stat [^:]*: no such file or directory'),
+    re.compile(r"exec(vp?e?)? [`'\"][^`'\"]*[`'\"]:? no such file or directory"),
+)
+_NOT_EXECUTABLE = (
+    re.compile(r'exec: "[^"]*": permission denied'),
+    re.compile(r"exec(vp?e?)? [`'\"][^`'\"]*[`'\"]:? (permission denied|is a directory)"),
+    re.compile(r"exec format error"),
+)
+
+
 def classify_runtime_error(message: str, what: str) -> Exception:
     """Map the runtime's stderr to podman's exit codes (127 not found, 126 not executable)."""
     text = _runtime_message(message)
     low = text.lower()
-    if "no such file or directory" in low or "executable file not found" in low:
+    if any(p.search(low) for p in _NOT_FOUND):
         return CommandNotFound(f"{what}: executable file not found in the container "
                                f"(check the command and $PATH): {text}")
-    if "permission denied" in low or "is a directory" in low:
+    if any(p.search(low) for p in _NOT_EXECUTABLE):
         return CommandNotExecutable(f"{what}: permission denied, the path is not an "
                                     f"executable file: {text}")
     return RuntimeFailure(f"{what}: {text}")

@@ -18,16 +18,21 @@ INSTALL_HINTS = {
 class MissingRuntime:
     """Stands in for a runtime whose binary is not installed."""
 
-    def __init__(self, binary: str, runtime_name: str) -> None:
+    def __init__(self, binary: str, runtime_name: str, role: str = "OCI runtime") -> None:
         self.binary = binary
         self.runtime_name = runtime_name
+        self.role = role
 
     def _fail(self) -> NoReturn:
         base = Path(self.binary).name
-        hint = INSTALL_HINTS.get(base, f"install {base}")
+        pkg = "conmon" if self.role == "conmon" else base
+        hint = INSTALL_HINTS.get(pkg, f"apt-get install {pkg}")
+        where = "" if "/" not in self.binary else f" at {self.binary}"
+        other = ("or point IPY_OCI_CONMON at it" if self.role == "conmon"
+                 else "or pick another runtime with --runtime")
         raise RuntimeMissing(
-            f"the OCI runtime needs {base!r}, which is not installed or not executable "
-            f"({self.binary}): install it with '{hint}', or pick another with --runtime"
+            f"{self.role} {base!r} is not installed{where}: install it with "
+            f"'{hint}', {other}"
         )
 
     def name(self) -> str:
