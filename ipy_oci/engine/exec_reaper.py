@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..oci.fsutil import wait_for_file
-from ..state.procs import is_alive
+from ..state.procs import is_alive, signal_process
 from .exec_records import ExecRecord, ExecState
 from .exec_session import ExecSession
 
@@ -31,11 +32,16 @@ def sync_session(rt: Runtime, sess: ExecSession, wait: float = 0.5) -> None:
             sess.cleanup()
         return
     oci = rt.oci
+    conmon_alive = is_alive(rec.conmon_pid, rec.conmon_start)
     if oci.exec_update_status(rec.container_id, rec.id, rec.pid, rec.pid_start):
-        return
+        if conmon_alive:
+            return
+        # Its conmon is gone (killed): nobody can attach to it or record its exit,
+        # so the process is ended rather than left running unmonitored.
+        signal_process(rec.pid, rec.pid_start, signal.SIGKILL)
     exit_file = oci.exec_exit_file_path(rec.container_id, rec.id)
     # conmon writes the exit file a moment after the process ends, if it is alive.
-    if not exit_file.exists() and is_alive(rec.conmon_pid, rec.conmon_start):
+    if not exit_file.exists() and conmon_alive:
         wait_for_file(exit_file, wait)
     code = oci.read_exec_exit_code(rec.container_id, rec.id)
     if code is None:
