@@ -65,3 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug, not a user error: say so in one line
+        if args.log_level == "debug":
+            raise
+        sys.stderr.write(f"Error: internal error: {type(exc).__name__}: {exc} "
+                         "(rerun with --log-level debug for a traceback)\n")
+        return 125

@@ -229,6 +229,11 @@ class ExecSession:
                 return ExecResult(self.id, None, detached=True,
                                   started_at=self.record.started_at)
             code = handle.wait_exit(timeout=5.0)
+        except BaseException:
+            # The client failed mid-stream: the session must not outlive it.
+            self.runtime.oci.exec_stop_container(self.record.container_id, self.id,
+                                                 self.record.pid, self.record.pid_start, 0)
+            raise
         finally:
             handle.close()
             if not detached:

@@ -70,8 +70,16 @@ def pump(
     pending = b""
     stdin_open = stdin_fd is not None
     reading = stdin_fd is not None
+    feeder: _Feeder | None = None
     if stdin_fd is not None:
-        sel.register(stdin_fd, selectors.EVENT_READ, data="stdin")
+        try:
+            sel.register(stdin_fd, selectors.EVENT_READ, data="stdin")
+        except PermissionError:
+            # epoll refuses regular files (stdin redirected from a file): a thread
+            # copies the file into a pipe, which can be polled.
+            feeder = _Feeder(stdin_fd)
+            stdin_fd = feeder.read_fd
+            sel.register(stdin_fd, selectors.EVENT_READ, data="stdin")
     matched = 0
     try:
         while True:
@@ -137,6 +145,37 @@ def pump(
                         on_output(data[0], data[1:])
     finally:
         sel.close()
+        if feeder is not None:
+            feeder.close()
+
+
+class _Feeder:
+    """Copies an unpollable fd (a regular file) into a pipe from a thread."""
+
+    def __init__(self, src: int) -> None:
+        import threading
+
+        self.read_fd, self._write_fd = os.pipe()
+        self._src = src
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                chunk = os.read(self._src, 65536)
+                if not chunk:
+                    break
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(self._write_fd, view):]
+        except OSError:
+            pass  # the reader closed the pipe: attach is over
+        finally:
+            os.close(self._write_fd)
+
+    def close(self) -> None:
+        os.close(self.read_fd)
 
 
 def _flush(sock: socket.socket, data: bytes) -> None:
