@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from ..oci.runtime import OCIRuntime
     from .runtime import Runtime
 
+# How long ``rm -f`` lets an attached client read the exit code before removing.
+ATTACHED_CLIENT_GRACE = 10.0
+
 # Files conmon and the runtime leave in a bundle; removed at cleanup.
 _RUNTIME_FILES = ("attach", "ctl", "winsz", "pidfile", "conmon.pid", "conmon.err",
                   "oci-log")
@@ -85,6 +88,9 @@ class Container:
     def _reload(self) -> None:
         row = self.runtime.db.query_one("SELECT * FROM containers WHERE id = ?", (self.id,))
         if row is None:
+            if self.lock.is_held:
+                # Taking the lock re-created the file of a removed container.
+                self.lock.remove()
             raise NoSuchContainer(self.record.name)
         self.record = ContainerRecord.from_row(row)
 
@@ -280,12 +286,13 @@ class Container:
             self._save(state=State.RUNNING)
 
     def wait(self, timeout: float | None = None) -> int | None:
-        """Block until the container is no longer running; returns its exit code."""
+        """Block until the container has exited (as podman, a created container is
+        waited for until it runs and exits); returns its exit code."""
         deadline = None if timeout is None else time.monotonic() + timeout
         exit_file = self.oci.exit_file_path(self.id)
         while True:
             self.refresh()
-            if self.record.state in (State.EXITED, State.STOPPED, State.CONFIGURED):
+            if self.record.state in (State.EXITED, State.STOPPED):
                 return self.record.exit_code
             left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
             if left <= 0:
@@ -367,7 +374,10 @@ class Container:
                     stdin_fd = None
             if detached:
                 return RunResult(self.id, None, detached=True, started_at=time.time())
-            code = self.wait()
+            try:
+                code = self.wait()
+            except NoSuchContainer:
+                code = None  # removed under us by something that did not wait for us
             result = RunResult(self.id, code, interrupted=interrupted,
                                started_at=self.record.started_at,
                                finished_at=self.record.finished_at)
@@ -413,10 +423,26 @@ class Container:
                     "stop it first or use 'rm -f'"
                 )
         if self.record.state in State.ACTIVE:
-            self.stop(timeout)
+            try:
+                self.stop(timeout)
+            except NoSuchContainer:
+                return  # removed meanwhile (an attached run --rm): done all the same
+        # An attached client (``run`` without -d) is reading the exit code: let it
+        # finish (it removes a --rm container itself), then remove what is left.
+        self._wait_for_attached_client(ATTACHED_CLIENT_GRACE)
         with self.lock.held():
-            self._refresh_locked()
+            try:
+                self._refresh_locked()
+            except NoSuchContainer:
+                return  # the attached client removed it: done all the same
             self._remove_locked()
+
+    def _wait_for_attached_client(self, timeout: float) -> None:
+        if self.attach_hold.held_here:
+            return  # we are the attached client
+        deadline = time.monotonic() + timeout
+        while self.attach_hold.is_held_elsewhere() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def _remove_locked(self) -> None:
         from ..storage.rootfs import remove_rootfs

@@ -24,7 +24,13 @@ class State:
 
     @staticmethod
     def display(state: str) -> str:
-        return "exited" if state == State.STOPPED else state
+        """Podman's words: made by ``create`` is "created", made in the runtime by
+        ``init`` is "initialized", exited but not yet cleaned up is still "exited"."""
+        return _DISPLAY.get(state, state)
+
+
+_DISPLAY = {State.CONFIGURED: "created", State.CREATED: "initialized",
+            State.STOPPED: "exited"}
 
 
 @dataclass

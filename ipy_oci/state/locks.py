@@ -44,6 +44,10 @@ class FileLock:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
+    @property
+    def is_held(self) -> bool:
+        return self._fd is not None
+
     def remove(self) -> None:
         """Delete the lock file (while held, just before the object disappears)."""
         try:
@@ -84,6 +88,10 @@ class AttachHold:
             fd, self._fd = self._fd, None
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    @property
+    def held_here(self) -> bool:
+        return self._fd is not None
 
     def is_held_elsewhere(self) -> bool:
         try:

@@ -1,0 +1,337 @@
+"""Images in the engine: pull policies, reference counts, and every image command.
+
+The CLI (``pull``, ``images``, ``rmi`` …), the magics and the server call these;
+they add what the image store cannot know by itself: which containers use an
+image (the ``containers`` table), and the configured search registries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
+
+from ..errors import ImageError, InvalidState, NoSuchImage, UsageError
+from ..images import refs
+
+if TYPE_CHECKING:
+    from ..images.archive import ArchiveFormat
+    from ..images.progress import ProgressCallback
+    from ..images.pull import PullOptions
+    from ..images.store import Image, ImageStore
+    from .runtime import Runtime
+
+PullPolicy = Literal["missing", "always", "never"]
+PULL_POLICIES: tuple[PullPolicy, ...] = ("missing", "always", "never")
+
+
+def image_store(rt: Runtime) -> ImageStore:
+    """``rt.images``, searching the registries the configuration names."""
+    store = rt.images
+    store.search_registries = tuple(rt.config.unqualified_registries)
+    return store
+
+
+def pull_image(rt: Runtime, ref: str, options: PullOptions | None = None,
+               progress: ProgressCallback | None = None) -> Image:
+    """Pull ``ref`` from its registry (short names: each search registry in turn)."""
+    return image_store(rt).pull(ref, options, progress)
+
+
+def _is_local_only(ref: str) -> bool:
+    """IDs, digests without a name, and localhost/ names: nothing to pull."""
+    text = ref.strip()
+    if refs.HEX64.fullmatch(text) or (text.startswith("sha256:") and "@" not in text):
+        return True
+    try:
+        return refs.parse(text).registry == refs.LOCALHOST
+    except ImageError:
+        return True  # an ID prefix: lookup says what is wrong
+
+
+def ensure_image(rt: Runtime, ref: str, policy: PullPolicy = "missing",
+                 progress: ProgressCallback | None = None,
+                 options: PullOptions | None = None) -> Image:
+    """The image ``ref`` for a new container, pulled as ``policy`` says.
+
+    ``missing`` pulls only when no local image matches, ``always`` pulls every
+    time (a local-only reference such as an ID or a localhost/ name is used as
+    is), ``never`` only looks locally.
+    """
+    if policy not in PULL_POLICIES:
+        raise UsageError(f"invalid pull policy {policy!r}: use missing, always or never")
+    store = image_store(rt)
+    if policy == "always" and not _is_local_only(ref):
+        return store.pull(ref, options, progress)
+    try:
+        return store.lookup(ref)
+    except NoSuchImage:
+        if policy == "never" or _is_local_only(ref):
+            raise
+    return store.pull(ref, options, progress)
+
+
+# ----- reference counts ---------------------------------------------------------
+
+
+def image_users(rt: Runtime, image_id: str) -> list[tuple[str, str]]:
+    """(container id, name) of every container made from ``image_id``."""
+    rows = rt.db.query("SELECT id, name FROM containers WHERE image_id = ? ORDER BY created_at",
+                       (image_id,))
+    return [(str(r["id"]), str(r["name"])) for r in rows]
+
+
+def _use_counts(rt: Runtime) -> dict[str, int]:
+    rows = rt.db.query("SELECT image_id, COUNT(*) AS n FROM containers GROUP BY image_id")
+    return {str(r["image_id"]): int(r["n"]) for r in rows}
+
+
+class ImageInUse(InvalidState):
+    def __init__(self, img: Image, users: Sequence[tuple[str, str]]) -> None:
+        names = ", ".join(f"{cid[:12]} ({name})" for cid, name in users)
+        super().__init__(
+            f"image {img.id[:12]} is in use by container(s) {names}: remove them first, "
+            "or use 'rmi -f' to remove them with the image"
+        )
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    image: Image
+    containers: int
+
+
+def list_images(rt: Runtime) -> list[ImageSummary]:
+    counts = _use_counts(rt)
+    return [ImageSummary(img, counts.get(img.id, 0)) for img in image_store(rt).list()]
+
+
+# ----- removal --------------------------------------------------------------------
+
+
+@dataclass
+class RemoveReport:
+    untagged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)  # image IDs
+    removed_containers: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+
+
+def _named_by(store: ImageStore, img: Image, ref: str) -> str | None:
+    """The name of ``img`` that ``ref`` spells, if ``ref`` is a name (not an ID)."""
+    try:
+        parsed = refs.parse(ref)
+    except ImageError:
+        return None
+    if parsed.digest:
+        return None
+    cands = [parsed] if not parsed.is_short else [
+        parsed.qualified(r) for r in (refs.LOCALHOST, *store.search_registries)]
+    return next((str(c) for c in cands if str(c) in img.names), None)
+
+
+def remove_images(rt: Runtime, image_refs: Sequence[str], force: bool = False,
+                  all: bool = False) -> RemoveReport:
+    """``rmi``: untag by name while other names remain, else delete the image.
+
+    An image used by a container is refused unless ``force``, which removes those
+    containers first (as podman does). Space is freed by garbage collection.
+    """
+    from ..images import gc
+
+    store = image_store(rt)
+    report = RemoveReport()
+    targets = [i.id for i in store.list()] if all else list(image_refs)
+    if not targets and not all:
+        raise UsageError("rmi needs at least one image (or --all)")
+    doomed: list[str] = []
+    for ref in targets:
+        try:
+            img = store.lookup(ref)
+        except NoSuchImage:
+            raise
+        except ImageError:
+            # An image too broken to read can still be dropped by its digest.
+            if force and ref in store.digests():
+                store.delete([ref])
+                report.deleted.append(ref)
+                continue
+            raise
+        name = None if all else _named_by(store, img, ref)
+        if name is not None and len(img.names) > 1:
+            report.untagged += store.untag(img, [name])
+            continue
+        if name is None and len(img.names) > 1 and not force:
+            raise InvalidState(
+                f"image {img.id[:12]} has several names ({', '.join(img.names)}): remove "
+                "them by name, or use 'rmi -f' to remove the image with all of them"
+            )
+        users = image_users(rt, img.id)
+        if users and not force:
+            raise ImageInUse(img, users)
+        for cid, _name in users:
+            rt.lookup_container(cid).remove(force=True, timeout=0)
+            report.removed_containers.append(cid)
+        report.untagged += list(img.names)
+        doomed.append(img.digest)
+        report.deleted.append(img.id)
+    if doomed:
+        store.delete(doomed)
+    report.bytes_freed = gc.collect(store).bytes_freed
+    return report
+
+
+@dataclass
+class PruneReport:
+    deleted: list[str] = field(default_factory=list)  # image IDs
+    bytes_freed: int = 0
+
+
+def prune_images(rt: Runtime, all: bool = False) -> PruneReport:
+    """Delete dangling images (no name), or with ``all`` every image no container
+    uses; then free unreferenced blobs and layers and dead scratch dirs."""
+    from ..images import gc
+
+    store = image_store(rt)
+    used = set(_use_counts(rt))
+    doomed = [img for img in store.list()
+              if img.id not in used and (all or not img.names)]
+    if doomed:
+        store.delete([img.digest for img in doomed])
+    store.sweep_scratch()
+    freed = gc.collect(store).bytes_freed
+    return PruneReport(deleted=list(dict.fromkeys(i.id for i in doomed)), bytes_freed=freed)
+
+
+# ----- names, import, archives ------------------------------------------------------
+
+
+def tag_image(rt: Runtime, ref: str, names: Sequence[str]) -> Image:
+    if not names:
+        raise UsageError("tag needs at least one new name")
+    store = image_store(rt)
+    return store.tag(store.lookup(ref), names)
+
+
+def untag_image(rt: Runtime, ref: str, names: Sequence[str] | None = None) -> list[str]:
+    store = image_store(rt)
+    return store.untag(store.lookup(ref), list(names) if names else None)
+
+
+def import_image(rt: Runtime, src: BinaryIO, name: str | None = None,
+                 changes: Sequence[str] = (), message: str = "", source: str = "-") -> Image:
+    from ..images.importer import import_rootfs
+
+    return import_rootfs(image_store(rt), src, name=name, changes=changes, message=message,
+                         source=source)
+
+
+def save_images(rt: Runtime, image_refs: Sequence[str], out: BinaryIO,
+                fmt: ArchiveFormat = "oci-archive") -> None:
+    from ..images.archive import SaveItem, save
+
+    if not image_refs:
+        raise UsageError("save needs at least one image")
+    store = image_store(rt)
+    items = []
+    for ref in image_refs:
+        img = store.lookup(ref)
+        name = _named_by(store, img, ref)
+        items.append(SaveItem(img, (name,) if name else img.names))
+    save(store, items, out, fmt)
+
+
+def load_images(rt: Runtime, src: BinaryIO) -> list[Image]:
+    from ..images.archive import load
+
+    return load(image_store(rt), src)
+
+
+# ----- registries -------------------------------------------------------------------
+
+
+def registry_host(text: str) -> str:
+    """``https://127.0.0.1:5000/v2/`` or ``docker.io/library`` -> the registry part."""
+    host = text.strip().split("://", 1)[-1].split("/", 1)[0]
+    if not host:
+        raise UsageError(f"invalid registry {text!r}: give a host[:port], e.g. docker.io")
+    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
+
+
+def authfile_for(rt: Runtime, authfile: str | Path | None = None) -> Path:
+    from ..images.pull import default_authfile
+
+    return Path(authfile) if authfile else default_authfile(rt.root)
+
+
+def login(rt: Runtime, registry: str, username: str, password: str,
+          authfile: str | Path | None = None, tls_verify: bool | None = None) -> Path:
+    """Check the credentials against ``registry`` and store them; returns the auth file."""
+    from ..images.skopeo import Access, Skopeo
+
+    host = registry_host(registry)
+    if not username:
+        raise UsageError("login needs a user name (-u)")
+    path = authfile_for(rt, authfile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tls = not refs.is_loopback_registry(host) if tls_verify is None else tls_verify
+    Skopeo().login(host, username, password, Access(tls_verify=tls, authfile=path))
+    return path
+
+
+def stored_login(rt: Runtime, registry: str, authfile: str | Path | None = None) -> str | None:
+    """The user name stored for ``registry`` in the auth file, if any."""
+    import base64
+    import binascii
+    import json
+
+    path = authfile_for(rt, authfile)
+    try:
+        auths = json.loads(path.read_bytes()).get("auths") or {}
+        auth = str((auths.get(registry_host(registry)) or {}).get("auth", ""))
+        user = base64.b64decode(auth).decode().partition(":")[0] if auth else ""
+    except (OSError, ValueError, AttributeError, binascii.Error):
+        return None
+    return user or None
+
+
+def logout(rt: Runtime, registry: str | None = None,
+           authfile: str | Path | None = None) -> Path:
+    """Forget the credentials for ``registry`` (every registry if None)."""
+    from ..images.skopeo import Skopeo
+
+    path = authfile_for(rt, authfile)
+    Skopeo().logout(registry_host(registry) if registry else None, path)
+    return path
+
+
+# ----- inspect ----------------------------------------------------------------------
+
+
+def inspect_image(rt: Runtime, img: Image) -> dict[str, Any]:
+    """podman-style ``image inspect`` JSON for one image."""
+    cfg = img.config
+    ccfg = cfg.get("config") or {}
+    return {
+        "Id": img.id,
+        "Digest": img.digest,
+        "RepoTags": list(img.names),
+        "RepoDigests": list(img.repo_digests),
+        "Created": img.created,
+        "Config": ccfg,
+        "Author": cfg.get("author", ""),
+        "Architecture": cfg.get("architecture", ""),
+        "Os": cfg.get("os", ""),
+        "Variant": cfg.get("variant", ""),
+        "Size": img.size,
+        "Labels": ccfg.get("Labels") or {},
+        "User": ccfg.get("User", ""),
+        "ManifestType": img.media_type,
+        "GraphDriver": {"Name": "overlay", "Data": {
+            "LowerDir": ":".join(str(p) for p in reversed(img.layer_dirs))}},
+        "RootFS": {"Type": "layers",
+                   "Layers": list((cfg.get("rootfs") or {}).get("diff_ids") or [])},
+        "History": cfg.get("history", []),
+        "Containers": len(image_users(rt, img.id)),
+    }

@@ -1,0 +1,311 @@
+"""Bad input to the CLI: podman's exit codes, one clear message, nothing left behind.
+
+Exit codes: 125 engine or usage error, 126 command cannot be invoked, 127 command
+not found. Every failure must leave the root empty (the ``oci`` fixture checks
+processes, mounts, runtime state, files and rows; the tests also check ``ps -a``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def _rm(oci: Any, *names: str) -> None:
+    oci.cli("rm", "-f", "-t", "0", *names)
+
+
+def _assert_clean_error(res: Any, code: int = 125) -> str:
+    """One ``Error: ...`` line on stderr, no traceback, the expected exit code."""
+    assert res.returncode == code, (res.returncode, res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.startswith("Error: "), res.stderr
+    return str(res.stderr)
+
+
+def _assert_nothing_left(oci: Any) -> None:
+    assert oci.cli("ps", "-a", "-q", check=True).stdout == ""
+
+
+def _wait_until(pred: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _state(oci: Any, ref: str) -> dict[str, Any]:
+    return dict(json.loads(oci.cli("inspect", ref, check=True).stdout)[0]["State"])
+
+
+# -- unknown objects ----------------------------------------------------------------------
+@pytest.mark.parametrize("cmd", ["run", "create"])
+def test_unknown_image(oci, cmd: str) -> None:  # type: ignore[no-untyped-def]
+    res = oci.cli(cmd, "--rm", "no-such-image-xyz", "true") if cmd == "run" else \
+        oci.cli(cmd, "no-such-image-xyz", "true")
+    err = _assert_clean_error(res)
+    assert "no-such-image-xyz" in err
+    _assert_nothing_left(oci)
+
+
+@pytest.mark.parametrize("argv", [
+    ["start", "ghost-ctr"], ["start", "-a", "ghost-ctr"], ["stop", "ghost-ctr"],
+    ["kill", "ghost-ctr"], ["pause", "ghost-ctr"], ["unpause", "ghost-ctr"],
+    ["rm", "ghost-ctr"], ["rm", "-f", "ghost-ctr"], ["logs", "ghost-ctr"],
+    ["inspect", "ghost-ctr"], ["wait", "ghost-ctr"], ["restart", "ghost-ctr"],
+    ["init", "ghost-ctr"], ["exec", "ghost-ctr", "true"],
+], ids=lambda a: " ".join(a))
+def test_unknown_container(oci, argv: list[str]) -> None:  # type: ignore[no-untyped-def]
+    err = _assert_clean_error(oci.cli(*argv))
+    assert "ghost-ctr" in err
+
+
+def test_unknown_container_among_known_ones(oci) -> None:  # type: ignore[no-untyped-def]
+    """rm of several: the known one is removed, the unknown one is named, exit 125."""
+    try:
+        cid = oci.cli("create", "--name", "real", "busybox", "true", check=True).stdout.strip()
+        res = oci.cli("rm", "real", "ghost-ctr")
+        err = _assert_clean_error(res)
+        assert "ghost-ctr" in err and "real" not in err
+        assert res.stdout.split() == [cid]
+        _assert_nothing_left(oci)
+    finally:
+        _rm(oci, "real")
+
+
+# -- commands that cannot run -------------------------------------------------------------
+@pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
+def test_command_not_found_127(oci, detach: bool) -> None:  # type: ignore[no-untyped-def]
+    res = oci.cli("run", *(["-d"] if detach else []), "busybox", "no-such-command")
+    err = _assert_clean_error(res, 127)
+    assert "no-such-command" in err
+    _assert_nothing_left(oci)
+
+
+@pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
+def test_command_not_executable_126(oci, detach: bool) -> None:  # type: ignore[no-untyped-def]
+    res = oci.cli("run", "--rm", *(["-d"] if detach else []), "busybox", "/etc")
+    err = _assert_clean_error(res, 126)
+    assert "/etc" in err
+    _assert_nothing_left(oci)
+
+
+def test_start_of_bad_command_keeps_created_container(oci) -> None:  # type: ignore[no-untyped-def]
+    """create + start: start fails with 127; the container stays, runtime state does not."""
+    try:
+        cid = oci.cli("create", "--name", "bad", "busybox", "no-such-command",
+                      check=True).stdout.strip()
+        err = _assert_clean_error(oci.cli("start", "bad"), 127)
+        assert "no-such-command" in err
+        assert oci.cli("ps", "-a", "-q", "--no-trunc", check=True).stdout.split() == [cid]
+        assert not (oci.runroot / "runc" / cid).exists()
+        assert _state(oci, "bad")["Running"] is False
+    finally:
+        _rm(oci, "bad")
+
+
+# -- names ------------------------------------------------------------------------------------
+def test_duplicate_name(oci) -> None:  # type: ignore[no-untyped-def]
+    try:
+        first = oci.cli("run", "-d", "--name", "twin", "busybox", "sleep", "1000",
+                        check=True).stdout.strip()
+        for argv in (["run", "--rm", "--name", "twin", "busybox", "true"],
+                     ["create", "--name", "twin", "busybox", "true"]):
+            err = _assert_clean_error(oci.cli(*argv))
+            assert "'twin'" in err and "already in use" in err
+            assert first[:12] in err
+        assert oci.cli("ps", "-a", "-q", "--no-trunc", check=True).stdout.split() == [first]
+        assert _state(oci, "twin")["Running"] is True
+    finally:
+        _rm(oci, "twin")
+
+
+@pytest.mark.parametrize("name", ["bad name", "_under", "-dash", "sl/ash", "ünï"])
+def test_invalid_name(oci, name: str) -> None:  # type: ignore[no-untyped-def]
+    err = _assert_clean_error(oci.cli("create", f"--name={name}", "busybox", "true"))
+    assert repr(name) in err or name in err
+    _assert_nothing_left(oci)
+
+
+# -- flags ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv,word", [
+    (["run", "--bogus", "busybox", "true"], "--bogus"),
+    (["--bogus", "ps"], "--bogus"),
+    (["ps", "--bogus"], "--bogus"),
+    (["rm", "--nope", "x"], "--nope"),
+    (["frobnicate"], "frobnicate"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+def test_unknown_flag_or_command(oci, argv: list[str], word: str) -> None:  # type: ignore[no-untyped-def]
+    err = _assert_clean_error(oci.cli(*argv))
+    assert word in err
+    _assert_nothing_left(oci)
+
+
+def test_missing_command(oci) -> None:  # type: ignore[no-untyped-def]
+    err = _assert_clean_error(oci.cli())
+    assert "missing command" in err
+
+
+@pytest.mark.parametrize("argv,word", [
+    (["run", "--stop-timeout", "abc", "busybox", "true"], "abc"),
+    (["run", "--stop-timeout", "-1", "busybox", "true"], "--stop-timeout"),
+    (["run", "--stop-signal", "NOPE", "busybox", "true"], "NOPE"),
+    (["run", "-m", "lots", "busybox", "true"], "lots"),
+    (["run", "--cpus", "0", "busybox", "true"], "--cpus"),
+    (["run", "--cpus", "many", "busybox", "true"], "many"),
+    (["run", "--pids-limit", "x", "busybox", "true"], "x"),
+    (["run", "--network", "bridge", "busybox", "true"], "bridge"),
+    (["run", "-e", "=x", "busybox", "true"], "=x"),
+    (["run", "-l", "=x", "busybox", "true"], "=x"),
+    (["run", "-v", "relative-no-colon", "busybox", "true"], "relative-no-colon"),
+    (["run", "--pull", "sometimes", "busybox", "true"], "sometimes"),
+    (["stop", "-t", "abc", "x"], "abc"),
+    (["kill", "-s", "BOGUS", "x"], "BOGUS"),
+    (["ps", "--format", "yaml"], "yaml"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+def test_malformed_flag_value(oci, argv: list[str], word: str) -> None:  # type: ignore[no-untyped-def]
+    err = _assert_clean_error(oci.cli(*argv))
+    assert word in err
+    _assert_nothing_left(oci)
+
+
+# -- wrong state ------------------------------------------------------------------------------
+def test_pause_non_running_names_state(oci) -> None:  # type: ignore[no-untyped-def]
+    try:
+        oci.cli("create", "--name", "fresh", "busybox", "true", check=True)
+        oci.cli("run", "--name", "gone", "busybox", "true", check=True)
+        err = _assert_clean_error(oci.cli("pause", "fresh"))
+        assert "fresh" in err and ("created" in err or "configured" in err)
+        err = _assert_clean_error(oci.cli("pause", "gone"))
+        assert "gone" in err and "exited" in err
+        err = _assert_clean_error(oci.cli("unpause", "gone"))
+        assert "gone" in err and "exited" in err
+        err = _assert_clean_error(oci.cli("kill", "gone"))
+        assert "gone" in err and "exited" in err
+    finally:
+        _rm(oci, "fresh", "gone")
+
+
+def test_pause_twice_and_unpause_running(oci) -> None:  # type: ignore[no-untyped-def]
+    try:
+        oci.cli("run", "-d", "--name", "pp", "busybox", "sleep", "1000", check=True)
+        err = _assert_clean_error(oci.cli("unpause", "pp"))
+        assert "pp" in err and "running" in err
+        oci.cli("pause", "pp", check=True)
+        err = _assert_clean_error(oci.cli("pause", "pp"))
+        assert "pp" in err and "paused" in err
+    finally:
+        _rm(oci, "pp")
+
+
+def test_rm_running_without_force(oci) -> None:  # type: ignore[no-untyped-def]
+    try:
+        oci.cli("run", "-d", "--name", "busy", "busybox", "sleep", "1000", check=True)
+        err = _assert_clean_error(oci.cli("rm", "busy"))
+        assert "busy" in err and "running" in err and "-f" in err
+        assert _state(oci, "busy")["Running"] is True  # untouched
+        oci.cli("pause", "busy", check=True)
+        err = _assert_clean_error(oci.cli("rm", "busy"))
+        assert "paused" in err
+    finally:
+        _rm(oci, "busy")
+
+
+def test_start_attach_several_is_an_error(oci) -> None:  # type: ignore[no-untyped-def]
+    try:
+        oci.cli("create", "--name", "a1", "busybox", "true", check=True)
+        oci.cli("create", "--name", "a2", "busybox", "true", check=True)
+        _assert_clean_error(oci.cli("start", "-a", "a1", "a2"))
+        assert _state(oci, "a1")["StartedAt"].startswith("0001-")
+    finally:
+        _rm(oci, "a1", "a2")
+
+
+# -- failed creates leave nothing behind ---------------------------------------------------------
+@pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
+@pytest.mark.parametrize("flags,cmd,code,word", [
+    ([], ["no-such-command"], 127, "no-such-command"),
+    ([], ["/etc"], 126, "/etc"),
+    (["-u", "nosuchuser"], ["true"], 125, "nosuchuser"),
+    (["-v", "/nonexistent/ioci-missing:/x"], ["true"], 125, "/nonexistent/ioci-missing"),
+    (["-w", "/etc/passwd"], ["true"], 125, "/etc/passwd"),
+], ids=["cmd", "noexec", "user", "volume", "workdir-is-file"])
+def test_failed_create_leaves_nothing(oci, detach: bool, flags: list[str], cmd: list[str],  # type: ignore[no-untyped-def]
+                                      code: int, word: str) -> None:
+    res = oci.cli("run", *(["-d"] if detach else []), *flags, "busybox", *cmd)
+    err = _assert_clean_error(res, code)
+    assert word in err
+    _assert_nothing_left(oci)
+
+
+def test_failed_init_of_created_container_leaves_no_runtime_state(oci) -> None:  # type: ignore[no-untyped-def]
+    try:
+        cid = oci.cli("create", "--name", "nouser", "-u", "nosuchuser", "busybox", "true",
+                      check=True).stdout.strip()
+        err = _assert_clean_error(oci.cli("start", "nouser"))
+        assert "nosuchuser" in err
+        assert not (oci.runroot / "runc" / cid).exists()
+        mounts = Path("/proc/self/mountinfo").read_text()
+        assert cid not in mounts
+    finally:
+        _rm(oci, "nouser")
+
+
+# -- missing binaries ----------------------------------------------------------------------------
+# A missing runc or conmon cannot be arranged on this host without uninstalling them,
+# so it is simulated by pointing ipy-oci at a path that does not exist.
+def test_missing_runc_flag(oci) -> None:  # type: ignore[no-untyped-def]
+    for argv in (["run", "--rm", "busybox", "true"], ["run", "-d", "busybox", "true"]):
+        res = oci.cli("--runtime", "/nonexistent/runc", *argv)
+        err = _assert_clean_error(res)
+        assert "runc" in err and "apt-get install runc" in err
+    _assert_nothing_left(oci)
+
+
+def test_missing_runc_env(oci) -> None:  # type: ignore[no-untyped-def]
+    env = {**oci.env, "IPY_OCI_RUNTIME": "/nonexistent/runc"}
+    res = subprocess.run([sys.executable, "-m", "ipy_oci", "run", "--rm", "busybox", "true"],
+                         env=env, capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)
+    err = _assert_clean_error(res)
+    assert "/nonexistent/runc" in err and "apt-get install runc" in err
+    _assert_nothing_left(oci)
+
+
+@pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
+def test_missing_conmon(oci, monkeypatch: pytest.MonkeyPatch, detach: bool) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("IPY_OCI_CONMON", "/nonexistent/conmon")
+    res = oci.cli("run", "--rm", *(["-d"] if detach else []), "busybox", "true")
+    err = _assert_clean_error(res)
+    assert "conmon" in err and "apt-get install conmon" in err
+    monkeypatch.delenv("IPY_OCI_CONMON")
+    _assert_nothing_left(oci)
+
+
+def _hybrid_cgroups() -> bool:
+    """v1 hierarchies at /sys/fs/cgroup with cgroup2 mounted at .../unified."""
+    return (os.path.isdir("/sys/fs/cgroup/unified")
+            and not os.path.exists("/sys/fs/cgroup/cgroup.controllers"))
+
+
+@pytest.mark.skipif(shutil.which("crun") is None, reason="crun is not installed")
+@pytest.mark.skipif(not _hybrid_cgroups(), reason="this host's cgroups are not hybrid")
+@pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
+def test_crun_on_hybrid_cgroups(oci, detach: bool) -> None:  # type: ignore[no-untyped-def]
+    res = oci.cli("--runtime", "crun", "run", "--rm", *(["-d"] if detach else []),
+                  "busybox", "true")
+    err = _assert_clean_error(res)
+    assert "hybrid" in err and "runc" in err
+    _assert_nothing_left(oci)
+    crun_state = oci.runroot / "crun"
+    assert not crun_state.is_dir() or os.listdir(crun_state) == []
