@@ -2,9 +2,10 @@
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
-APT_PACKAGES := runc crun conmon busybox-static catatonit tini sqlite3 iproute2 procps
+APT_PACKAGES := runc crun conmon busybox-static catatonit tini sqlite3 iproute2 procps \
+                skopeo docker-registry apache2-utils openssl chromium podman
 
-.PHONY: all deps apt venv pyc run test lint typecheck bench clean
+.PHONY: all deps apt venv pyc labext run test lint typecheck bench clean
 
 all: test
 
@@ -30,7 +31,16 @@ pyc: venv
 
 venv: $(VENV)/.installed
 
-deps: apt venv pyc
+# The JupyterLab extension, built into ipy_oci/labextension; pip then installs it
+# (editable installs copy shared-data, so it is re-run after each build).
+LABEXT_SRC := $(wildcard labextension/src/* labextension/style/*) labextension/package.json labextension/yarn.lock
+ipy_oci/labextension/package.json: $(VENV)/.installed $(LABEXT_SRC)
+	cd labextension && ../$(VENV)/bin/jlpm install --immutable && PYTHON=$(CURDIR)/$(PY) ../$(VENV)/bin/jlpm build:prod
+	$(PY) -m pip install -q --no-deps -e .
+
+labext: ipy_oci/labextension/package.json
+
+deps: apt venv pyc labext
 
 run: deps
 	bash scripts/demo.sh
@@ -43,6 +53,7 @@ typecheck: venv
 
 test: deps lint typecheck
 	$(VENV)/bin/pytest -q tests
+	cd labextension && ../$(VENV)/bin/jlpm test && ../$(VENV)/bin/jlpm ui-test
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

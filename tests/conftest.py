@@ -30,6 +30,7 @@ class OciEnv:
         env["IPY_OCI_ROOT"] = str(self.root)
         env["IPY_OCI_RUNROOT"] = str(self.runroot)
         env["IPY_OCI_RUNTIME"] = "runc"
+        env["IPY_OCI_CONFIG"] = str(self.root.parent / "ipy-oci.toml")
         return env
 
     def runtime(self):  # type: ignore[no-untyped-def]
@@ -63,6 +64,9 @@ def oci(monkeypatch: pytest.MonkeyPatch) -> Iterator[OciEnv]:
     env = OciEnv(root=base / "root", runroot=base / "run")
     env.root.mkdir()
     env.runroot.mkdir()
+    # Short names that are not local must never leave this machine in tests: the
+    # only search registry is a closed loopback port, so such pulls fail at once.
+    (base / "ipy-oci.toml").write_text('unqualified_search_registries = ["127.0.0.1:9"]\n')
     for k, v in env.env.items():
         if k.startswith("IPY_OCI_"):
             monkeypatch.setenv(k, v)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from ..engine.container import Container
+from ..engine.records import ContainerConfig
 from ..engine.runtime import Runtime
 from ..errors import InvalidState, OciError
 from .options import container_config
@@ -55,15 +56,23 @@ def _for_each(rt: Runtime, refs: list[str], all_: bool,
     return rc
 
 
+def _create(rt: Runtime, args: argparse.Namespace, cfg: ContainerConfig) -> Container:
+    from .commands_images import pull_options
+    from .pull_progress import cli_progress
+
+    return rt.create_container(cfg, args.name, pull=args.pull,
+                               progress=cli_progress(sys.stderr), pull_options=pull_options(args))
+
+
 def cmd_create(rt: Runtime, args: argparse.Namespace) -> int:
-    ctr = rt.create_container(container_config(args), args.name)
+    ctr = _create(rt, args, container_config(args))
     _out(ctr.id)
     return 0
 
 
 def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
     cfg = container_config(args)
-    ctr = rt.create_container(cfg, args.name)
+    ctr = _create(rt, args, cfg)
     if args.detach:
         try:
             ctr.start()

@@ -9,7 +9,7 @@ import sys
 from ..engine.records import State
 from ..engine.runtime import Runtime
 from ..errors import NoSuchContainer, NoSuchExecSession, NoSuchImage, NotFoundError, OciError
-from .format import ago, human_duration, human_size, table
+from .format import ago, human_duration, table
 
 
 def _status(ctr_state: str, started: float, finished: float, code: int | None,
@@ -131,27 +131,6 @@ def image_json(img: object) -> dict[str, object]:
         "RootFS": {"Type": "layers", "Layers": cfg.get("rootfs", {}).get("diff_ids", [])},
         "History": cfg.get("history", []),
     }
-
-
-def cmd_images(rt: Runtime, args: argparse.Namespace) -> int:
-    images = rt.images.list()
-    if args.quiet:
-        for img in images:
-            print(img.id if args.no_trunc else img.id[:12])
-        return 0
-    if args.format == "json":
-        print(json.dumps([{
-            "Id": i.id, "Names": list(i.names), "Digest": i.digest, "Created": i.created,
-            "Size": i.size} for i in images], indent=4))
-        return 0
-    rows = []
-    for img in images:
-        for name in img.names or ("<none>:<none>",):
-            repo, _, tag = name.rpartition(":")
-            rows.append([repo or name, tag, img.id if args.no_trunc else img.id[:12],
-                         img.created, human_size(img.size)])
-    print(table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows))
-    return 0
 
 
 def cmd_info(rt: Runtime, args: argparse.Namespace) -> int:

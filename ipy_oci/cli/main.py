@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 def _handlers() -> dict[str, Callable[[Runtime, argparse.Namespace], int]]:
     from . import commands_containers as c
     from . import commands_info as i
+    from .parser_images import IMAGE_COMMANDS
 
     def exec_(rt: Runtime, args: argparse.Namespace) -> int:
         from .commands_exec import cmd_exec
@@ -30,9 +31,19 @@ def _handlers() -> dict[str, Callable[[Runtime, argparse.Namespace], int]]:
         "restart": c.cmd_restart, "kill": c.cmd_kill, "pause": c.cmd_pause,
         "unpause": c.cmd_unpause, "rm": c.cmd_rm, "wait": c.cmd_wait, "init": c.cmd_init,
         "container": c.cmd_container, "ps": i.cmd_ps, "logs": i.cmd_logs,
-        "inspect": i.cmd_inspect, "images": i.cmd_images, "info": i.cmd_info,
+        "inspect": i.cmd_inspect, "info": i.cmd_info,
         "system": i.cmd_system, "exec": exec_,
+        **{n: _image_command(n) for n in IMAGE_COMMANDS},
     }
+
+
+def _image_command(name: str) -> Callable[[Runtime, argparse.Namespace], int]:
+    def run(rt: Runtime, args: argparse.Namespace) -> int:
+        from .commands_images import HANDLERS
+
+        return HANDLERS[name](rt, args)
+
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ import argparse
 from typing import Any, NoReturn
 
 from ..errors import UsageError
+from .parser_images import add_image_commands, add_pull_flags
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,6 +64,7 @@ def _add_create_flags(p: Any) -> None:
     p.add_argument("--shm-size", default=None)
     p.add_argument("--detach-keys", default="ctrl-p,ctrl-q")
     p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])
+    add_pull_flags(p, with_image=False)
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
 
@@ -172,10 +174,7 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
     p = add("init", "initialize containers (create them in the runtime)")
     _containers(p)
 
-    p = add("images", "list images")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--format", default=None, help="json")
-    p.add_argument("--no-trunc", action="store_true")
+    add_image_commands(sub, add)
 
     add("info", "show runtime information as JSON")
     add("version", "show the version")

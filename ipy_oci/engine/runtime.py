@@ -25,10 +25,13 @@ from .names import generate_name, new_id, valid_name
 from .records import ContainerConfig, ContainerRecord, State
 
 if TYPE_CHECKING:
+    from ..images.progress import ProgressCallback
+    from ..images.pull import PullOptions
     from ..images.store import ImageStore
     from ..oci.runtime import OCIRuntime
     from .exec_reaper import ReapReport
     from .exec_session import ExecResult, ExecSession
+    from .images import PullPolicy
 
 RUNTIME_CANDIDATES = {
     "runc": ("/usr/sbin/runc", "/usr/bin/runc"),
@@ -81,7 +84,7 @@ class Runtime:
     def images(self) -> ImageStore:
         from ..images.store import ImageStore
 
-        return ImageStore(self.root)
+        return ImageStore(self.root, self.config.unqualified_registries)
 
     def container_lock(self, ctr_id: str) -> FileLock:
         return FileLock(self.locks_dir / f"{ctr_id}.lock")
@@ -99,13 +102,19 @@ class Runtime:
 
     # -- containers ------------------------------------------------------------------
     def create_container(self, config: ContainerConfig, name: str | None = None,
-                         owner_kernel: str = "") -> Container:
-        """Record a container (state configured); ``init``/``start`` bring it up."""
+                         owner_kernel: str = "", pull: PullPolicy = "missing",
+                         progress: ProgressCallback | None = None,
+                         pull_options: PullOptions | None = None) -> Container:
+        """Record a container (state configured); ``init``/``start`` bring it up.
+
+        The image is pulled first if ``pull`` says so (see engine/images.py).
+        """
         from ..oci.spec import resolve_command
+        from .images import ensure_image
 
         if not config.runtime:
             config.runtime = self.config.runtime
-        image = self.images.lookup(config.image)
+        image = ensure_image(self, config.image, pull, progress, pull_options)
         img_cfg = image.config.get("config") or {}
         config.command = resolve_command(img_cfg, config.entrypoint, config.cmd)
         if name is not None and not valid_name(name):

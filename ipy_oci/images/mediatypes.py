@@ -19,3 +19,15 @@ ID_ANNOTATION = "io.ipy-oci.image.id"
 
 # The image built from the host's busybox-static (see images/builtin.py).
 BUILTIN_NAME = "localhost/busybox:latest"
+MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
+MEDIA_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_SCHEMA1_TYPES = (
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+)
+
+# Ours: the names under which a registry knows this image (repo@digest),
+# space-separated, as podman's RepoDigests.
+REPO_DIGESTS_ANNOTATION = "io.ipy-oci.image.repo-digests"

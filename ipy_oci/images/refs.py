@@ -9,6 +9,7 @@ so local lookups can try ``localhost/`` and the search registries in turn.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ipy_oci.errors import ImageError
@@ -124,3 +125,45 @@ def normalize(ref: str, default_registry: str = DOCKER_HUB) -> Reference:
 def normalize_name(ref: str, default_registry: str = DOCKER_HUB) -> str:
     """The fully qualified string form, e.g. ``docker.io/library/busybox:latest``."""
     return str(normalize(ref, default_registry))
+
+
+def pull_candidates(ref: str, search_registries: Sequence[str]) -> list[Reference]:
+    """The fully qualified references to try when pulling ``ref``, in order.
+
+    A qualified name is pulled as given; a short name is tried on each
+    unqualified-search registry in turn (docker.io adds ``library/``), as podman
+    does. Raises ImageError for an image ID, which no registry can serve.
+    """
+    text = ref.strip()
+    if HEX64.fullmatch(text) or (text.startswith("sha256:") and "@" not in text):
+        raise ImageError(
+            f"cannot pull {ref!r}: it is an image ID, not a name; pull by name or "
+            "by NAME@sha256:DIGEST"
+        )
+    parsed = parse(text)
+    if not parsed.is_short:
+        return [parsed]
+    if not search_registries:
+        raise ImageError(
+            f"cannot pull the short name {ref!r}: no unqualified-search registries are "
+            "configured; use a full name such as docker.io/library/NAME"
+        )
+    out: list[Reference] = []
+    for registry in search_registries:
+        cand = parsed.qualified(registry)
+        if cand not in out:
+            out.append(cand)
+    return out
+
+
+def is_loopback_registry(registry: str) -> bool:
+    """localhost, 127.0.0.0/8 and ::1 (any port): plain HTTP is allowed there by
+    default, as Docker does, since nothing leaves the machine."""
+    host = registry
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host
+    else:
+        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return host == LOCALHOST or host == "::1" or (
+        host.startswith("127.") and all(p.isdigit() for p in host.split("."))
+    )

@@ -9,7 +9,8 @@ On disk, under the storage root::
                                    no name keeps one descriptor without a ref name
     images/blobs/sha256/<hex>      manifests, configs, compressed layers (by digest)
     images/.lock                   flock held by writers of index.json
-    images/tmp/                    scratch space for imports
+    images/tmp/work-*/             scratch space of pulls and imports (see workspace.py)
+    images/.gc.lock                imports hold it shared, garbage collection exclusive
     layers/<diffid-hex>/           each layer extracted once (overlay format), shared
                                    by every image and container that uses it
 
@@ -29,23 +30,40 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ipy_oci.errors import AmbiguousRef, ImageError, NoSuchImage
 from ipy_oci.images import refs
+from ipy_oci.images.errors import DigestMismatch
+from ipy_oci.images.index import (
+    BlobSource,
+    Entry,
+    LayerCallback,
+    descriptors,
+    hex_of,
+    parse_index,
+    read_layout_blob,
+    verify_file,
+)
 from ipy_oci.images.mediatypes import (
     BUILTIN_NAME,
-    ID_ANNOTATION,
+    DOCKER_SCHEMA1_TYPES,
     INDEX_TYPES,
     MANIFEST_TYPES,
+    MEDIA_MANIFEST,
     REF_NAME_ANNOTATION,
 )
+from ipy_oci.images.workspace import gc_shared, sweep
 from ipy_oci.storage.atomic import FileLock, atomic_write
 
-_DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
+if TYPE_CHECKING:
+    from ipy_oci.images.platforms import Platform
+    from ipy_oci.images.progress import ProgressCallback
+    from ipy_oci.images.pull import PullOptions
+
 _HEX_PREFIX = re.compile(r"[0-9a-f]{3,64}")
 _STALE_TMP_SECONDS = 24 * 3600
 _CHUNK = 1 << 20
@@ -64,70 +82,9 @@ class Image:
     layer_dirs: tuple[Path, ...]  # extracted layer dirs, bottom layer first
     created: str  # RFC3339
     size: int  # bytes (sum of the compressed layer sizes)
-
-
-@dataclass
-class _Entry:
-    """One image as index.json records it (descriptors grouped by manifest digest)."""
-
-    digest: str
-    media_type: str
-    size: int
-    image_id: str | None
-    names: list[str]
-
-
-def _hex_of(digest: str, what: str) -> str:
-    m = _DIGEST.fullmatch(digest)
-    if not m:
-        raise ImageError(f"unsupported or malformed {what} digest {digest!r}")
-    return m.group(1)
-
-
-def _descriptors(entries: Sequence[_Entry]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for e in entries:
-        names: list[str | None] = [*e.names] if e.names else [None]
-        for name in names:
-            annotations: dict[str, str] = {}
-            if name is not None:
-                annotations[REF_NAME_ANNOTATION] = name
-            if e.image_id:
-                annotations[ID_ANNOTATION] = e.image_id
-            out.append(
-                {
-                    "mediaType": e.media_type,
-                    "digest": e.digest,
-                    "size": e.size,
-                    "annotations": annotations,
-                }
-            )
-    return out
-
-
-def _parse_index(data: bytes) -> list[_Entry]:
-    try:
-        index = json.loads(data)
-        manifests = index.get("manifests") or []
-    except (ValueError, AttributeError) as exc:
-        raise ImageError(f"corrupt image index: {exc}") from None
-    by_digest: dict[str, _Entry] = {}
-    for desc in manifests:
-        digest = desc.get("digest", "")
-        ann = desc.get("annotations") or {}
-        entry = by_digest.get(digest)
-        if entry is None:
-            entry = by_digest[digest] = _Entry(
-                digest=digest,
-                media_type=desc.get("mediaType", MANIFEST_TYPES[0]),
-                size=int(desc.get("size", 0)),
-                image_id=ann.get(ID_ANNOTATION),
-                names=[],
-            )
-        name = ann.get(REF_NAME_ANNOTATION)
-        if name and name not in entry.names:
-            entry.names.append(name)
-    return list(by_digest.values())
+    repo_digests: tuple[str, ...] = ()  # "registry/repo@sha256:..." it was pulled as
+    media_type: str = MEDIA_MANIFEST  # of the manifest
+    manifest_size: int = 0
 
 
 class ImageStore:
@@ -143,13 +100,13 @@ class ImageStore:
         lock_path = self.dir / ".lock"
         self._lock = _LOCKS.setdefault(str(lock_path.absolute()), FileLock(lock_path))
         self._index_key: tuple[int, int, int] | None = None
-        self._index_entries: list[_Entry] = []
+        self._index_entries: list[Entry] = []
         # Blobs are immutable, so parsed manifests/configs can be cached forever.
         self._blob_cache: dict[str, bytes] = {}
 
     # ----- reading ---------------------------------------------------------
 
-    def _entries(self) -> list[_Entry]:
+    def _entries(self) -> list[Entry]:
         """index.json, re-parsed only when the file was replaced."""
         path = self.dir / "index.json"
         try:
@@ -158,12 +115,12 @@ class ImageStore:
             return []
         key = (st.st_ino, st.st_mtime_ns, st.st_size)
         if key != self._index_key:
-            self._index_entries = _parse_index(path.read_bytes())
+            self._index_entries = parse_index(path.read_bytes())
             self._index_key = key
         return self._index_entries
 
     def _blob_path(self, digest: str) -> Path:
-        return self.blobs_dir / _hex_of(digest, "blob")
+        return self.blobs_dir / hex_of(digest, "blob")
 
     def _read_blob(self, digest: str) -> bytes:
         data = self._blob_cache.get(digest)
@@ -187,7 +144,7 @@ class ImageStore:
             raise ImageError(f"blob {digest} is not a JSON object")
         return obj
 
-    def _image(self, entry: _Entry) -> Image:
+    def _image(self, entry: Entry) -> Image:
         manifest = self._read_json(entry.digest)
         try:
             config_digest = str(manifest["config"]["digest"])
@@ -206,36 +163,46 @@ class ImageStore:
             )
         layer_dirs = []
         for desc, diff_id in zip(layers, diff_ids, strict=True):
-            layer_dir = self.layers_dir / _hex_of(diff_id, "layer diff_id")
+            layer_dir = self.layers_dir / hex_of(diff_id, "layer diff_id")
             if not layer_dir.is_dir():
                 # Only when the cache lost it (or an import died between blob and
                 # extraction): rebuilt once from the blob.
                 self._ensure_layer(desc, diff_id)
             layer_dirs.append(layer_dir)
         return Image(
-            id=_hex_of(config_digest, "config"),
+            id=hex_of(config_digest, "config"),
             digest=entry.digest,
             names=tuple(entry.names),
             config=config,
             layer_dirs=tuple(layer_dirs),
             created=str(config.get("created", "")),
             size=sum(int(d.get("size", 0)) for d in layers),
+            repo_digests=tuple(entry.repo_digests),
+            media_type=entry.media_type,
+            manifest_size=entry.size,
         )
 
-    def _entry_id(self, entry: _Entry) -> str:
+    def _entry_id(self, entry: Entry) -> str:
         if entry.image_id is None:
             manifest = self._read_json(entry.digest)
-            entry.image_id = _hex_of(manifest.get("config", {}).get("digest", ""), "config")
+            entry.image_id = hex_of(manifest.get("config", {}).get("digest", ""), "config")
         return entry.image_id
+
+    def digests(self) -> builtins.list[str]:
+        """The manifest digests index.json lists (cheap: opens no blob)."""
+        return [e.digest for e in self._entries()]
 
     def list(self) -> builtins.list[Image]:
         """Every image in index order."""
         return [self._image(e) for e in self._entries()]
 
-    def _match_name(self, entries: Sequence[_Entry], ref: refs.Reference) -> _Entry | None:
+    def _match_name(self, entries: Sequence[Entry], ref: refs.Reference) -> Entry | None:
         if ref.digest:
             prefix = ref.name + ":"
+            by_repo = f"{ref.name}@{ref.digest}"
             for e in entries:
+                if by_repo in e.repo_digests:
+                    return e
                 if e.digest == ref.digest and any(
                     n == ref.name or n.startswith(prefix) for n in e.names
                 ):
@@ -310,23 +277,38 @@ class ImageStore:
         if not layout.exists():
             atomic_write(layout, b'{"imageLayoutVersion":"1.0.0"}')
 
-    def _write_index(self, entries: Sequence[_Entry]) -> None:
+    def _write_index(self, entries: Sequence[Entry]) -> None:
         index = {
             "schemaVersion": 2,
             "mediaType": INDEX_TYPES[0],
-            "manifests": _descriptors(entries),
+            "manifests": descriptors(entries),
         }
         atomic_write(self.dir / "index.json", json.dumps(index, indent=1).encode())
 
-    def put_blob(self, src: Path, digest: str, size: int | None = None) -> Path:
-        """Copy the file ``src`` into the store as ``digest``, verifying it.
+    def blob_path(self, digest: str) -> Path:
+        """Where the blob ``digest`` lives in the store (it may not exist)."""
+        return self._blob_path(digest)
 
+    def has_blob(self, digest: str) -> bool:
+        return self._blob_path(digest).is_file()
+
+    def put_blob(
+        self, src: Path, digest: str, size: int | None = None, *, move: bool = False
+    ) -> Path:
+        """Put the file ``src`` into the store as ``digest``.
+
+        A copy is verified while it is written. ``move`` renames ``src`` instead
+        (same filesystem only), for a file the caller has already verified.
         A blob already present is trusted (it was verified when written).
         """
         dest = self._blob_path(digest)
         if dest.exists():
             return dest
         self._ensure_dirs()
+        if move:
+            os.chmod(src, 0o644)
+            os.rename(src, dest)
+            return dest
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name[:16]}.", suffix=".tmp", dir=self.blobs_dir)
         try:
             h = hashlib.sha256()
@@ -340,7 +322,7 @@ class ImageStore:
                 os.fchmod(out.fileno(), 0o644)
                 os.fsync(out.fileno())
             if "sha256:" + h.hexdigest() != digest or (size is not None and n != size):
-                raise ImageError(
+                raise DigestMismatch(
                     f"blob {src} does not match its descriptor {digest} (size {size}): "
                     "the image is corrupt or was tampered with"
                 )
@@ -351,12 +333,26 @@ class ImageStore:
             raise
         return dest
 
-    def _ensure_layer(self, desc: dict[str, Any], diff_id: str) -> Path:
-        dest = self.layers_dir / _hex_of(diff_id, "layer diff_id")
+    def put_bytes(self, data: bytes, digest: str) -> Path:
+        """Store a small blob (a manifest) held in memory, checking its digest."""
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise DigestMismatch(f"content does not match its digest {digest}")
+        dest = self._blob_path(digest)
+        if not dest.exists():
+            self._ensure_dirs()
+            atomic_write(dest, data)
+        return dest
+
+    def _ensure_layer(
+        self, desc: dict[str, Any], diff_id: str, *, blob: Path | None = None,
+        scratch: Path | None = None,
+    ) -> bool:
+        """Extract a layer into the shared cache unless it is there; True if it was."""
+        dest = self.layers_dir / hex_of(diff_id, "layer diff_id")
         if dest.is_dir():
-            return dest
+            return False
         self.layers_dir.mkdir(parents=True, exist_ok=True)
-        blob = self._blob_path(str(desc.get("digest", "")))
+        blob = blob or self._blob_path(str(desc.get("digest", "")))
         if not blob.exists():
             raise ImageError(
                 f"layer {diff_id} is not extracted and its blob {desc.get('digest')} "
@@ -365,10 +361,15 @@ class ImageStore:
         # Imported here: tarfile/gzip stay off the lookup hot path.
         from ipy_oci.storage.extract import extract_layer
 
-        extract_layer(blob, dest, expected_diff_id=diff_id)
-        return dest
+        try:
+            extract_layer(blob, dest, expected_diff_id=diff_id, tmp_parent=scratch)
+        except ImageError as exc:
+            raise type(exc)(f"layer {desc.get('digest')}: {exc}") from None
+        return True
 
-    def _select_manifest(self, layout: Path, ref: str | None) -> dict[str, Any]:
+    def _select_manifest(
+        self, layout: Path, ref: str | None, platform: Platform | None = None
+    ) -> dict[str, Any]:
         try:
             index = json.loads((layout / "index.json").read_bytes())
         except (OSError, ValueError) as exc:
@@ -385,96 +386,163 @@ class ImageStore:
             )
         desc = descs[0]
         if desc.get("mediaType") in INDEX_TYPES:
-            desc = self._pick_platform(layout, desc)
+            from ipy_oci.images import platforms
+
+            try:
+                inner = json.loads(read_layout_blob(layout, desc))
+            except ValueError as exc:
+                raise ImageError(f"corrupt image index in {layout}: {exc}") from None
+            want = platform or platforms.host_platform()
+            desc = platforms.select_manifest(inner, want, f"the image in {layout}")
         return desc
 
-    def _pick_platform(self, layout: Path, desc: dict[str, Any]) -> dict[str, Any]:
-        from ipy_oci.images.builtin import host_platform
-
-        data = _read_layout_blob(layout, desc)
-        arch, variant = host_platform()
-        manifests = json.loads(data).get("manifests") or []
-        fallback = None
-        for m in manifests:
-            plat = m.get("platform") or {}
-            if plat.get("os") != "linux" or plat.get("architecture") != arch:
-                continue
-            if variant is None or plat.get("variant") in (None, variant):
-                return dict(m)
-            fallback = fallback or m
-        if fallback is not None:
-            return dict(fallback)
-        raise ImageError(f"the image in {layout} has no linux/{arch} variant")
-
     def add_image_from_layout(
-        self, layout: Path, *, ref: str | None = None, names: Sequence[str] = ()
+        self, layout: Path, *, ref: str | None = None, names: Sequence[str] = (),
+        platform: Platform | None = None,
     ) -> Image:
         """Import one image from an OCI layout directory (as skopeo writes them).
 
         ``ref`` picks the manifest by its ref.name annotation (needed when the
-        layout holds several). Blobs are copied and verified, layers extracted
-        into the shared cache, then ``names`` (short ones are placed on
-        ``localhost/``) are moved onto this image; an image losing its last name
-        stays listed without one.
+        layout holds several); from an index, ``platform`` (default: the host's)
+        picks the image. Blobs are verified, layers extracted into the shared
+        cache, then ``names`` (short ones are placed on ``localhost/``) are moved
+        onto this image; an image losing its last name stays listed without one.
         """
-        # Names are checked first, so a bad one costs no copying or extraction.
-        qualified = []
+        qualified = self.qualify_names(names)
+        desc = self._select_manifest(layout, ref, platform)
+        manifest_bytes = read_layout_blob(layout, desc)
+        return self.import_manifest(
+            manifest_bytes,
+            lambda d: layout / "blobs" / "sha256" / hex_of(d, "blob"),
+            names=qualified,
+            media_type=desc.get("mediaType"),
+            what=str(layout),
+        )
+
+    @staticmethod
+    def qualify_names(names: Iterable[str]) -> builtins.list[str]:
+        out = []
         for n in names:
             parsed = refs.normalize(n, refs.LOCALHOST)
             if parsed.digest:
                 raise ImageError(f"cannot name an image {n!r}: a name takes a tag, not a digest")
-            qualified.append(str(parsed))
-        self._ensure_dirs()
-        self._sweep_tmp()
-        desc = self._select_manifest(layout, ref)
-        if desc.get("mediaType", MANIFEST_TYPES[0]) not in MANIFEST_TYPES:
-            raise ImageError(f"unsupported manifest media type {desc.get('mediaType')!r}")
-        manifest_bytes = _read_layout_blob(layout, desc)
+            out.append(str(parsed))
+        return out
+
+    def import_manifest(
+        self,
+        manifest_bytes: bytes,
+        blob_source: BlobSource,
+        *,
+        names: Sequence[str] = (),
+        repo_digests: Sequence[str] = (),
+        media_type: str | None = None,
+        move: bool = False,
+        scratch: Path | None = None,
+        on_layer: LayerCallback | None = None,
+        what: str = "the image",
+    ) -> Image:
+        """Add the image whose manifest is ``manifest_bytes``; ``blob_source(digest)``
+        says where each blob not yet in the store is.
+
+        Every new blob is verified and every new layer extracted (refusing hostile
+        ones) before anything enters the store; index.json names the image last,
+        so a crash at any point leaves no partial image listed. ``move`` renames
+        blobs out of a scratch dir on the store's filesystem instead of copying.
+        """
+        qualified = self.qualify_names(names)
+        digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
         try:
             manifest = json.loads(manifest_bytes)
+            media_type = media_type or manifest.get("mediaType") or MEDIA_MANIFEST
             config_desc = dict(manifest["config"])
             layers = [dict(d) for d in manifest.get("layers") or []]
             blob_descs = [(str(d["digest"]), d.get("size")) for d in (config_desc, *layers)]
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ImageError(f"malformed manifest {desc['digest']} in {layout}: {exc}") from None
-        for digest, size in blob_descs:
-            src = layout / "blobs" / "sha256" / _hex_of(digest, "blob")
-            if not src.exists():
-                raise ImageError(f"{layout} lacks blob {digest} that its manifest lists")
-            self.put_blob(src, digest, None if size is None else int(size))
-        config = self._read_json(config_desc["digest"])
-        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
-        if len(diff_ids) != len(layers):
-            raise ImageError(
-                f"image in {layout} is corrupt: {len(layers)} layers, {len(diff_ids)} diff_ids"
+            if media_type in DOCKER_SCHEMA1_TYPES:
+                raise ImageError(
+                    f"{what} has a Docker schema 1 manifest, which is not supported: "
+                    "push the image again with a current client"
+                ) from None
+            raise ImageError(f"malformed manifest {digest} in {what}: {exc}") from None
+        if media_type not in MANIFEST_TYPES:
+            raise ImageError(f"{what}: unsupported manifest media type {media_type!r}")
+        self._ensure_dirs()
+        self.sweep_scratch()
+        with gc_shared(self.dir):
+            sources: dict[str, Path] = {}
+            for dg, size in blob_descs:
+                hex_ = hex_of(dg, "blob")
+                if self.has_blob(dg):
+                    sources[dg] = self.blobs_dir / hex_
+                    continue
+                src = blob_source(dg)
+                if not src.is_file():
+                    raise ImageError(f"{what} lacks blob {dg} that its manifest lists")
+                verify_file(src, dg, None if size is None else int(size))
+                sources[dg] = src
+            config = self._parse_config(sources[config_desc["digest"]], what)
+            diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+            if len(diff_ids) != len(layers):
+                raise ImageError(
+                    f"image in {what} is corrupt: {len(layers)} layers, {len(diff_ids)} diff_ids"
+                )
+            for d, diff_id in zip(layers, diff_ids, strict=True):
+                dg = str(d["digest"])
+                if (self.layers_dir / hex_of(str(diff_id), "layer diff_id")).is_dir():
+                    continue  # extracted once already, shared from now on
+                if on_layer is not None:
+                    on_layer(dg, "extracting")
+                self._ensure_layer(d, str(diff_id), blob=sources[dg], scratch=scratch)
+                if on_layer is not None:
+                    on_layer(dg, "extracted")
+            for dg, size in blob_descs:
+                if sources[dg].parent != self.blobs_dir:
+                    self.put_blob(sources[dg], dg, None if size is None else int(size),
+                                  move=move)
+            # The manifest goes in last: once index.json names it, all it needs exists.
+            self.put_bytes(manifest_bytes, digest)
+            entry = Entry(
+                digest=digest,
+                media_type=media_type,
+                size=len(manifest_bytes),
+                image_id=hex_of(config_desc["digest"], "config"),
+                names=[],
+                repo_digests=list(dict.fromkeys(repo_digests)),
             )
-        for d, diff_id in zip(layers, diff_ids, strict=True):
-            self._ensure_layer(d, diff_id)
-        # The manifest goes in last: once index.json names it, all it needs exists.
-        self.put_blob(
-            layout / "blobs" / "sha256" / _hex_of(desc["digest"], "manifest"),
-            desc["digest"],
-            len(manifest_bytes),
-        )
-        entry = _Entry(
-            digest=desc["digest"],
-            media_type=desc.get("mediaType", MANIFEST_TYPES[0]),
-            size=len(manifest_bytes),
-            image_id=_hex_of(config_desc["digest"], "config"),
-            names=[],
-        )
+            current = self._update_index(lambda es: self._assign_names(es, entry, qualified),
+                                         entry.digest)
+        assert current is not None
+        return self._image(current)
+
+    def _parse_config(self, path: Path, what: str) -> dict[str, Any]:
+        try:
+            config = json.loads(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise ImageError(f"the image config in {what} is not valid JSON: {exc}") from None
+        if not isinstance(config, dict):
+            raise ImageError(f"the image config in {what} is not a JSON object")
+        return config
+
+    def _update_index(
+        self, change: Callable[[builtins.list[Entry]], None], digest: str | None = None
+    ) -> Entry | None:
+        """Apply ``change`` to a fresh copy of the entries and write them, under the
+        lock; returns the entry for ``digest`` afterwards."""
         with self._lock.held():
             self._index_key = None  # re-read under the lock, never from cache
             # Copies: the cached entries must not change if the write fails.
-            entries = [replace(e, names=list(e.names)) for e in self._entries()]
-            self._assign_names(entries, entry, qualified)
+            entries = [
+                replace(e, names=list(e.names), repo_digests=list(e.repo_digests))
+                for e in self._entries()
+            ]
+            change(entries)
             self._write_index(entries)
             self._index_key = None
-            current = next(e for e in self._entries() if e.digest == entry.digest)
-        return self._image(current)
+            return next((e for e in self._entries() if e.digest == digest), None)
 
     @staticmethod
-    def _assign_names(entries: builtins.list[_Entry], new: _Entry, names: Sequence[str]) -> None:
+    def _assign_names(entries: builtins.list[Entry], new: Entry, names: Sequence[str]) -> None:
         """Move ``names`` onto ``new`` (a name belongs to one image only)."""
         wanted = list(dict.fromkeys(names))
         for e in entries:
@@ -487,23 +555,107 @@ class ImageStore:
         for n in wanted:
             if n not in mine.names:
                 mine.names.append(n)
+        for rd in new.repo_digests:
+            if rd not in mine.repo_digests:
+                mine.repo_digests.append(rd)
         mine.image_id = mine.image_id or new.image_id
 
-    def _sweep_tmp(self) -> None:
-        """Remove scratch dirs that a crashed import left behind long ago."""
+    def tag(self, image: Image, names: Sequence[str]) -> Image:
+        """Add ``names`` to ``image`` (taking them from any image that had them)."""
+        qualified = self.qualify_names(names)
+        entry = Entry(image.digest, image.media_type, image.manifest_size, image.id, [])
+
+        def change(entries: builtins.list[Entry]) -> None:
+            if not any(e.digest == image.digest for e in entries):
+                raise NoSuchImage(image.id)
+            self._assign_names(entries, entry, qualified)
+
+        current = self._update_index(change, image.digest)
+        assert current is not None
+        return self._image(current)
+
+    def untag(self, image: Image, names: Sequence[str] | None = None) -> builtins.list[str]:
+        """Remove ``names`` (all of them if None) from ``image``; returns those removed.
+
+        The image stays listed without a name; ``delete`` removes it.
+        """
+        wanted = None if names is None else set(self.qualify_names(names))
+        removed: builtins.list[str] = []
+
+        def change(entries: builtins.list[Entry]) -> None:
+            for e in entries:
+                if e.digest != image.digest:
+                    continue
+                drop = [n for n in e.names if wanted is None or n in wanted]
+                e.names = [n for n in e.names if n not in drop]
+                removed.extend(drop)
+            missing = (wanted or set()) - set(removed)
+            if missing:
+                raise ImageError(
+                    f"image {image.id[:12]} is not tagged {', '.join(sorted(missing))}: "
+                    f"its names are {', '.join(image.names) or 'none'}"
+                )
+
+        self._update_index(change)
+        return removed
+
+    def delete(self, digests: Iterable[str]) -> None:
+        """Drop the images with these manifest digests from the index.
+
+        Their blobs and layers stay until :func:`ipy_oci.images.gc.collect`.
+        """
+        gone = set(digests)
+        self._update_index(lambda es: es.__setitem__(
+            slice(None), [e for e in es if e.digest not in gone]))
+
+    def referenced(self) -> tuple[set[str], set[str]]:
+        """(blob hexes, layer diff_id hexes) that the listed images need.
+
+        Raises ImageError when an image cannot be read: without knowing what it
+        needs, garbage collection must delete nothing.
+        """
+        self._index_key = None
+        blobs: set[str] = set()
+        layers: set[str] = set()
+        for entry in self._entries():
+            blobs.add(hex_of(entry.digest, "manifest"))
+            try:
+                manifest = json.loads(self._blob_path(entry.digest).read_bytes())
+                config_digest = str(manifest["config"]["digest"])
+                blobs.add(hex_of(config_digest, "config"))
+                blobs.update(hex_of(str(d["digest"]), "layer") for d in manifest["layers"] or [])
+                config = json.loads(self._blob_path(config_digest).read_bytes())
+                diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+                layers.update(hex_of(str(d), "diff_id") for d in diff_ids)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise ImageError(
+                    f"image {entry.digest} cannot be read ({exc}): remove it with "
+                    f"'ipy-oci rmi -f {entry.digest}' and pull it again"
+                ) from None
+        return blobs, layers
+
+    def sweep_scratch(self) -> None:
+        """Remove scratch dirs of dead pulls, and temp files crashes left long ago."""
+        sweep(self.tmp_dir)
         cutoff = time.time() - _STALE_TMP_SECONDS
-        for parent, pattern in (
-            (self.tmp_dir, "*"),
-            (self.layers_dir, ".*.tmp"),
-            (self.blobs_dir, ".*.tmp"),
-        ):
-            for p in parent.glob(pattern):
+        for parent in (self.layers_dir, self.blobs_dir):
+            for p in parent.glob(".*.tmp"):
                 with contextlib.suppress(OSError):
                     if p.lstat().st_mtime < cutoff:
                         if p.is_dir() and not p.is_symlink():
                             shutil.rmtree(p, ignore_errors=True)
                         else:
                             p.unlink()
+
+    def pull(
+        self, ref: str, options: PullOptions | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Image:
+        """Pull ``ref`` from its registry (short names: each search registry in
+        turn) into the store; see :func:`ipy_oci.images.pull.pull`."""
+        from ipy_oci.images.pull import pull
+
+        return pull(self, ref, options, progress)
 
     def ensure_builtin(self) -> Image:
         """The built-in busybox image, built from the host's busybox-static on first use.
@@ -528,16 +680,3 @@ class ImageStore:
                 return self.add_image_from_layout(tmp, names=[BUILTIN_NAME])
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _read_layout_blob(layout: Path, desc: dict[str, Any]) -> bytes:
-    """A small blob (manifest/index) from a foreign layout, verified against ``desc``."""
-    digest = str(desc.get("digest", ""))
-    path = layout / "blobs" / "sha256" / _hex_of(digest, "manifest")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageError(f"cannot read {digest} from {layout}: {exc}") from None
-    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-        raise ImageError(f"blob {digest} in {layout} does not match its digest")
-    return data

@@ -76,7 +76,7 @@ class _HashingReader:
         return "sha256:" + self._hash.hexdigest()
 
 
-class _Prefixed:
+class Prefixed:
     """Replays bytes already read for magic sniffing, then reads on."""
 
     def __init__(self, prefix: bytes, inner: Readable) -> None:
@@ -102,7 +102,7 @@ def decompressed(raw: Readable) -> Readable:
     gzip and plain tar always work; zstd needs the optional ``zstandard`` module.
     """
     magic = raw.read(4)
-    src = _Prefixed(magic, raw)
+    src = Prefixed(magic, raw)
     if magic.startswith(_GZIP_MAGIC):
         return gzip.GzipFile(fileobj=cast(IO[bytes], src), mode="rb")
     if magic == _ZSTD_MAGIC:
@@ -113,7 +113,9 @@ def decompressed(raw: Readable) -> Readable:
                 "layer is zstd-compressed but the Python module 'zstandard' is not "
                 "installed: pip install zstandard"
             ) from None
-        reader: Readable = zstandard.ZstdDecompressor().stream_reader(src, read_across_frames=True)
+        reader: Readable = zstandard.ZstdDecompressor().stream_reader(
+            cast(IO[bytes], src), read_across_frames=True
+        )
         return reader
     return src
 
@@ -431,15 +433,20 @@ def extract_tar(stream: Readable, dest: Path, mode: ExtractMode = "overlay") -> 
         os.close(root_fd)
 
 
-def extract_layer(blob: Path, dest: Path, *, expected_diff_id: str | None = None) -> str:
+def extract_layer(
+    blob: Path, dest: Path, *, expected_diff_id: str | None = None, tmp_parent: Path | None = None
+) -> str:
     """Extract a layer blob into the new directory ``dest`` in overlay format.
 
-    The tree is built in a temp dir beside ``dest`` and renamed into place, so a
-    crash never leaves a half layer under the final name; on any error the temp
-    dir is removed. If another process finished ``dest`` first, its copy is kept.
-    Returns the diff_id; raises ImageError if it differs from ``expected_diff_id``.
+    The tree is built in a temp dir (beside ``dest``, or in ``tmp_parent`` on the
+    same filesystem, e.g. a pull's scratch dir that is swept if the pull dies) and
+    renamed into place, so a crash never leaves a half layer under the final name;
+    on any error the temp dir is removed. If another process finished ``dest``
+    first, its copy is kept. Returns the diff_id; raises ImageError if it differs
+    from ``expected_diff_id``.
     """
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    parent = dest.parent if tmp_parent is None else tmp_parent
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=parent))
     try:
         os.chmod(tmp, 0o755)
         with open(blob, "rb") as fh:

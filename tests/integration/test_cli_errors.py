@@ -51,8 +51,8 @@ def _state(oci: Any, ref: str) -> dict[str, Any]:
 # -- unknown objects ----------------------------------------------------------------------
 @pytest.mark.parametrize("cmd", ["run", "create"])
 def test_unknown_image(oci, cmd: str) -> None:  # type: ignore[no-untyped-def]
-    res = oci.cli(cmd, "--rm", "no-such-image-xyz", "true") if cmd == "run" else \
-        oci.cli(cmd, "no-such-image-xyz", "true")
+    res = oci.cli(cmd, "--rm", "--pull=never", "no-such-image-xyz", "true") if cmd == "run" \
+        else oci.cli(cmd, "--pull=never", "no-such-image-xyz", "true")
     err = _assert_clean_error(res)
     assert "no-such-image-xyz" in err
     _assert_nothing_left(oci)

@@ -1,0 +1,315 @@
+"""CLI handlers of the image commands (grammar in parser_images.py).
+
+Progress goes to stderr and results to stdout, as podman does, so
+``ID=$(ipy-oci pull …)`` works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, cast
+
+from ..engine import images as eng
+from ..errors import NoSuchImage, OciError, UsageError
+from .format import ago, human_size, table
+from .pull_progress import cli_progress
+
+if TYPE_CHECKING:
+    from ..engine.runtime import Runtime
+    from ..images.pull import PullOptions
+    from ..images.store import Image
+
+
+def pull_options(args: argparse.Namespace) -> PullOptions:
+    """PullOptions from pull's flags (also usable for run/create if they get them)."""
+    from ..images.pull import PullOptions
+
+    platform = getattr(args, "platform", None)
+    arch, os_, variant = (getattr(args, k, None) for k in ("arch", "os", "variant"))
+    if not platform and (arch or os_ or variant):
+        from ..images.platforms import host_platform
+
+        host = host_platform()
+        platform = f"{os_ or host.os}/{arch or host.architecture}"
+        if variant:
+            platform += f"/{variant}"
+    authfile = getattr(args, "authfile", None)
+    return PullOptions(platform=platform, tls_verify=getattr(args, "tls_verify", None),
+                       authfile=Path(authfile) if authfile else None,
+                       creds=getattr(args, "creds", None))
+
+
+def cmd_pull(rt: Runtime, args: argparse.Namespace) -> int:
+    img = eng.pull_image(rt, args.image, pull_options(args), cli_progress(sys.stderr, args.quiet))
+    print(img.id)
+    return 0
+
+
+# ----- images ------------------------------------------------------------------------
+
+
+def _created(img: Image) -> tuple[int, str]:
+    try:
+        ts = datetime.fromisoformat(img.created.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0, img.created or "unknown"
+    return int(ts), ago(ts)
+
+
+def _filter(summaries: list[eng.ImageSummary], filters: list[str]) -> list[eng.ImageSummary]:
+    import fnmatch
+
+    out = summaries
+    for f in filters:
+        key, _, value = f.partition("=")
+        if key == "dangling":
+            want = value.lower() in ("true", "1", "")
+            out = [s for s in out if (not s.image.names) == want]
+        elif key == "reference":
+            out = [s for s in out if any(
+                fnmatch.fnmatch(n, value) or fnmatch.fnmatch(n.rpartition(":")[0], value)
+                or fnmatch.fnmatch(n.split("/", 1)[-1], value) for n in s.image.names)]
+        else:
+            raise UsageError(f"unsupported filter {f!r}: use dangling=true|false or "
+                             "reference=PATTERN")
+    return out
+
+
+def cmd_images(rt: Runtime, args: argparse.Namespace) -> int:
+    summaries = _filter(eng.list_images(rt), args.filter)
+    if args.quiet:
+        for s in summaries:
+            print(s.image.id if args.no_trunc else s.image.id[:12])
+        return 0
+    if args.format == "json":
+        out = []
+        for s in summaries:
+            img = s.image
+            created, _ = _created(img)
+            out.append({
+                "Id": img.id, "Names": list(img.names), "RepoTags": list(img.names),
+                "RepoDigests": list(img.repo_digests), "Digest": img.digest,
+                "Created": created, "CreatedAt": img.created, "Size": img.size,
+                "Containers": s.containers, "Dangling": not img.names,
+                "Labels": (img.config.get("config") or {}).get("Labels") or {},
+            })
+        print(json.dumps(out, indent=4))
+        return 0
+    if args.format:
+        raise UsageError(f"unsupported --format {args.format!r}: use 'json'")
+    headers = ["REPOSITORY", "TAG", *(["DIGEST"] if args.digests else []),
+               "IMAGE ID", "CREATED", "SIZE"]
+    rows = []
+    for s in summaries:
+        img = s.image
+        names = list(img.names) or [rd.partition("@")[0] + ":<none>"
+                                    for rd in img.repo_digests[:1]] or ["<none>:<none>"]
+        for name in names:
+            repo, _, tag = name.rpartition(":")
+            row = [repo, tag]
+            if args.digests:
+                row.append(img.digest)
+            row += [img.id if args.no_trunc else img.id[:12], _created(img)[1],
+                    human_size(img.size)]
+            rows.append(row)
+    text = table(headers, rows)
+    if args.noheading:
+        text = text.partition("\n")[2]
+    if text:
+        print(text)
+    return 0
+
+
+# ----- rmi, tag, prune ----------------------------------------------------------------
+
+
+def cmd_rmi(rt: Runtime, args: argparse.Namespace) -> int:
+    refs = list(args.images)
+    if args.all and refs:
+        raise UsageError("rmi: give images or --all, not both")
+    if args.ignore:
+        store = eng.image_store(rt)
+        known = []
+        for r in refs:
+            try:
+                store.lookup(r)
+                known.append(r)
+            except NoSuchImage:
+                pass
+        refs = known
+        if not refs and not args.all:
+            return 0
+    rep = eng.remove_images(rt, refs, force=args.force, all=args.all)
+    for name in rep.untagged:
+        print(f"Untagged: {name}")
+    for image_id in rep.deleted:
+        print(f"Deleted: {image_id}")
+    return 0
+
+
+def cmd_tag(rt: Runtime, args: argparse.Namespace) -> int:
+    eng.tag_image(rt, args.image, args.names)
+    return 0
+
+
+def cmd_untag(rt: Runtime, args: argparse.Namespace) -> int:
+    eng.untag_image(rt, args.image, args.names or None)
+    return 0
+
+
+def cmd_prune(rt: Runtime, args: argparse.Namespace) -> int:
+    rep = eng.prune_images(rt, all=args.all)
+    for image_id in rep.deleted:
+        print(image_id)
+    return 0
+
+
+def cmd_image_inspect(rt: Runtime, args: argparse.Namespace) -> int:
+    store = eng.image_store(rt)
+    out = []
+    rc = 0
+    for ref in args.images:
+        try:
+            out.append(eng.inspect_image(rt, store.lookup(ref)))
+        except NoSuchImage as exc:
+            sys.stderr.write(f"Error: {exc}\n")
+            rc = exc.exit_code
+    print(json.dumps(out, indent=4))
+    return rc
+
+
+def cmd_exists(rt: Runtime, args: argparse.Namespace) -> int:
+    try:
+        eng.image_store(rt).lookup(args.image)
+    except NoSuchImage:
+        return 1
+    return 0
+
+
+# ----- import, save, load ------------------------------------------------------------
+
+
+def cmd_import(rt: Runtime, args: argparse.Namespace) -> int:
+    with ExitStack() as stack:
+        if args.source == "-":
+            src = sys.stdin.buffer
+        else:
+            try:
+                src = stack.enter_context(open(args.source, "rb"))
+            except OSError as exc:
+                raise OciError(f"cannot read {args.source}: {exc.strerror}") from None
+        img = eng.import_image(rt, src, args.reference, args.change, args.message,
+                               source=args.source)
+    print(img.id)
+    return 0
+
+
+def cmd_save(rt: Runtime, args: argparse.Namespace) -> int:
+    if args.output:
+        import os
+        import tempfile
+
+        # Written beside the target and renamed, so a failed save leaves no half file.
+        target = os.path.abspath(args.output)
+        fd, tmp = tempfile.mkstemp(prefix=".save-", dir=os.path.dirname(target))
+        try:
+            with os.fdopen(fd, "wb") as out:
+                eng.save_images(rt, args.images, out, args.format)
+            os.rename(tmp, target)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return 0
+    if sys.stdout.isatty():
+        raise UsageError("refusing to write an archive to a terminal: use -o FILE or redirect")
+    eng.save_images(rt, args.images, cast(BinaryIO, sys.stdout.buffer), args.format)
+    sys.stdout.flush()
+    return 0
+
+
+def cmd_load(rt: Runtime, args: argparse.Namespace) -> int:
+    with ExitStack() as stack:
+        if args.input:
+            try:
+                src: BinaryIO = stack.enter_context(open(args.input, "rb"))
+            except OSError as exc:
+                raise OciError(f"cannot read {args.input}: {exc.strerror}") from None
+        else:
+            if sys.stdin.isatty():
+                raise UsageError("load reads an archive from stdin: use -i FILE or redirect")
+            src = sys.stdin.buffer
+        images = eng.load_images(rt, src)
+    for img in images:
+        for name in img.names or (f"sha256:{img.id}",):
+            print(f"Loaded image: {name}")
+    return 0
+
+
+# ----- login, logout -------------------------------------------------------------------
+
+
+def cmd_login(rt: Runtime, args: argparse.Namespace) -> int:
+    if args.get_login:
+        user = eng.stored_login(rt, args.registry, args.authfile)
+        if user is None:
+            raise OciError(f"not logged in to {eng.registry_host(args.registry)}")
+        print(user)
+        return 0
+    username = args.username
+    if not username:
+        if not sys.stdin.isatty():
+            raise UsageError("login needs -u USER when stdin is not a terminal")
+        username = input("Username: ")
+    if args.password_stdin:
+        if args.password is not None:
+            raise UsageError("--password and --password-stdin are mutually exclusive")
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif args.password is not None:
+        password = args.password
+    else:
+        if not sys.stdin.isatty():
+            raise UsageError("login needs -p PASSWORD or --password-stdin when stdin is "
+                             "not a terminal")
+        import getpass
+
+        password = getpass.getpass("Password: ")
+    eng.login(rt, args.registry, username, password, args.authfile, args.tls_verify)
+    print("Login Succeeded!")
+    return 0
+
+
+def cmd_logout(rt: Runtime, args: argparse.Namespace) -> int:
+    if bool(args.all) == bool(args.registry):
+        raise UsageError("logout needs a REGISTRY or --all (not both)")
+    eng.logout(rt, None if args.all else args.registry, args.authfile)
+    print(f"Removed login credentials for {'all registries' if args.all else args.registry}")
+    return 0
+
+
+# ----- the image group ---------------------------------------------------------------
+
+_IMAGE_SUB: dict[str, Callable[[Runtime, argparse.Namespace], int]] = {
+    "ls": cmd_images, "list": cmd_images, "pull": cmd_pull, "rm": cmd_rmi,
+    "inspect": cmd_image_inspect, "tag": cmd_tag, "untag": cmd_untag, "prune": cmd_prune,
+    "import": cmd_import, "save": cmd_save, "load": cmd_load, "exists": cmd_exists,
+}
+
+
+def cmd_image(rt: Runtime, args: argparse.Namespace) -> int:
+    sub = getattr(args, "icmd", None)
+    if sub not in _IMAGE_SUB:
+        raise UsageError("missing subcommand: try 'ipy-oci image --help'")
+    return _IMAGE_SUB[sub](rt, args)
+
+
+HANDLERS: dict[str, Callable[[Runtime, argparse.Namespace], int]] = {
+    "pull": cmd_pull, "images": cmd_images, "rmi": cmd_rmi, "tag": cmd_tag,
+    "untag": cmd_untag, "import": cmd_import, "save": cmd_save, "load": cmd_load,
+    "login": cmd_login, "logout": cmd_logout, "image": cmd_image,
+}
