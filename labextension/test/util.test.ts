@@ -1,0 +1,99 @@
+// Unit tests of the pure helpers: `jlpm test` (compiled to CommonJS, run by node --test).
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+
+import {
+  attachUrl,
+  containerName,
+  exitBanner,
+  formatDuration,
+  isRunningState,
+  parseAttachMessage,
+  parseExecOutput,
+  parseTime,
+  reconnectDelay,
+  since,
+  terminalLabel
+} from '../src/util';
+
+test('parseExecOutput accepts the magic output and rejects junk', () => {
+  const data = parseExecOutput({
+    session_id: 'abc123',
+    container_id: 'f00',
+    container_name: 'ui',
+    command: ['sh'],
+    tty: true
+  });
+  assert.deepEqual(data, {
+    session_id: 'abc123',
+    container_id: 'f00',
+    container_name: 'ui',
+    command: ['sh'],
+    tty: true
+  });
+  assert.equal(parseExecOutput(null), null);
+  assert.equal(parseExecOutput([]), null);
+  assert.equal(parseExecOutput({}), null);
+  assert.equal(parseExecOutput({ session_id: '../../etc' }), null);
+  assert.equal(parseExecOutput({ session_id: 'a b' }), null);
+  assert.equal(parseExecOutput({ session_id: 'x' })?.tty, true);
+});
+
+test('attach URL follows the terminal convention for tokens', () => {
+  assert.equal(
+    attachUrl('ws://h:1/lab/', 'S1', 'tok', false),
+    'ws://h:1/lab/ipy-oci/api/exec/S1/attach'
+  );
+  assert.equal(
+    attachUrl('ws://h:1', 'S1', 't k', true),
+    'ws://h:1/ipy-oci/api/exec/S1/attach?token=t%20k'
+  );
+  assert.equal(attachUrl('ws://h/', 'S1', '', true), 'ws://h/ipy-oci/api/exec/S1/attach');
+});
+
+test('attach messages decode', () => {
+  assert.deepEqual(parseAttachMessage('["stdout", "hi\\r\\n"]'), { kind: 'stdout', data: 'hi\r\n' });
+  assert.deepEqual(parseAttachMessage('["exit", 3]'), { kind: 'exit', code: 3 });
+  assert.deepEqual(parseAttachMessage('["exit", null]'), { kind: 'exit', code: null });
+  assert.deepEqual(parseAttachMessage('["exit"]'), { kind: 'exit', code: null });
+  assert.deepEqual(parseAttachMessage('["disconnect", 1]'), { kind: 'disconnect' });
+  assert.deepEqual(parseAttachMessage('["error", "boom"]'), { kind: 'error', message: 'boom' });
+  assert.deepEqual(parseAttachMessage('not json'), { kind: 'unknown' });
+  assert.deepEqual(parseAttachMessage('{"a": 1}'), { kind: 'unknown' });
+  assert.deepEqual(parseAttachMessage('["setup", {}]'), { kind: 'unknown' });
+});
+
+test('exit banner', () => {
+  assert.equal(exitBanner(0), 'Session exited with code 0');
+  assert.equal(exitBanner(2), 'Session exited with code 2');
+  assert.equal(exitBanner(137), 'Session exited with code 137 (signal 9)');
+  assert.equal(exitBanner(null), 'Session ended');
+});
+
+test('times and durations', () => {
+  assert.equal(parseTime('0001-01-01T00:00:00Z'), null);
+  assert.equal(parseTime(''), null);
+  assert.equal(parseTime(undefined), null);
+  assert.equal(parseTime('2024-01-02T03:04:05.123456789Z'), Date.UTC(2024, 0, 2, 3, 4, 5, 123));
+  assert.equal(parseTime(1700000000), 1700000000 * 1000);
+  assert.equal(parseTime(1700000000123), 1700000000123);
+  assert.equal(formatDuration(999), '0s');
+  assert.equal(formatDuration(61 * 1000), '1m 1s');
+  assert.equal(formatDuration((2 * 3600 + 5 * 60) * 1000), '2h 5m');
+  assert.equal(formatDuration((49 * 3600) * 1000), '2d 1h');
+  assert.equal(since('2024-01-01T00:00:00Z', Date.UTC(2024, 0, 1, 0, 0, 42)), '42s');
+  assert.equal(since(null), '');
+});
+
+test('names, labels, states, backoff', () => {
+  assert.equal(containerName({ Id: 'abcdef0123456789', Names: ['/ui'] }), 'ui');
+  assert.equal(containerName({ Id: 'abcdef0123456789', Names: [] }), 'abcdef012345');
+  assert.equal(terminalLabel('ui', ['sh']), 'ui: sh');
+  assert.equal(terminalLabel(undefined, []), 'sh');
+  assert.ok(isRunningState('running'));
+  assert.ok(isRunningState('paused'));
+  assert.ok(!isRunningState('exited'));
+  assert.equal(reconnectDelay(0), 500);
+  assert.equal(reconnectDelay(1), 1000);
+  assert.equal(reconnectDelay(20), 10000);
+});
