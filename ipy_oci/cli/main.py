@@ -63,6 +63,14 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"ipy-oci version {__version__}")
         return 0
+    if args.cmd == "exec" and args.preserve_fds > 0:
+        from .options import check_preserved_fds
+
+        try:
+            check_preserved_fds(args.preserve_fds)
+        except OciError as exc:
+            sys.stderr.write(f"Error: {exc}\n")
+            return exc.exit_code
     from ..config import Config
     from ..engine.runtime import Runtime
 

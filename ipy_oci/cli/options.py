@@ -9,6 +9,7 @@ from dataclasses import asdict
 from ..engine.exec_records import ExecConfig
 from ..engine.records import ContainerConfig
 from ..errors import UsageError
+from ..oci.attach import parse_detach_keys
 from .format import parse_size
 from .signals import parse_signal
 
@@ -56,6 +57,7 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
         raise UsageError("--pids-limit must be positive (or -1 for unlimited)")
     if args.cpus is not None and args.cpus <= 0:
         raise UsageError("--cpus must be a positive number")
+    parse_detach_keys(args.detach_keys)
     return ContainerConfig(
         image=args.image,
         command=[],
@@ -87,11 +89,24 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
     )
 
 
+def check_preserved_fds(count: int) -> None:
+    """Podman's rule: every fd to pass on (3 .. 3+N-1) must already be open here.
+    Checked before ipy-oci opens anything, so none of our own files can take
+    such a number and leak into the container."""
+    for fd in range(3, 3 + count):
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise UsageError(f"file descriptor {fd} is not available: --preserve-fds "
+                             f"{count} needs fds 3 to {2 + count} open in the caller") from None
+
+
 def exec_config(args: argparse.Namespace) -> ExecConfig:
     if not args.command or not args.command[0]:
         raise UsageError("must provide a non-empty command to start an exec session")
     if args.preserve_fds < 0:
         raise UsageError("--preserve-fds must be zero or a positive number")
+    parse_detach_keys(args.detach_keys)  # a bad value fails before anything starts
     return ExecConfig(
         command=list(args.command), tty=args.tty, attach_stdin=args.interactive,
         detach_keys=args.detach_keys, env=resolve_env(args.env), user=args.user,

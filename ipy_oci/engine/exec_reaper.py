@@ -9,11 +9,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..errors import NoSuchExecSession
 from ..oci.fsutil import wait_for_file
 from ..state.procs import is_alive, signal_process
 from .exec_records import ExecRecord, ExecState
@@ -27,8 +29,12 @@ if TYPE_CHECKING:
 def sync_session(rt: Runtime, sess: ExecSession, wait: float = 0.5) -> None:
     """Rule 1: a running session whose process is gone becomes stopped, files removed."""
     rec = sess.record
+    # A live attached client is streaming from this session's conmon: it records
+    # the exit and removes the files itself, so others only record state.
+    client_streaming = rec.attached and is_alive(rec.owner_pid, rec.owner_start) \
+        and rec.owner_pid != os.getpid()
     if rec.state != ExecState.RUNNING:
-        if rec.state == ExecState.STOPPED and sess.bundle.exists():
+        if rec.state == ExecState.STOPPED and sess.bundle.exists() and not client_streaming:
             sess.cleanup()
         return
     oci = rt.oci
@@ -46,14 +52,19 @@ def sync_session(rt: Runtime, sess: ExecSession, wait: float = 0.5) -> None:
     code = oci.read_exec_exit_code(rec.container_id, rec.id)
     if code is None:
         code = -1  # conmon died too (e.g. SIGKILLed): the real code is unknowable
-    sess.cleanup()
+    if not client_streaming:
+        sess.cleanup()
     with rt.db.write() as cur:
         cur.execute(
             "UPDATE exec_sessions SET state = ?, exit_code = ?, finished_at = ? "
             "WHERE id = ? AND state = ?",
             (ExecState.STOPPED, code, time.time(), rec.id, ExecState.RUNNING),
         )
-    sess.reload()
+    try:
+        sess.reload()
+    except NoSuchExecSession:
+        sess.record.state = ExecState.STOPPED  # removed meanwhile by its own client
+        sess.record.exit_code = code
 
 
 def _sessions(rt: Runtime, where: str, args: tuple[object, ...]) -> list[ExecSession]:

@@ -37,15 +37,16 @@ class ExecHandle:
             self.sock = connect_seqpacket(req.bundle / "attach")
             cp.send_start()
         cp.reap_launcher()
+        # conmon's identity is saved before anything can fail, so any process (and
+        # the failure path below) can end conmon and its exit-delay child later.
+        conmon_pid = read_int_file(req.bundle / "conmon.pid") or 0
+        conmon_start = start_time(conmon_pid)
+        (req.bundle / "conmon.start").write_text(str(conmon_start))
         msg = cp.read_message("exec session pid")
         pid = int(str(msg.get("data", -1)))
         if pid < 0:
             what = f"exec {' '.join(req.process.get('args', []))!s}"
             raise classify_runtime_error(str(msg.get("message", "")), what.strip())
-        conmon_pid = read_int_file(req.bundle / "conmon.pid") or 0
-        conmon_start = start_time(conmon_pid)
-        # Saved beside the pid so any process can check conmon's identity later.
-        (req.bundle / "conmon.start").write_text(str(conmon_start))
         self.spawned = Spawned(pid=pid, pid_start=start_time(pid), conmon_pid=conmon_pid,
                                conmon_start=conmon_start)
         return self.spawned

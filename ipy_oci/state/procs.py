@@ -75,6 +75,14 @@ def signal_process(pid: int, start: int, sig: int) -> bool:
         os.close(pidfd)
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
 def kill_process_group(leader: int, leader_start: int, marker: str) -> None:
     """SIGKILL a process group led by ``leader`` (conmon and its exit-delay child).
 
@@ -84,13 +92,21 @@ def kill_process_group(leader: int, leader_start: int, marker: str) -> None:
     """
     import signal as _signal
 
-    if leader_start and start_time(leader) == leader_start:
+    if os.getpgid(0) == leader:
+        # We are conmon's exit command, running in its group: ending the group
+        # would end us before we record anything. conmon exits on its own.
+        return
+    needle = marker.encode()
+    current = start_time(leader)
+    # Without a recorded start time (conmon failed before it was read), the leader's
+    # command line naming the session is the identity check.
+    if current and (current == leader_start
+                    or (not leader_start and needle in _cmdline(leader))):
         try:
             os.killpg(leader, _signal.SIGKILL)
         except OSError:
             pass
         return
-    needle = marker.encode()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -98,6 +114,8 @@ def kill_process_group(leader: int, leader_start: int, marker: str) -> None:
             with open(f"/proc/{entry}/cmdline", "rb") as fh:
                 cmd = fh.read()
         except OSError:
+            continue
+        if int(entry) == os.getpid():
             continue
         if needle in cmd and b"conmon" in cmd.split(b"\0", 1)[0]:
             try:

@@ -1,0 +1,500 @@
+"""The engine's exec API (``Runtime`` / ``ExecSession``) against real containers:
+terminals and resizes, interrupts, stop/remove, pruning and owner reaping.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from ipy_oci.engine.exec_records import ExecConfig
+from ipy_oci.errors import (
+    CommandNotExecutable,
+    CommandNotFound,
+    InvalidState,
+    NoSuchExecSession,
+    OciError,
+    UsageError,
+)
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+@contextmanager
+def running_container(oci: Any, name: str = "c") -> Iterator[Any]:
+    """A running busybox container as an engine ``Container``; removed afterwards."""
+    res = oci.cli("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    try:
+        assert res.returncode == 0, res.stderr
+        yield oci.runtime().lookup_container(name)
+    finally:
+        oci.cli("rm", "-f", "-t", "0", name)
+
+
+def wait_until(pred: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        val = pred()
+        if val:
+            return val
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def alive(pid: int, start: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return False
+    rest = data[data.rfind(b")") + 2:].split()
+    return int(rest[19]) == start and rest[0] not in (b"Z", b"X")
+
+
+def db_ids(oci: Any) -> list[str]:
+    conn = sqlite3.connect(str(oci.root / "state.db"), timeout=30)
+    try:
+        return [r[0] for r in conn.execute("SELECT id FROM exec_sessions")]
+    finally:
+        conn.close()
+
+
+def exec_dirs(oci: Any) -> list[str]:
+    d = oci.runroot / "exec"
+    return sorted(os.listdir(d)) if d.is_dir() else []
+
+
+def orphan_exec_conmons(oci: Any) -> list[int]:
+    """Exec conmon processes whose session bundle is already gone (a failed exec's)."""
+    needle = f"{oci.runroot}/exec/".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                argv = fh.read().split(b"\0")
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        if b"conmon" not in argv[0] or not any(needle in a for a in argv):
+            continue
+        if stat[stat.rfind(b")") + 2:].split()[0] in (b"Z", b"X"):
+            continue
+        sid = argv[argv.index(b"-u") + 1].decode() if b"-u" in argv else ""
+        if sid and not (oci.runroot / "exec" / sid).exists():
+            found.append(int(entry))
+    return found
+
+
+
+class Output:
+    def __init__(self) -> None:
+        self.chunks: list[tuple[int, bytes]] = []
+
+    def __call__(self, stream: int, data: bytes) -> None:
+        self.chunks.append((stream, data))
+
+    @property
+    def text(self) -> str:
+        return b"".join(d for _, d in self.chunks).decode(errors="replace")
+
+
+# -- terminals ----------------------------------------------------------------------------
+
+
+def test_resize_shows_in_stty_size(oci) -> None:  # type: ignore[no-untyped-def]
+    # Poll inside the container (bounded) until the new size shows, then print it.
+    script = ('i=0; while [ "$(stty size)" != "33 101" ] && [ $i -lt 100 ]; do '
+              'sleep 0.1; i=$((i+1)); done; stty size')
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        sess = rt.exec_create(ctr, ExecConfig(command=["sh", "-c", script], tty=True))
+        out = Output()
+        res = sess.start_and_attach(out, on_started=lambda s: s.resize(33, 101), remove=True)
+        assert res.exit_code == 0
+        assert "33 101" in out.text
+        assert rt.exec_sessions(ctr.id) == []
+
+
+def test_resize_twice_while_running(oci) -> None:  # type: ignore[no-untyped-def]
+    script = ('for want in "20 60" "50 150"; do i=0; '
+              'while [ "$(stty size)" != "$want" ] && [ $i -lt 100 ]; do sleep 0.1; '
+              'i=$((i+1)); done; echo "size=$(stty size)"; done')
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        sess = rt.exec_create(ctr, ExecConfig(command=["sh", "-c", script], tty=True))
+        out = Output()
+
+        def resize_when_seen() -> bool:
+            if "size=20 60" in out.text and not getattr(resize_when_seen, "done", False):
+                sess.resize(50, 150)
+                resize_when_seen.done = True  # type: ignore[attr-defined]
+            return False
+
+        res = sess.start_and_attach(out, on_started=lambda s: s.resize(20, 60),
+                                    should_stop=resize_when_seen, remove=True)
+        assert res.exit_code == 0, out.text
+        assert "size=20 60" in out.text and "size=50 150" in out.text
+
+
+def test_tty_session_has_term_and_pts(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        out = Output()
+        res = rt.exec(ctr, ["sh", "-c", 'echo "TERM=$TERM"; tty'], on_output=out, tty=True)
+        assert res.exit_code == 0
+        lines = out.text.replace("\r", "").split("\n")
+        assert "TERM=xterm" in lines
+        assert any(line.startswith("/dev/pts/") and line[9:].isdigit() for line in lines)
+
+
+def test_resize_without_tty_is_refused(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        sess = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]))
+        try:
+            sess.start()
+            with pytest.raises(InvalidState, match="terminal"):
+                sess.resize(10, 10)
+        finally:
+            sess.remove(force=True)
+        assert db_ids(oci) == []
+
+
+# -- interrupts -----------------------------------------------------------------------------
+
+
+def test_should_stop_interrupts_and_reaps(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        sess = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]))
+        started: list[float] = []
+        res = sess.start_and_attach(
+            Output(), on_started=lambda s: started.append(time.monotonic()),
+            should_stop=lambda: bool(started) and time.monotonic() - started[0] > 0.5)
+        rec = sess.record
+        assert res.interrupted
+        assert not res.detached
+        assert res.exit_code is not None and res.exit_code != 0
+        assert res.exit_code in (130, 137, 143)  # 128 + the signal that ended it
+        assert not alive(rec.pid, rec.pid_start)
+        assert sess.reload().state == "stopped"
+        assert sess.record.exit_code == res.exit_code
+        assert sess.id not in exec_dirs(oci)
+        sess.remove()
+        assert db_ids(oci) == []
+        with pytest.raises(NoSuchExecSession):
+            rt.lookup_exec(sess.id)
+
+
+def test_should_stop_escalates_to_sigkill(oci) -> None:  # type: ignore[no-untyped-def]
+    # The process ignores SIGINT and SIGTERM (once its traps are set: wait for "ready").
+    script = 'trap "" INT TERM; echo ready; while :; do sleep 0.1; done'
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        sess = rt.exec_create(ctr, ExecConfig(command=["sh", "-c", script]))
+        out = Output()
+        res = sess.start_and_attach(out, should_stop=lambda: "ready" in out.text,
+                                    interrupt_grace=0.5, remove=True)
+        assert res.interrupted
+        assert res.exit_code == 137
+        assert not alive(sess.record.pid, sess.record.pid_start)
+        assert db_ids(oci) == []
+        assert exec_dirs(oci) == []
+
+
+def test_should_stop_before_any_output(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        for _ in range(5):
+            sess = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]))
+            res = sess.start_and_attach(Output(), should_stop=lambda: True, remove=True)
+            assert res.interrupted and res.exit_code not in (None, 0)
+            assert not alive(sess.record.pid, sess.record.pid_start)
+        assert db_ids(oci) == []
+        assert exec_dirs(oci) == []
+
+
+# -- lifecycle --------------------------------------------------------------------------------
+
+
+def test_detached_start_stop_remove(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        sess = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]))
+        assert sess.state == "created"
+        assert rt.lookup_exec(sess.id[:16]).state == "created"
+        sess.start()
+        assert sess.state == "running"
+        rec = sess.record
+        assert alive(rec.pid, rec.pid_start)
+        info = sess.inspect()
+        assert info["Running"] is True and info["Pid"] == rec.pid
+        assert info["ProcessConfig"]["entrypoint"] == "sleep"
+        assert info["ProcessConfig"]["arguments"] == ["100"]
+        assert info["Attached"] is False
+        assert info["Owner"]["Pid"] == os.getpid()
+
+        with pytest.raises(InvalidState):
+            sess.start()  # only a created session can start
+        with pytest.raises(InvalidState, match="running"):
+            sess.remove()  # a running session needs force
+
+        code = sess.stop(timeout=5)
+        assert code == 143  # SIGTERM was enough
+        assert sess.state == "stopped"
+        assert not alive(rec.pid, rec.pid_start)
+        assert sess.id not in exec_dirs(oci)
+        assert rt.lookup_exec(sess.id).inspect()["ExitCode"] == 143
+        sess.remove()
+        assert db_ids(oci) == []
+
+
+def test_remove_force_kills_running_session(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        sess = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]))
+        sess.start()
+        rec = sess.record
+        sess.remove(force=True)
+        assert not alive(rec.pid, rec.pid_start)
+        assert db_ids(oci) == []
+        assert exec_dirs(oci) == []
+        sess.remove(force=True)  # removing again is a no-op
+
+
+def test_created_session_can_be_removed(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        sess = rt.exec_create(ctr, ExecConfig(command=["true"]))
+        assert db_ids(oci) == [sess.id]
+        sess.remove()
+        assert db_ids(oci) == []
+
+
+def test_exec_errors_leave_no_session(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        with pytest.raises(CommandNotFound) as nf:
+            rt.exec(ctr, ["/no/such"], on_output=Output())
+        assert nf.value.exit_code == 127
+        with pytest.raises(CommandNotExecutable) as ne:
+            rt.exec(ctr, ["/etc"], on_output=Output())
+        assert ne.value.exit_code == 126
+        sess = rt.exec_create(ctr, ExecConfig(command=["/no/such"]))
+        with pytest.raises(CommandNotFound):
+            sess.start()
+        with pytest.raises(UsageError, match="non-empty command"):
+            rt.exec_create(ctr, ExecConfig(command=[]))
+        assert db_ids(oci) == []
+        assert exec_dirs(oci) == []
+
+
+def test_failed_exec_leaves_no_conmon(oci) -> None:  # type: ignore[no-untyped-def]
+    # The leak is a race hit by a few percent of failed execs: try up to 500 and stop
+    # at the first leftover, so a broken engine fails quickly (a fixed one takes ~30 s).
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        leftovers: list[int] = []
+        for _ in range(500):
+            with pytest.raises(CommandNotFound):
+                rt.exec(ctr, ["/no/such"], on_output=Output())
+            leftovers = orphan_exec_conmons(oci)
+            if leftovers:
+                break
+        else:
+            time.sleep(0.5)
+            leftovers = orphan_exec_conmons(oci)
+        assert leftovers == [], "a failed exec left its conmon running"
+        assert db_ids(oci) == []
+
+
+def test_exec_refused_on_paused_and_stopped_container(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        ctr.pause()
+        try:
+            with pytest.raises(InvalidState, match="paused"):
+                rt.exec_create(ctr, ExecConfig(command=["true"]))
+        finally:
+            ctr.unpause()
+        ctr.stop(timeout=0)
+        with pytest.raises(InvalidState, match="running"):
+            rt.exec_create("c", ExecConfig(command=["true"]))
+        assert db_ids(oci) == []
+
+
+def test_exec_sessions_syncs_finished_detached_session(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        sess = rt.exec_create(ctr, ExecConfig(command=["sh", "-c", "exit 9"]))
+        sess.start()
+
+        def stopped() -> Any:
+            listed = rt.exec_sessions(ctr.id)
+            return listed if listed and listed[0].state == "stopped" else None
+
+        listed = wait_until(stopped, "the finished session to be synced")
+        assert [s.id for s in listed] == [sess.id]
+        assert listed[0].record.exit_code == 9
+        assert sess.id not in exec_dirs(oci)
+
+
+# -- pruning and owners -------------------------------------------------------------------------
+
+
+def _finished_detached(rt: Any, ctr: Any, code: int) -> Any:
+    sess = rt.exec_create(ctr, ExecConfig(command=["sh", "-c", f"exit {code}"]))
+    sess.start()
+    wait_until(lambda: sess.sync().state == "stopped", "the detached session to finish")
+    return sess
+
+
+def test_reap_prunes_stopped_detached_sessions(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        done = [_finished_detached(rt, ctr, code) for code in (0, 3)]
+        live = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]))
+        live.start()
+
+        report = rt.reap(prune_age=3600)  # too young to prune
+        assert report.pruned == []
+        assert sorted(db_ids(oci)) == sorted([s.id for s in done] + [live.id])
+
+        report = rt.reap(prune_age=0)
+        assert sorted(report.pruned) == sorted(s.id for s in done)
+        assert db_ids(oci) == [live.id]  # a running detached session is never pruned
+        for s in done:
+            with pytest.raises(NoSuchExecSession):
+                rt.lookup_exec(s.id)
+        assert live.sync().state == "running"
+        assert alive(live.record.pid, live.record.pid_start)
+        live.remove(force=True)
+
+
+def test_cli_system_reap_prune_age(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        sess = _finished_detached(rt, ctr, 4)
+        res = oci.cli("system", "reap", "--prune-age", "0")
+        assert res.returncode == 0, res.stderr
+        assert "pruned 1 finished" in res.stdout
+        assert db_ids(oci) == []
+        with pytest.raises(NoSuchExecSession):
+            rt.lookup_exec(sess.id)
+
+
+def test_reap_owner_kernel(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        mine_running = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]),
+                                      owner_kernel="kernel-1")
+        mine_running.start()
+        mine_created = rt.exec_create(ctr, ExecConfig(command=["true"]),
+                                      owner_kernel="kernel-1")
+        mine_stopped = rt.exec_create(ctr, ExecConfig(command=["true"]),
+                                      owner_kernel="kernel-1")
+        mine_stopped.start()
+        other = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]),
+                               owner_kernel="kernel-2")
+        other.start()
+        assert mine_running.inspect()["Owner"]["Kernel"] == "kernel-1"
+
+        reaped = rt.reap_owner(kernel_id="kernel-1")
+        assert sorted(reaped) == sorted([mine_running.id, mine_created.id, mine_stopped.id])
+        assert not alive(mine_running.record.pid, mine_running.record.pid_start)
+        assert db_ids(oci) == [other.id]
+        assert exec_dirs(oci) == [other.id]
+        assert alive(other.record.pid, other.record.pid_start)
+        assert rt.reap_owner(kernel_id="kernel-1") == []
+        assert rt.reap_owner(kernel_id="kernel-2") == [other.id]
+        assert not alive(other.record.pid, other.record.pid_start)
+        assert db_ids(oci) == []
+        assert exec_dirs(oci) == []
+
+
+def test_reap_removes_created_session_of_dead_owner(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # a short-lived owner: creates a session, never starts it, exits
+            code = 1
+            try:
+                os.close(r)
+                sess = oci.runtime().exec_create("c", ExecConfig(command=["true"]))
+                os.write(w, sess.id.encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        sid = os.read(r, 100).decode()
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert db_ids(oci) == [sid]
+        rt = oci.runtime()
+        keep = rt.exec_create(ctr, ExecConfig(command=["true"]))  # owner (us) alive
+        report = rt.reap()
+        assert sid in report.pruned
+        assert db_ids(oci) == [keep.id]
+        keep.remove()
+
+
+def test_reaper_tolerates_a_session_removed_meanwhile(oci) -> None:  # type: ignore[no-untyped-def]
+    from ipy_oci.engine.exec_reaper import reap_session
+
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        sess = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]))
+        sess.start()
+        listed = oci.runtime().exec_sessions(ctr.id)  # what a reaper sees...
+        assert [s.id for s in listed] == [sess.id]
+        sess.remove(force=True)  # ...before the session's own client removes it
+        try:
+            reap_session(rt, listed[0], remove=True)
+        except OciError as exc:
+            pytest.fail(f"reaping a session that is already gone failed: {exc}")
+        assert db_ids(oci) == []
+
+
+def test_exec_result_fields(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        out = Output()
+        res = rt.exec(ctr, ["sh", "-c", "echo hi; exit 2"], on_output=out)
+        assert res.exit_code == 2
+        assert not res.interrupted and not res.detached
+        assert res.finished_at >= res.started_at > 0
+        assert len(res.session_id) == 64
+        assert out.text == "hi\n"
+        assert db_ids(oci) == []
+
+
+def test_signal_reaches_the_process(oci) -> None:  # type: ignore[no-untyped-def]
+    with running_container(oci) as ctr:
+        rt = oci.runtime()
+        sess = rt.exec_create(ctr, ExecConfig(
+            command=["sh", "-c", 'trap "echo got-usr1; exit 4" USR1; echo ready; '
+                     'while :; do sleep 0.1; done']))
+        out = Output()
+
+        def on_ready() -> bool:
+            if "ready" in out.text and not getattr(on_ready, "sent", False):
+                assert sess.signal(signal.SIGUSR1)
+                on_ready.sent = True  # type: ignore[attr-defined]
+            return False
+
+        res = sess.start_and_attach(out, should_stop=on_ready, remove=True)
+        assert res.exit_code == 4, out.text
+        assert "got-usr1" in out.text
+        assert not res.interrupted
