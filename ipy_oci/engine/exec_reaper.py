@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import NoSuchExecSession
+from ..errors import NoSuchContainer, NoSuchExecSession
 from ..oci.fsutil import wait_for_file
 from ..state.procs import is_alive, signal_process
 from .exec_records import ExecRecord, ExecState
@@ -146,14 +146,41 @@ class ReapReport:
     pruned: list[str] = field(default_factory=list)
 
 
-def reap_owner(rt: Runtime, kernel_id: str = "", pid: int = 0) -> list[str]:
-    """Stop and remove every session owned by a kernel (or a process) that is going away."""
+def reap_owner(rt: Runtime, kernel_id: str = "", pid: int = 0,
+               timeout: float | None = None) -> list[str]:
+    """Stop and remove everything a kernel (or a process) that is going away owns.
+
+    Its sessions get SIGTERM all at once, share one ``timeout`` (a kernel being shut
+    down has seconds, not one stop timeout per session), then SIGKILL; a kernel's
+    ``--rm`` containers are removed too. Returns the reaped session ids.
+    """
     if kernel_id:
         sessions = _sessions(rt, "owner_kernel = ?", (kernel_id,))
     else:
         sessions = _sessions(rt, "owner_pid = ?", (pid,))
+    wait = rt.config.exec_stop_timeout if timeout is None else timeout
+    live = [s for s in sessions if s.state == ExecState.RUNNING]
+    if wait > 0 and live:
+        for sess in live:
+            sess.signal(signal.SIGTERM)
+        deadline = time.monotonic() + wait
+        for sess in live:
+            exit_file = rt.oci.exec_exit_file_path(sess.record.container_id, sess.id)
+            wait_for_file(exit_file, max(0.0, deadline - time.monotonic()))
     for sess in sessions:
-        reap_session(rt, sess, remove=True, timeout=rt.config.exec_stop_timeout)
+        reap_session(rt, sess, remove=True, timeout=0)
+    if kernel_id:
+        from .container import Container
+        from .records import ContainerRecord
+
+        for row in rt.db.query("SELECT * FROM containers WHERE owner_kernel = ?",
+                               (kernel_id,)):
+            ctr = Container(rt, ContainerRecord.from_row(row))
+            if ctr.record.config.auto_remove:
+                try:
+                    ctr.remove(force=True, timeout=0)
+                except NoSuchContainer:
+                    pass
     return [s.id for s in sessions]
 
 

@@ -280,8 +280,10 @@ class ExecSession:
         sync_session(self.runtime, self)
         return self
 
-    def signal(self, sig: int) -> bool:
-        return signal_process(self.record.pid, self.record.pid_start, sig)
+    def signal(self, sig: int, group: bool = True) -> bool:
+        """Signal the session's process (and by default its process group), if it is
+        still the same process; ``signal(0)`` tells whether it lives."""
+        return signal_process(self.record.pid, self.record.pid_start, sig, group=group)
 
     def stop(self, timeout: float | None = None) -> int | None:
         """SIGTERM, wait, SIGKILL; then record the exit and remove the files."""

@@ -67,6 +67,9 @@ class ContainerConfig:
     # The OCI runtime (runc, crun or a path) the container was created with; every
     # later operation uses the same one. "" means the configured default.
     runtime: str = ""
+    # PID 1 is catatonit in pause mode and only idles; work runs as exec sessions
+    # (what ``%%oci run`` uses, so any image works, with or without a sleep binary).
+    idle: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

@@ -116,7 +116,10 @@ class Runtime:
             config.runtime = self.config.runtime
         image = ensure_image(self, config.image, pull, progress, pull_options)
         img_cfg = image.config.get("config") or {}
-        config.command = resolve_command(img_cfg, config.entrypoint, config.cmd)
+        if config.idle:
+            config.command = ["/run/ipy-oci-init", "-P"]  # what spec_builder runs
+        else:
+            config.command = resolve_command(img_cfg, config.entrypoint, config.cmd)
         if name is not None and not valid_name(name):
             raise UsageError(f"container name {name!r} is invalid: names must match "
                              "[a-zA-Z0-9][a-zA-Z0-9_.-]*")
@@ -250,10 +253,12 @@ class Runtime:
                     pass
         return report
 
-    def reap_owner(self, kernel_id: str = "", pid: int = 0) -> list[str]:
+    def reap_owner(self, kernel_id: str = "", pid: int = 0,
+                   timeout: float | None = None) -> list[str]:
+        """Reap what a departing kernel or process owns (see exec_reaper.reap_owner)."""
         from .exec_reaper import reap_owner
 
-        return reap_owner(self, kernel_id=kernel_id, pid=pid)
+        return reap_owner(self, kernel_id=kernel_id, pid=pid, timeout=timeout)
 
     # -- info ----------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:

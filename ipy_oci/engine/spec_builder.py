@@ -35,6 +35,15 @@ def find_init() -> str:
                          "install one with 'apt-get install catatonit'")
 
 
+def find_idle_init() -> str:
+    """Only catatonit has a pause mode (-P)."""
+    path = find_binary("catatonit", ("/usr/bin/catatonit", "/usr/libexec/podman/catatonit"))
+    if path is None:
+        raise RuntimeMissing("an idle container needs catatonit on the host: "
+                             "install it with 'apt-get install catatonit'")
+    return path
+
+
 def prepare_bundle(ctr: Container) -> Path:
     """Mount the rootfs and write config.json; returns the rootfs path.
 
@@ -45,7 +54,7 @@ def prepare_bundle(ctr: Container) -> Path:
     rec = ctr.record
     cfg = rec.config
     image = ctr.runtime.images.lookup(rec.image_id)
-    init_path = find_init() if cfg.init else None
+    init_path = find_idle_init() if cfg.idle else (find_init() if cfg.init else None)
     rootfs = mount_rootfs(image.layer_dirs, ctr.dir)
     img_cfg = image.config.get("config") or {}
     uid, gid, groups, _home = resolve_user(str(rootfs), cfg.user or img_cfg.get("User", ""))
@@ -67,6 +76,7 @@ def prepare_bundle(ctr: Container) -> Path:
         etc_files=etc_files,
         annotations=annotations,
         init_path=init_path,
+        idle=cfg.idle,
         read_only=cfg.read_only,
         memory=cfg.memory,
         pids_limit=cfg.pids_limit,

@@ -1,1 +1,4 @@
+"""The IPython front end: ``%oci`` magics, live widgets and the kernel's reaper hooks.
 
+It talks to the engine (``ipy_oci.engine``) only, and parses the CLI's grammar.
+"""

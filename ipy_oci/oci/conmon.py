@@ -261,10 +261,10 @@ class ConmonRuntime:
                             timeout: float) -> None:
         """SIGTERM, wait ``timeout`` for the exit file, then SIGKILL."""
         exit_file = self.exec_exit_file_path(ctr_id, session_id)
-        if timeout > 0 and signal_process(pid, pid_start, _signal.SIGTERM):
+        if timeout > 0 and signal_process(pid, pid_start, _signal.SIGTERM, group=True):
             if wait_for_file(exit_file, timeout):
                 return
-        if signal_process(pid, pid_start, _signal.SIGKILL):
+        if signal_process(pid, pid_start, _signal.SIGKILL, group=True):
             wait_for_file(exit_file, 5.0)
 
     def exec_update_status(self, ctr_id: str, session_id: str, pid: int,

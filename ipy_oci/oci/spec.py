@@ -118,6 +118,8 @@ class SpecOptions:
     etc_files: dict[str, str] = field(default_factory=dict)  # ctr path -> host file
     annotations: dict[str, str] = field(default_factory=dict)
     init_path: str | None = None  # host catatonit/tini, run as pid 1 from INIT_PATH
+    # PID 1 only idles (needs catatonit): the container's work runs as exec sessions.
+    idle: bool = False
     read_only: bool = False
     read_only_tmpfs: bool = True  # with read_only: tmpfs on /run, /tmp, /var/tmp
     memory: int | None = None  # bytes
@@ -243,7 +245,9 @@ def build_spec(opts: SpecOptions) -> dict[str, Any]:
         raise UsageError(f"invalid shm size {opts.shm_size}: it must not be negative")
     process = build_process(opts.process)
     process["rlimits"] = build_rlimits(opts.ulimits, process["rlimits"])
-    if opts.init_path:
+    if opts.init_path and opts.idle:
+        process["args"] = [INIT_PATH, "-P"]  # catatonit's pause mode: PID 1 only idles
+    elif opts.init_path:
         process["args"] = [INIT_PATH, "--", *process["args"]]
     privileged = opts.process.privileged
     linux: dict[str, Any] = {

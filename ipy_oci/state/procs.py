@@ -50,8 +50,11 @@ def identity(pid: int | None = None) -> tuple[int, int]:
     return pid, start_time(pid)
 
 
-def signal_process(pid: int, start: int, sig: int) -> bool:
+def signal_process(pid: int, start: int, sig: int, group: bool = False) -> bool:
     """Signal a process only if it is still the same process (pidfd, then identity check).
+
+    With ``group``, a process that leads its own process group (as runc makes every
+    exec) is signalled with its whole group.
 
     Opening a pidfd pins the process; checking the start time after that closes
     the window in which the PID could be reused by another process.
@@ -67,6 +70,15 @@ def signal_process(pid: int, start: int, sig: int) -> bool:
             return False
         import signal as _signal
 
+        if group:
+            # The pidfd pins the leader, so its pid still names its group: reach the
+            # children too (a shell's foreground job), as a terminal's ^C does.
+            try:
+                if os.getpgid(pid) == pid:
+                    os.killpg(pid, sig)
+                    return True
+            except OSError:
+                pass
         _signal.pidfd_send_signal(pidfd, sig)
         return True
     except OSError:

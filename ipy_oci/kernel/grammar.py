@@ -1,0 +1,132 @@
+"""``%oci`` lines -> the CLI's own grammar, plus a few flags only magics have.
+
+One parser, two front ends: everything but the magic-only flags goes through
+``ipy_oci.cli.parser.parse``. The magic-only flags (``--shell``, ``--timeout`` …)
+are taken out first by a small parser of their own, wherever they appear on
+the line, except inside a command: in ``%oci exec c1 python3 --timeout 3``
+the ``--timeout`` belongs to python3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from dataclasses import dataclass
+from typing import NoReturn
+
+from ..cli.parser import parse
+from ..errors import UsageError
+
+# flag -> takes a value
+MAGIC_FLAGS = {"--shell": True, "--interpreter": True, "--timeout": True, "--grace": True,
+               "--no-raise": False, "--widget": False, "--keep": False}
+
+# Which subcommands each magic-only flag means something to.
+_APPLIES = {
+    "shell": ("exec", "run"), "interpreter": ("exec", "run"), "timeout": ("exec", "run"),
+    "grace": ("exec", "run"), "no_raise": ("exec", "run"), "widget": ("ps", "exec"),
+    "keep": ("run",),
+}
+
+MAGIC_HELP = """\
+Magic-only flags (besides the CLI grammar above):
+  %%oci exec [opts] CONTAINER   run the cell body in CONTAINER (default: sh -c BODY)
+  %%oci run  [opts] IMAGE       run the cell body in a fresh container, removed after,
+                                with provenance in the output metadata
+  --shell PATH            the shell for the body (PATH -c BODY)
+  --interpreter PROG      e.g. python3: the body is its program
+  --timeout SECONDS       stop and reap the command after SECONDS
+  --grace SECONDS         after an interrupt (or the timeout), SIGKILL after SECONDS
+  --no-raise              a non-zero exit does not raise ExecError
+  --widget                %oci ps: a live ContainerTable; %%oci exec: run in the
+                          background in an ExecSessionView
+  --keep                  %%oci run: keep the container (running) after the cell
+Kernel-only subcommands:
+  %oci last               the last cell's exit code, duration and session id
+  %oci provenance [REF] [--json]
+                          the last (or REF: index, session or container id) run record
+"""
+
+
+class _MagicParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"%oci: {message} (see '%oci --help')")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seconds must not be negative: {text!r}")
+    return value
+
+
+def magic_parser() -> argparse.ArgumentParser:
+    p = _MagicParser(prog="%oci", add_help=False)
+    p.add_argument("--shell", default=None)
+    p.add_argument("--interpreter", default=None)
+    p.add_argument("--timeout", type=_positive, default=None)
+    p.add_argument("--grace", type=_positive, default=None)
+    p.add_argument("--no-raise", action="store_true")
+    p.add_argument("--widget", action="store_true")
+    p.add_argument("--keep", action="store_true")
+    return p
+
+
+@dataclass
+class MagicLine:
+    args: argparse.Namespace  # the shared CLI grammar
+    opts: argparse.Namespace  # the magic-only flags
+
+    @property
+    def cmd(self) -> str:
+        return str(self.args.cmd)
+
+
+def tokenize(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"%oci: cannot split the line: {exc} (check the quotes)") from None
+
+
+def _split(tokens: list[str], stop: int) -> tuple[list[str], list[int]]:
+    """Indices of magic-only tokens before ``stop`` (flags and their values)."""
+    taken: list[int] = []
+    i = 0
+    while i < min(stop, len(tokens)):
+        tok = tokens[i]
+        if tok == "--":
+            break
+        name = tok.split("=", 1)[0]
+        if name in MAGIC_FLAGS:
+            taken.append(i)
+            if MAGIC_FLAGS[name] and "=" not in tok and i + 1 < len(tokens):
+                taken.append(i + 1)
+                i += 1
+        i += 1
+    return [t for j, t in enumerate(tokens) if j not in taken], taken
+
+
+def parse_line(tokens: list[str]) -> MagicLine:
+    """Parse one ``%oci`` line; raises UsageError (or HelpShown for --help)."""
+    rest, taken = _split(tokens, len(tokens))
+    args = parse(rest, prog="%oci")
+    command = getattr(args, "command", None) or []
+    if command and taken:
+        # Where the command starts in the original tokens: flags after it are its own.
+        kept = [j for j in range(len(tokens)) if j not in taken]
+        start = kept[len(kept) - len(command)]
+        if any(j > start for j in taken):
+            rest, taken = _split(tokens, start)
+            args = parse(rest, prog="%oci")
+    opts = magic_parser().parse_args([tokens[j] for j in taken])
+    for dest, cmds in _APPLIES.items():
+        value = getattr(opts, dest)
+        if value not in (None, False) and args.cmd not in cmds:
+            flag = "--" + dest.replace("_", "-")
+            raise UsageError(f"%oci: {flag} is not a flag of '%oci {args.cmd}' "
+                             f"(it applies to: {', '.join(cmds)})")
+    return MagicLine(args, opts)

@@ -1,0 +1,310 @@
+"""The Python objects ``%oci`` returns, each with a rich HTML repr.
+
+They wrap engine objects (``Container``, ``ExecSession``, ``Image``) and keep the
+``Runtime`` they came from, so methods act on the same storage root.
+"""
+
+from __future__ import annotations
+
+import json
+import signal as _signal
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..engine.records import State
+from ..errors import NoSuchContainer
+from . import html as h
+from .failures import describe_exit
+
+if TYPE_CHECKING:
+    from ..engine.container import Container
+    from ..engine.exec_session import ExecSession
+    from ..engine.runtime import Runtime
+
+
+def container_status(ctr: Container) -> str:
+    r = ctr.record
+    if r.state in (State.RUNNING, State.STOPPING):
+        return f"Up {h.human_duration(time.time() - r.started_at)}"
+    if r.state == State.PAUSED:
+        return f"Up {h.human_duration(time.time() - r.started_at)} (paused)"
+    if r.state in (State.EXITED, State.STOPPED):
+        code = r.exit_code if r.exit_code is not None else 0
+        return f"Exited ({code}) {h.ago(r.finished_at)}".strip()
+    if r.state == State.CREATED:
+        return "Initialized"
+    return "Created"
+
+
+class ContainerHandle:
+    """One container: ``%oci run -d`` returns it, ``%oci ps`` lists them."""
+
+    def __init__(self, rt: Runtime, ctr: Container) -> None:
+        self._rt = rt
+        self.container = ctr
+        self._sessions: int | None = None
+        self.removed = False  # e.g. an --rm container that exited
+
+    # -- identity and state ---------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.container.id
+
+    @property
+    def name(self) -> str:
+        return self.container.name
+
+    @property
+    def image(self) -> str:
+        return self.container.record.image_name
+
+    @property
+    def state(self) -> str:
+        return "removed" if self.removed else State.display(self.container.state)
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.container.record.exit_code
+
+    @property
+    def command(self) -> list[str]:
+        return list(self.container.record.config.command)
+
+    def exec_sessions(self) -> int:
+        if self.removed:
+            return 0
+        if self._sessions is None:
+            self._sessions = len(self._rt.exec_sessions(self.id, sync=False))
+        return self._sessions
+
+    def refresh(self) -> ContainerHandle:
+        try:
+            self._rt.touch(self.container)
+        except NoSuchContainer:
+            self.removed = True
+        self._sessions = None
+        return self
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> ContainerHandle:
+        self.container.start()
+        return self
+
+    def stop(self, timeout: float | None = None) -> ContainerHandle:
+        self.container.stop(timeout)
+        return self.refresh()
+
+    def kill(self, sig: int = _signal.SIGKILL) -> ContainerHandle:
+        self.container.kill(sig)
+        return self.refresh()
+
+    def pause(self) -> ContainerHandle:
+        self.container.pause()
+        return self
+
+    def unpause(self) -> ContainerHandle:
+        self.container.unpause()
+        return self
+
+    def remove(self, force: bool = False) -> None:
+        try:
+            self.container.remove(force=force)
+        except NoSuchContainer:
+            pass
+        self.removed = True
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        return self.container.wait(timeout)
+
+    def logs(self) -> str:
+        """The container's output so far (stdout and stderr, interleaved)."""
+        return b"".join(d for _s, d in self.container.logs()).decode(errors="replace")
+
+    def inspect(self) -> InspectData:
+        return InspectData(self.container.inspect())
+
+    # -- display ------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<Container {self.name} {self.id[:12]} {self.state}>"
+
+    def _repr_html_(self) -> str:
+        r = self.container.record
+        if self.removed:
+            return h.fields([("name", h.esc(self.name)), ("id", h.mono(self.id[:12])),
+                             ("state", h.badge("removed"))])
+        pairs = [
+            ("name", h.esc(self.name)),
+            ("id", h.mono(self.id[:12])),
+            ("image", h.esc(self.image)),
+            ("command", h.mono(" ".join(self.command))),
+            ("state", h.badge(self.state) + " " + h.esc(container_status(self.container))),
+            ("created", h.esc(h.ago(r.created_at))),
+            ("exec sessions", str(self.exec_sessions())),
+        ]
+        if r.state in (State.EXITED, State.STOPPED):
+            pairs.append(("exit code", h.esc(describe_exit(r.exit_code))))
+        if r.config.auto_remove:
+            pairs.append(("removed on exit", "yes"))
+        return h.fields(pairs)
+
+
+class ContainerList(list[ContainerHandle]):
+    """What ``%oci ps`` returns: a list of handles shown as a table."""
+
+    def __repr__(self) -> str:
+        if not self:
+            return "(no containers)"
+        return "\n".join(f"{c.id[:12]}  {c.name:<20} {c.image:<28} "
+                         f"{container_status(c.container)}" for c in self)
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<i>no containers</i>"
+        rows = [[h.mono(c.id[:12]), h.esc(c.name), h.esc(c.image),
+                 h.mono(_short(" ".join(c.command), 30)), h.badge(c.state),
+                 h.esc(container_status(c.container)), str(c.exec_sessions())]
+                for c in self]
+        return h.table(["ID", "NAME", "IMAGE", "COMMAND", "STATE", "STATUS", "EXECS"], rows)
+
+
+class InspectData(dict[str, Any]):
+    """``%oci inspect`` output: a plain dict, shown as a collapsible tree."""
+
+    def _repr_html_(self) -> str:
+        return h.json_tree(dict(self), open_depth=1)
+
+    def to_json(self) -> str:
+        return json.dumps(self, indent=2, default=str)
+
+
+def image_dict(img: Any) -> dict[str, Any]:
+    cfg = img.config or {}
+    return {
+        "Id": img.id, "Digest": img.digest, "RepoTags": list(img.names),
+        "Created": img.created, "Size": img.size,
+        "Architecture": cfg.get("architecture", ""), "Os": cfg.get("os", ""),
+        "Config": cfg.get("config", {}),
+        "RootFS": {"Type": "layers", "Layers": (cfg.get("rootfs") or {}).get("diff_ids", [])},
+    }
+
+
+class ImageList(list[InspectData]):
+    """``%oci images``: one dict per image, shown as a table."""
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<i>no images</i>"
+        rows = []
+        for img in self:
+            for name in img["RepoTags"] or ["<none>:<none>"]:
+                repo, _, tag = name.rpartition(":")
+                rows.append([h.esc(repo), h.esc(tag), h.mono(img["Id"][:12]),
+                             h.mono(img["Digest"][:19]), h.esc(img["Created"]),
+                             h.esc(_size(int(img["Size"])))])
+        return h.table(["REPOSITORY", "TAG", "IMAGE ID", "DIGEST", "CREATED", "SIZE"], rows)
+
+
+class ExecSessionHandle:
+    """A detached or not-yet-started exec session."""
+
+    def __init__(self, sess: ExecSession, container_name: str = "") -> None:
+        self.session = sess
+        self.container_name = container_name
+
+    @property
+    def id(self) -> str:
+        return self.session.id
+
+    @property
+    def state(self) -> str:
+        return self.session.state
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.session.record.exit_code
+
+    def refresh(self) -> ExecSessionHandle:
+        self.session.sync()
+        return self
+
+    def stop(self, timeout: float | None = None) -> int | None:
+        return self.session.stop(timeout)
+
+    def remove(self, force: bool = True) -> None:
+        self.session.remove(force=force)
+
+    def inspect(self) -> InspectData:
+        return InspectData(self.session.inspect())
+
+    def __repr__(self) -> str:
+        return f"<ExecSession {self.id[:12]} {self.state} exit={self.exit_code}>"
+
+    def _repr_html_(self) -> str:
+        r = self.session.record
+        pairs = [("exec session", h.mono(self.id[:12])),
+                 ("container", h.esc(self.container_name or r.container_id[:12])),
+                 ("command", h.mono(" ".join(r.config.command))),
+                 ("state", h.badge(r.state))]
+        if r.exit_code is not None:
+            pairs.append(("exit code", h.esc(describe_exit(r.exit_code))))
+        return h.fields(pairs)
+
+
+@dataclass
+class CellResult:
+    """How one ``%%oci exec`` / ``%%oci run`` cell ended (``%oci last``)."""
+
+    kind: str
+    session_id: str
+    container_id: str
+    container_name: str
+    command: list[str]
+    exit_code: int | None
+    started_at: float
+    finished_at: float
+    interrupted: bool = False
+    timed_out: bool = False
+    output: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.finished_at - self.started_at)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.interrupted and not self.timed_out
+
+    def outcome(self) -> str:
+        how = ("interrupted" if self.interrupted else "timed out" if self.timed_out
+               else "exited")
+        return f"{how} with code {describe_exit(self.exit_code)} after {self.duration:.2f} s"
+
+    def __repr__(self) -> str:
+        return (f"<{self.kind} {' '.join(self.command)[:40]!r} in {self.container_name}: "
+                f"{self.outcome()}; session {self.session_id[:12]}>")
+
+    def _repr_html_(self) -> str:
+        state = ("ok" if self.ok else "interrupted" if self.interrupted or self.timed_out
+                 else "failed")
+        return h.fields([
+            ("cell", h.esc(f"%%oci {self.kind}")),
+            ("container", h.esc(self.container_name) + " " + h.mono(self.container_id[:12])),
+            ("command", h.mono(_short(" ".join(self.command), 80))),
+            ("result", h.badge(state, self.outcome())),
+            ("started", h.esc(h.iso(self.started_at))),
+            ("exec session", h.mono(self.session_id[:12])),
+        ])
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000:
+            return f"{size:.3g} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1000
+    return f"{size:.3g} TB"

@@ -1,0 +1,113 @@
+"""``%oci`` and ``%%oci``: the CLI's grammar inside IPython.
+
+``%oci SUBCOMMAND …`` parses with the CLI's own parser and returns Python objects;
+``%%oci exec CONTAINER`` and ``%%oci run IMAGE`` run the cell body. Engine errors
+show as one line; the kernel still marks the cell as failed.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from traitlets import Float
+
+from ..cli.parser import HelpShown, build_parser
+from ..errors import OciError, Unsupported, UsageError
+from . import shutdown
+from .cells import cell_exec, cell_run
+from .commands import LINE_COMMANDS, Call, cli_fallback, cmd_last, cmd_provenance
+from .context import get_context
+from .failures import concise
+from .grammar import MAGIC_HELP, parse_line, tokenize
+
+_KERNEL_ONLY = {"last": cmd_last, "provenance": cmd_provenance}
+
+
+@magics_class
+class OciMagics(Magics):
+    """Configurable as ``c.OciMagics.interrupt_grace = 5`` in an IPython config file."""
+
+    interrupt_grace = Float(
+        2.0, help="Seconds between forwarding Ctrl-C (SIGINT) to a command and killing it."
+    ).tag(config=True)
+    shutdown_timeout = Float(
+        1.0, help="Seconds a command gets after SIGTERM when the kernel shuts down."
+    ).tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.ctx = get_context()
+        shutdown.install(self.ctx, self.shutdown_timeout)
+        self.observe(lambda ch: shutdown.install(self.ctx, ch["new"]),
+                     names="shutdown_timeout")
+
+    @line_cell_magic
+    def oci(self, line: str, cell: str | None = None) -> Any:
+        """Containers from the notebook: '%oci --help' lists the subcommands."""
+        try:
+            return self._dispatch(line, cell)
+        except HelpShown:
+            return None
+        except OciError as exc:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            raise concise(exc) from None
+
+    def _dispatch(self, line: str, cell: str | None) -> Any:
+        tokens = tokenize(line)
+        if not tokens or tokens[0] in ("-h", "--help", "help"):
+            build_parser("%oci").print_help()
+            print("\n" + MAGIC_HELP)
+            return None
+        first = tokens[0]
+        if cell is not None and first not in ("exec", "run"):
+            raise UsageError(f"%%oci {first}: the cell magic runs the cell body with "
+                             "'%%oci exec CONTAINER' or '%%oci run IMAGE'")
+        if first in _KERNEL_ONLY:
+            if cell is not None:
+                raise UsageError(f"%oci {first} is a line magic")
+            return _KERNEL_ONLY[first](self.ctx, tokens[1:])
+        try:
+            ml = parse_line(tokens)
+        except UsageError:
+            if first == "pull":
+                raise Unsupported(
+                    "'%oci pull' needs the image commands, which this build of ipy-oci "
+                    "does not have yet; the built-in image 'busybox' works offline") from None
+            raise
+        args = ml.args
+        if args.version and args.cmd is None:
+            return LINE_COMMANDS["version"](Call(self.ctx, self.ctx.runtime, ml, 0.0))
+        rt = self._runtime_for(args)
+        grace = ml.opts.grace if ml.opts.grace is not None else float(self.interrupt_grace)
+        if cell is not None:
+            if args.cmd == "exec":
+                return cell_exec(self.ctx, rt, ml, cell, grace)
+            return cell_run(self.ctx, rt, ml, line, cell, grace)
+        handler = LINE_COMMANDS.get(args.cmd, cli_fallback)
+        return handler(Call(self.ctx, rt, ml, grace))
+
+    def _runtime_for(self, args: Any) -> Any:
+        """The kernel's Runtime, or a one-off one when global flags (--root …) were given."""
+        if not any(getattr(args, k, None) for k in ("root", "runroot", "runtime", "log_level")):
+            return self.ctx.runtime
+        from ..config import Config
+        from ..engine.runtime import Runtime
+
+        base = self.ctx.config
+        return Runtime(Config.load(args.root or str(base.root),
+                                   args.runroot or str(base.runroot),
+                                   args.runtime or base.runtime, args.log_level))
+
+
+def load(ipython: Any) -> None:
+    ipython.register_magics(OciMagics)
+
+
+def unload(ipython: Any) -> None:
+    magics = ipython.magics_manager.registry.pop("OciMagics", None)
+    if magics is not None:
+        for kind in ("line", "cell"):
+            ipython.magics_manager.magics[kind].pop("oci", None)

@@ -1,0 +1,495 @@
+"""Live views (ipywidgets 8): ``ContainerTable`` and ``ExecSessionView``.
+
+Background threads only ever set widget traits; ipykernel 7 sends the resulting
+comm messages through its IOPub thread, so this is thread-safe (Output-widget
+capture is not). Each thread opens its own ``Runtime`` (SQLite connections are
+not shared between threads). Threads end when the widget is closed and at
+kernel shutdown.
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+from traitlets import Unicode
+
+from ..engine.records import State
+from ..errors import NoSuchContainer, NoSuchExecSession, OciError
+from . import html as h
+from .context import get_context
+from .failures import describe_exit
+from .interrupts import StopControl
+
+if TYPE_CHECKING:
+    from ..engine.container import Container
+    from ..engine.exec_records import ExecConfig
+    from ..engine.runtime import Runtime
+
+MIN_INTERVAL = 0.5  # refresh at most twice a second
+_SYNC_EVERY = 4  # every 4th poll also syncs with the runtime (exit files, conmon)
+_COLUMNS = ("name", "image", "state", "uptime", "execs", "")
+_LOG_LINES = 200
+
+
+class _Poller:
+    """Calls ``fn`` every ``interval`` seconds on a daemon thread until stopped."""
+
+    def __init__(self, fn: Callable[[], bool], interval: float, name: str) -> None:
+        self._fn = fn
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name=name)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if self._fn() is False:
+                return
+            self._stop.wait(self._interval)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+
+def _uptime(state: str, started: float) -> str:
+    """Minute resolution: a ticking seconds column would send a message every second."""
+    if state not in (State.RUNNING, State.PAUSED, State.STOPPING) or not started:
+        return ""
+    seconds = time.time() - started
+    return "< 1 min" if seconds < 60 else h.human_duration(seconds)
+
+
+class _Row:
+    """The widgets of one container in a ContainerTable."""
+
+    def __init__(self, table: ContainerTable, cid: str) -> None:
+        self.cid = cid
+        self.name = w.HTML()
+        self.image = w.Label()
+        self.state = w.HTML()
+        self.uptime = w.Label()
+        self.execs = w.Label()
+        small = w.Layout(width="auto", padding="0 6px")
+        self.stop = w.Button(description="stop", layout=small, tooltip="stop the container")
+        self.pause = w.Button(description="pause", layout=small)
+        self.remove = w.Button(description="remove", layout=small, button_style="danger",
+                               tooltip="remove the container (stopping it first)")
+        self.logs = w.Button(description="logs", layout=small, tooltip="show its output")
+        self.buttons = w.HBox([self.stop, self.pause, self.remove, self.logs])
+        self.stop.on_click(lambda _b: table._act(cid, "stop"))
+        self.pause.on_click(lambda _b: table._act(cid, self.pause.description))
+        self.remove.on_click(lambda _b: table._act(cid, "remove"))
+        self.logs.on_click(lambda _b: table._act(cid, "logs"))
+        self.busy = False
+        self._state = ""
+
+    @property
+    def cells(self) -> list[Any]:
+        return [self.name, self.image, self.state, self.uptime, self.execs, self.buttons]
+
+    def update(self, name: str, image: str, state: str, uptime: str, code: int | None,
+               execs: int) -> None:
+        # Setting a trait to its current value sends nothing: only changes go out.
+        self._state = state
+        self.name.value = f"<b>{escape(name)}</b>"
+        self.image.value = image
+        label = state if state != "exited" else f"exited ({describe_exit(code)})"
+        self.state.value = h.badge(state, label)
+        self.uptime.value = uptime
+        self.execs.value = str(execs)
+        self.pause.description = "unpause" if state == State.PAUSED else "pause"
+        self._enable()
+
+    def _enable(self) -> None:
+        live = self._state in (State.RUNNING, State.PAUSED)
+        self.stop.disabled = self.busy or not live
+        self.pause.disabled = self.busy or not live
+        self.remove.disabled = self.busy
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self._enable()
+
+    def close(self) -> None:
+        for widget in [*self.cells, self.stop, self.pause, self.remove, self.logs]:
+            widget.close()
+
+
+class ContainerTable(w.VBox):
+    """Every container with its state, uptime and exec sessions, kept up to date.
+
+    Per row: stop, pause/unpause, remove and logs. The state database is read at most
+    twice a second, and widgets are only updated when something changed.
+    """
+
+    def __init__(self, all: bool = True, interval: float = MIN_INTERVAL,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._ctx = get_context()
+        self._all = all
+        self._lock = threading.RLock()
+        self._rows: dict[str, _Row] = {}
+        self._order: list[str] = []
+        self._last: list[tuple[Any, ...]] | None = None
+        self._polls = 0
+        self._rt: Runtime | None = None
+        self._title = w.HTML()
+        self._header = [w.HTML(f"<b>{c}</b>") for c in _COLUMNS]
+        self._grid = w.GridBox(children=self._header, layout=w.Layout(
+            grid_template_columns="minmax(8em,auto) minmax(8em,auto) auto auto auto auto",
+            grid_gap="2px 12px", align_items="center"))
+        self._message = w.HTML()
+        self._logs_for = ""
+        self._logs = w.HTML()
+        self.children = [self._title, self._grid, self._message, self._logs]
+        self._poller = _Poller(self._poll, max(MIN_INTERVAL, interval), "ipy-oci-table")
+        self._ctx.closers.append(self._stop_threads)
+        self._poller.start()
+
+    # -- polling (background thread) -----------------------------------------------------
+    def _read(self, rt: Runtime, sync: bool) -> list[tuple[Any, ...]]:
+        counts = Counter(s.record.container_id for s in rt.exec_sessions(sync=False))
+        return [(c.id, c.name, c.record.image_name, State.display(c.state),
+                 _uptime(c.state, c.record.started_at), c.record.exit_code, counts[c.id])
+                for c in rt.containers(all=self._all, sync=sync)]
+
+    def _poll(self) -> bool:
+        try:
+            if self._rt is None:
+                self._rt = self._ctx.new_runtime()
+            rows = self._read(self._rt, sync=self._polls % _SYNC_EVERY == 0)
+            self._polls += 1
+            self._apply(rows)
+        except Exception as exc:  # keep polling: the DB may be busy for a moment
+            self._say(f"refresh failed: {exc}", error=True)
+        return True
+
+    def _apply(self, rows: list[tuple[Any, ...]]) -> None:
+        with self._lock:
+            if rows == self._last:
+                return  # nothing changed: no widget is touched
+            self._last = rows
+            ids = [r[0] for r in rows]
+            if ids != self._order:
+                for cid in set(self._rows) - set(ids):
+                    self._rows.pop(cid).close()
+                for cid in ids:
+                    if cid not in self._rows:
+                        self._rows[cid] = _Row(self, cid)
+                self._order = ids
+                self._grid.children = self._header + [
+                    cell for cid in ids for cell in self._rows[cid].cells]
+            for cid, name, image, state, uptime, code, execs in rows:
+                self._rows[cid].update(name, image, state, uptime, code, execs)
+            running = sum(1 for r in rows if r[3] == State.RUNNING)
+            self._title.value = (f"<b>ipy-oci containers</b>: {len(rows)} "
+                                 f"({running} running)")
+
+    def refresh(self) -> None:
+        """Read the state now (on the caller's thread, with its own connection)."""
+        rt = self._ctx.new_runtime()
+        try:
+            self._apply(self._read(rt, sync=True))
+        finally:
+            rt.db.close()
+
+    # -- actions (button clicks run on the kernel's main thread; the work does not) -------
+    def _act(self, cid: str, action: str) -> None:
+        row = self._rows.get(cid)
+        if row is not None and action != "logs":
+            row.set_busy(True)
+        threading.Thread(target=self._run_action, args=(cid, action), daemon=True,
+                         name=f"ipy-oci-{action}").start()
+
+    def _run_action(self, cid: str, action: str) -> None:
+        rt = self._ctx.new_runtime()
+        try:
+            ctr = rt.touch(rt.lookup_container(cid))
+            if action == "stop":
+                ctr.stop()
+            elif action == "pause":
+                ctr.pause()
+            elif action == "unpause":
+                ctr.unpause()
+            elif action == "remove":
+                ctr.remove(force=True)
+            elif action == "logs":
+                self._show_logs(ctr)
+                return
+            self._say(f"{action}: {ctr.name}")
+        except NoSuchContainer:
+            self._say("the container was removed meanwhile")
+        except OciError as exc:
+            self._say(f"{action} failed: {exc}", error=True)
+        finally:
+            rt.db.close()
+            with self._lock:
+                row = self._rows.get(cid)
+                if row is not None:
+                    row.set_busy(False)
+
+    def _show_logs(self, ctr: Container) -> None:
+        if self._logs_for == ctr.id:  # a second click hides them
+            self._logs_for = ""
+            self._logs.value = ""
+            return
+        lines = b"".join(d for _s, d in ctr.logs()).decode(errors="replace").splitlines()
+        tail = "\n".join(lines[-_LOG_LINES:]) or "(no output yet)"
+        self._logs_for = ctr.id
+        self._logs.value = (f"<div><b>logs of {escape(ctr.name)}</b> (last {_LOG_LINES} "
+                            f"lines; click logs again to hide)</div><pre style=\"max-height:"
+                            f"20em;overflow:auto\">{escape(tail)}</pre>")
+
+    def _say(self, text: str, error: bool = False) -> None:
+        color = "#c62828" if error else "#616161"
+        self._message.value = f'<span style="color:{color}">{escape(text)}</span>'
+
+    # -- lifetime ----------------------------------------------------------------------------
+    def _stop_threads(self) -> None:
+        self._poller.stop()
+        if self._rt is not None:
+            self._rt.db.close()
+            self._rt = None
+
+    @property
+    def polling(self) -> bool:
+        return self._poller.alive
+
+    def close(self) -> None:
+        self._stop_threads()
+        try:
+            self._ctx.closers.remove(self._stop_threads)
+        except ValueError:
+            pass
+        super().close()  # the container first, then what it held
+        with self._lock:
+            self._grid.close()
+            for row in self._rows.values():
+                row.close()
+            self._rows.clear()
+            for widget in [*self._header, self._title, self._message, self._logs]:
+                widget.close()
+
+
+class ExecSessionView(w.VBox):
+    """One exec session: created -> running -> stopped (exit code), with live output.
+
+    ``ExecSessionView.start(container, config)`` runs a command in the background
+    (what ``%%oci exec --widget`` does); ``ExecSessionView(session_id)`` follows a
+    session started elsewhere (its state only: its output goes to whoever attached).
+    """
+
+    state = Unicode("created", help="created, running, stopped or removed")
+
+    def __init__(self, session_id: str = "", max_chars: int = 200_000,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._ctx = get_context()
+        self.session_id = session_id
+        self.exit_code: int | None = None
+        self._max_chars = max_chars
+        self._command = ""
+        self._container = ""
+        self._lock = threading.Lock()
+        self._parts: list[tuple[int, str]] = []
+        self._chars = 0
+        self._dirty = False
+        self._last_render = 0.0
+        self._decoders = {s: codecs.getincrementaldecoder("utf-8")(errors="replace")
+                          for s in (2, 3)}
+        self._ctl: StopControl | None = None
+        self._thread: threading.Thread | None = None
+        self._poller: _Poller | None = None
+        self._header = w.HTML()
+        self._output = w.HTML()
+        self._stop = w.Button(description="interrupt", layout=w.Layout(width="auto"),
+                              tooltip="SIGINT to the process group; click again to kill")
+        self._stop.on_click(lambda _b: self.interrupt())
+        self._stop.disabled = True
+        self.children = [w.HBox([self._header, self._stop]), self._output]
+        self._ctx.closers.append(self._stop_threads)
+        self.observe(lambda _c: self._render_header(), names="state")
+        if session_id:
+            self._watch(session_id)
+        self._render_header()
+
+    # -- running a command -----------------------------------------------------------------
+    @classmethod
+    def start(cls, ctr: Container, config: ExecConfig, stdin: bytes | None = None,
+              grace: float = 2.0, timeout: float | None = None) -> ExecSessionView:
+        """Create the session now (errors are the caller's), run it in the background."""
+        ctx = get_context()
+        if stdin is not None:
+            config.attach_stdin = True
+        sess = ctr.runtime.exec_create(ctr, config, owner_kernel=ctx.kernel_id)
+        view = cls()
+        view.session_id = sess.id
+        view._command = " ".join(config.command)
+        view._container = ctr.name
+        view._ctl = StopControl(grace, timeout)
+        view._stop.disabled = False
+        view._render_header()
+        view._thread = threading.Thread(target=view._run, args=(sess.id, stdin), daemon=True,
+                                        name="ipy-oci-exec-view")
+        view._thread.start()
+        return view
+
+    def _run(self, session_id: str, stdin: bytes | None) -> None:
+        from .execs import _StdinFeed, reap_quietly
+
+        assert self._ctl is not None
+        ctl = self._ctl
+        rt = self._ctx.new_runtime()
+        feed = _StdinFeed(stdin) if stdin is not None else None
+        sess = None
+        try:
+            sess = rt.lookup_exec(session_id)
+
+            def started(s: Any) -> None:
+                ctl.bind(s)
+                self.state = "running"
+
+            res = sess.start_and_attach(self._on_output, stdin_fd=feed.fd if feed else None,
+                                        should_stop=ctl.should_stop, interrupt_grace=0.0,
+                                        on_started=started, remove=True)
+            self.exit_code = res.exit_code
+        except OciError as exc:
+            self._append(3, f"\n{type(exc).__name__}: {exc}\n")
+        finally:
+            if feed is not None:
+                feed.close()
+            if sess is not None:
+                reap_quietly(sess)
+            rt.db.close()
+            for stream, dec in self._decoders.items():
+                tail = dec.decode(b"", final=True)
+                if tail:
+                    self._append(stream, tail)
+            self._render_output(force=True)
+            self._stop.disabled = True
+            self.state = "stopped"
+
+    def _on_output(self, stream: int, data: bytes) -> None:
+        text = self._decoders[3 if stream == 3 else 2].decode(data)
+        if text:
+            self._append(stream, text)
+        self._render_output()
+
+    def _append(self, stream: int, text: str) -> None:
+        with self._lock:
+            if self._parts and self._parts[-1][0] == stream:
+                self._parts[-1] = (stream, self._parts[-1][1] + text)
+            else:
+                self._parts.append((stream, text))
+            self._chars += len(text)
+            while self._chars > self._max_chars and len(self._parts) > 1:
+                self._chars -= len(self._parts.pop(0)[1])
+            self._dirty = True
+
+    def _render_output(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_render < 0.1:
+            return  # at most ten updates a second; the final one is forced
+        with self._lock:
+            if not self._dirty:
+                return
+            self._dirty = False
+            parts = list(self._parts)
+        self._last_render = now
+        html = "".join(escape(t) if s != 3 else f'<span style="color:#c62828">{escape(t)}'
+                       "</span>" for s, t in parts)
+        self._output.value = (f'<pre style="max-height:30em;overflow:auto;margin:0">{html}'
+                              "</pre>")
+
+    def output_text(self) -> str:
+        """Everything shown so far (stdout and stderr, interleaved)."""
+        with self._lock:
+            return "".join(t for _s, t in self._parts)
+
+    # -- following a session started elsewhere ------------------------------------------------
+    def _watch(self, session_id: str) -> None:
+        holder: dict[str, Runtime] = {}
+
+        def poll() -> bool:
+            rt = holder.setdefault("rt", self._ctx.new_runtime())
+            try:
+                sess = rt.lookup_exec(session_id).sync()
+            except NoSuchExecSession:
+                self.state = "removed"
+                rt.db.close()
+                return False
+            except OciError:
+                return True
+            rec = sess.record
+            self._command = " ".join(rec.config.command)
+            self._container = rec.container_id[:12]
+            self.exit_code = rec.exit_code
+            self.state = rec.state
+            self._render_header()
+            if rec.state == "stopped":
+                rt.db.close()
+                return False
+            return True
+
+        self._output.value = ("<i>output goes to the client attached to this session</i>")
+        self._poller = _Poller(poll, MIN_INTERVAL, "ipy-oci-exec-watch")
+        self._poller.start()
+
+    # -- display and control ----------------------------------------------------------------
+    def _render_header(self) -> None:
+        label = self.state
+        if self.state == "stopped":
+            label = f"stopped (exit {describe_exit(self.exit_code)})"
+        first, _, more = self._command.partition("\n")
+        cmd = first + (" …" if more.strip() else "")
+        cmd = cmd if len(cmd) <= 60 else cmd[:59] + "…"
+        badge = {"created": "created", "running": "running"}.get(self.state, "exited")
+        self._header.value = (f"{h.badge(badge, label)} {h.mono(cmd)} in "
+                              f"{escape(self._container)} · session "
+                              f"{h.mono(self.session_id[:12])}")
+
+    def interrupt(self) -> None:
+        """SIGINT to the command's process group; a second call kills it."""
+        if self._ctl is not None and self.state != "stopped":
+            self._ctl.interrupt()
+            self._stop.description = "kill"
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Block until the command ends; returns its exit code."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.exit_code
+
+    def _stop_threads(self) -> None:
+        if self._ctl is not None and self._thread is not None and self._thread.is_alive():
+            self._ctl.interrupt()
+            self._ctl.interrupt()  # kill now: the view (or the kernel) is going away
+            self._thread.join(10)
+        if self._poller is not None:
+            self._poller.stop()
+
+    def close(self) -> None:
+        self._stop_threads()
+        try:
+            self._ctx.closers.remove(self._stop_threads)
+        except ValueError:
+            pass
+        children = list(self.children)
+        super().close()  # the container first, then what it held
+        for widget in (*children, self._header, self._output, self._stop):
+            widget.close()

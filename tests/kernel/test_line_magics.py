@@ -1,0 +1,80 @@
+"""``%oci SUBCOMMAND``: the CLI grammar, Python objects back, one-line errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kernel_helpers import Kernel, container, one_line_error
+
+
+def test_load_ext_registers_and_unregisters(oci: Any, bare_kernel: Kernel) -> None:
+    missing = bare_kernel.run("%oci ps")
+    assert missing.status == "error" and "not found" in missing.text("stderr")
+    bare_kernel.ok("%load_ext ipy_oci")
+    cell = bare_kernel.ok("%oci ps")
+    assert cell.result["text/plain"] == "(no containers)"
+    bare_kernel.ok("%unload_ext ipy_oci")
+    assert "not found" in bare_kernel.run("%oci ps").text("stderr")
+
+
+def test_config_autoloads_and_configures(oci: Any, kernel: Kernel) -> None:
+    grace = kernel.value("get_ipython().magics_manager.registry['OciMagics'].interrupt_grace")
+    assert grace == 1.5  # from ipython_kernel_config.py
+    assert kernel.value("'oci' in get_ipython().magics_manager.magics['cell']") is True
+
+
+def test_subcommands_return_objects(oci: Any, kernel: Kernel) -> None:
+    with container(oci, "c", "sh", "-c", "echo hello-log; sleep 1000") as cid:
+        ps = kernel.ok("%oci ps").result
+        assert cid[:12] in ps["text/plain"] and "<table" in ps["text/html"]
+        assert kernel.value("[c.name for c in get_ipython().run_line_magic('oci', 'ps')]") \
+            == ["c"]
+        assert kernel.value("get_ipython().run_line_magic('oci', 'ps -q')") == [cid[:12]]
+        data = kernel.value("(lambda d: [type(d).__name__, d['Name'], d['State']['Status']])"
+                            "(get_ipython().run_line_magic('oci', 'inspect c'))")
+        assert data == ["InspectData", "c", "running"]
+        assert "<details" in kernel.ok("%oci inspect c").result["text/html"]
+
+        paused = kernel.ok("%oci pause c").result
+        assert "paused" in paused["text/plain"] and "paused" in paused["text/html"]
+        assert "running" in kernel.ok("%oci unpause c").result["text/plain"]
+        assert kernel.ok("%oci logs c").text() == "hello-log\n"
+
+        images = kernel.ok("%oci images").result["text/html"]
+        assert "localhost/busybox" in images
+        assert kernel.value("get_ipython().run_line_magic('oci', 'images -q')") == \
+            [oci.runtime().images.lookup("busybox").id[:12]]
+
+        stopped = kernel.ok("%oci stop -t 0 c").result["text/plain"]
+        assert "exited" in stopped
+        assert kernel.ok("%oci rm c").text() == "c\n"
+        assert kernel.ok("%oci ps -a").result["text/plain"] == "(no containers)"
+
+
+MISTAKES = [
+    ("%oci bogus", "UsageError", "invalid choice"),
+    ("%oci stop nosuch", "NoSuchContainer", "nosuch"),
+    ("%oci run --bogus busybox", "UsageError", "unrecognized arguments: --bogus"),
+    ("%oci exec nosuch ls", "NoSuchContainer", "nosuch"),
+    ("%%oci exec nosuch\nls", "NoSuchContainer", "nosuch"),
+    ("%oci stop --widget x", "UsageError", "--widget is not a flag"),
+    ("%oci exec c 'unbalanced", "UsageError", "quotes"),
+    # missing image: NoSuchImage, or a pull error once pulls exist; either way one line
+    ("%oci run nosuchimage true", "", "nosuchimage"),
+    ("%%oci ps\nbody", "UsageError", "cell magic"),
+    ("%%oci exec c extra\nbody", "UsageError", "cell body"),
+    ("%oci exec --timeout nan5 c ls", "UsageError", "seconds"),
+]
+
+
+def test_mistakes_are_one_line(oci: Any, kernel: Kernel) -> None:
+    for line, ename, words in MISTAKES:
+        err = one_line_error(kernel.run(line))
+        assert not ename or err["ename"] == ename, (line, err)
+        assert words in err["traceback"][0], (line, err)
+
+
+def test_help_is_quiet(oci: Any, kernel: Kernel) -> None:
+    cell = kernel.ok("%oci --help")
+    assert "usage: %oci" in cell.text() and "%%oci run" in cell.text()
+    assert "usage: %oci exec" in kernel.ok("%oci exec --help").text()
