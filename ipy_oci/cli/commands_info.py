@@ -28,16 +28,14 @@ def _status(ctr_state: str, started: float, finished: float, code: int | None,
 
 
 def cmd_ps(rt: Runtime, args: argparse.Namespace) -> int:
-    from ..engine.exec_reaper import touch_container
-
     ctrs = rt.containers(all=args.all)
-    for c in ctrs:
-        touch_container(rt, c.id)
+    rt.touch_all()
     if args.quiet:
         for c in ctrs:
             print(c.id if args.no_trunc else c.id[:12])
         return 0
     if args.format == "json":
+        counts = rt.exec_counts()
         out = []
         for c in ctrs:
             r = c.record
@@ -50,8 +48,7 @@ def cmd_ps(rt: Runtime, args: argparse.Namespace) -> int:
                     State.EXITED, State.STOPPED), "StartedAt": int(r.started_at),
                 "ExitedAt": int(r.finished_at), "Labels": r.config.labels,
                 "AutoRemove": r.config.auto_remove,
-                "ExecSessions": len(rt.db.query(
-                    "SELECT id FROM exec_sessions WHERE container_id = ?", (r.id,))),
+                "ExecSessions": counts.get(r.id, 0),
             })
         print(json.dumps(out, indent=4))
         return 0

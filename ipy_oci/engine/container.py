@@ -136,9 +136,11 @@ class Container:
             if status is None or status.get("status") == "stopped":
                 self._save(state=State.STOPPED, exit_code=-1, finished_at=time.time())
 
-    def refresh(self) -> Container:
-        """Bring the record up to date, cleaning up after an exit if one happened."""
-        self._reload()
+    def refresh(self, reload: bool = True) -> Container:
+        """Bring the record up to date, cleaning up after an exit if one happened.
+        ``reload=False`` trusts a record just read (listing many containers)."""
+        if reload:
+            self._reload()
         if self._needs_sync():
             with self.lock.held():
                 self._refresh_locked()

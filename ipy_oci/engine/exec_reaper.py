@@ -98,11 +98,23 @@ def get_active_exec_sessions(rt: Runtime, container_id: str) -> list[ExecSession
 
 def touch_container(rt: Runtime, container_id: str) -> None:
     """The reaping pass every command that touches a container runs (rules 1, 4, 6)."""
-    get_active_exec_sessions(rt, container_id)
+    _touch(rt, _sessions(rt, "container_id = ?", (container_id,)))
+
+
+def touch_all(rt: Runtime) -> None:
+    """The same pass over every container's sessions, in one query."""
+    _touch(rt, _sessions(rt, "1 = 1", ()))
+
+
+def _touch(rt: Runtime, sessions: list[ExecSession]) -> None:
     cutoff = time.time() - rt.config.exec_prune_age
-    for sess in _sessions(rt, "container_id = ? AND state != ?",
-                          (container_id, ExecState.RUNNING)):
-        if _is_debris(sess.record, cutoff):
+    for sess in sessions:
+        if sess.state == ExecState.RUNNING:
+            if _owner_gone(sess.record):
+                reap_session(rt, sess, remove=True)
+            else:
+                sync_session(rt, sess)
+        elif _is_debris(sess.record, cutoff):
             reap_session(rt, sess, remove=True)
 
 

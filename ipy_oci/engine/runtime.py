@@ -170,7 +170,7 @@ class Runtime:
             ctr = Container(self, ContainerRecord.from_row(row))
             if sync:
                 try:
-                    ctr.refresh()
+                    ctr.refresh(reload=False)
                 except NoSuchContainer:
                     continue  # removed meanwhile (e.g. by an --rm exit command)
             if all or ctr.state in (State.RUNNING, State.PAUSED, State.STOPPING):
@@ -209,6 +209,18 @@ class Runtime:
         """One-shot: create, attach until exit, remove. The common case."""
         sess = self.exec_create(ctr, ExecConfig(command=command, **config), owner_kernel)
         return sess.start_and_attach(on_output, stdin_fd=stdin_fd, remove=True)
+
+    def exec_counts(self) -> dict[str, int]:
+        """Exec sessions per container id, in one query."""
+        rows = self.db.query("SELECT container_id, COUNT(*) AS n FROM exec_sessions "
+                             "GROUP BY container_id")
+        return {r["container_id"]: int(r["n"]) for r in rows}
+
+    def touch_all(self) -> None:
+        """The reaping pass of a command that looks at every container (``ps``)."""
+        from .exec_reaper import touch_all
+
+        touch_all(self)
 
     def touch(self, ctr: Container) -> Container:
         """Look up a container for a command: sync it and run its reaping pass."""

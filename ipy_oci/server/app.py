@@ -1,0 +1,103 @@
+"""The ``ipy_oci`` jupyter-server extension: REST, websocket attach, reaping.
+
+Configure with traitlets, e.g. ``--IpyOciApp.root=/srv/oci`` or in
+jupyter_server_config.py ``c.IpyOciApp.reaper_interval = 2``. Unset storage
+settings fall back to the engine's own configuration (``IPY_OCI_*``
+environment variables, the TOML file, the defaults).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Int, Unicode
+
+from ..config import Config
+from .attach_hub import AttachHub
+from .engine_pool import EnginePool
+from .handlers_rest import rest_routes
+from .handlers_ws import ws_routes
+from .reaper import KERNEL_ACTIONS, Reaper
+
+API_PREFIX = "/ipy-oci/api"
+
+
+class IpyOciApp(ExtensionApp):
+    name = "ipy_oci"
+    description = "Containers and exec terminals from ipy-oci"
+    load_other_extensions = True
+
+    root = Unicode("", help="Storage root (podman --root); default: the engine's "
+                            "configuration (IPY_OCI_ROOT, the TOML file, /var/lib/ipy-oci)."
+                   ).tag(config=True)
+    runroot = Unicode("", help="Runtime state dir (podman --runroot); default: the "
+                               "engine's configuration (IPY_OCI_RUNROOT, /run/ipy-oci)."
+                      ).tag(config=True)
+    runtime = Unicode("", help="OCI runtime name or path (runc, crun); default: the "
+                               "engine's configuration.").tag(config=True)
+    reaper_interval = Float(5.0, help="Seconds between periodic reaping passes "
+                                      "(0 disables the periodic pass).").tag(config=True)
+    replay_bytes = Int(64 << 10, help="Output kept per attached stream, replayed to a "
+                                      "viewer that (re)connects.").tag(config=True)
+    engine_threads = Int(8, help="Threads for blocking engine calls.").tag(config=True)
+
+    _stopped = False
+
+    @property
+    def _events(self) -> Any:
+        assert self.serverapp is not None
+        return self.serverapp.event_logger
+
+    def initialize_settings(self) -> None:
+        assert self.serverapp is not None
+        self.engine_config = Config.load(self.root or None, self.runroot or None,
+                                         self.runtime or None)
+        self.pool = EnginePool(self.engine_config, workers=self.engine_threads)
+        self.hub = AttachHub(self.pool, replay_limit=self.replay_bytes)
+        self.reaper = Reaper(self.pool, self.reaper_interval, self._running_kernels, self.log)
+        self._events.add_listener(schema_id=KERNEL_ACTIONS,
+                                                 listener=self.reaper.on_kernel_action)
+        # start_app() alone (tests, embedders) never runs _start_jupyter_server_extension.
+        self.serverapp.io_loop.add_callback(self.reaper.start)
+        self.log.info("ipy-oci: storage root %s, runroot %s, runtime %s",
+                      self.engine_config.root, self.engine_config.runroot,
+                      self.engine_config.runtime)
+
+    def initialize_handlers(self) -> None:
+        kwargs = {"pool": self.pool, "hub": self.hub}
+        routes: list[tuple[str, Any]] = [*rest_routes(API_PREFIX), *ws_routes(API_PREFIX)]
+        self.handlers.extend((pattern, handler, kwargs) for pattern, handler in routes)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        self.reaper.start()
+
+    def _running_kernels(self) -> set[str]:
+        km = getattr(self.serverapp, "kernel_manager", None)
+        return set(km.list_kernel_ids()) if km is not None else set()
+
+    async def stop_extension(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._events.remove_listener(schema_id=KERNEL_ACTIONS,
+                                                    listener=self.reaper.on_kernel_action)
+        await self.reaper.stop()
+        threads = self.hub.stop()
+        # Attach threads stop their processes (should_stop), then return.
+        await asyncio.to_thread(_join_all, threads, 30.0)
+        try:
+            await self.pool.run(lambda rt: rt.reap_owner(pid=os.getpid()))
+        except Exception:
+            self.log.exception("ipy-oci: reaping the server's own exec sessions failed")
+        await asyncio.to_thread(self.pool.shutdown)
+
+
+def _join_all(threads: list[Any], timeout: float) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,221 @@
+"""REST routes under /ipy-oci/api/, shaped like the Docker and Podman APIs.
+
+Every handler resolves names and unique ID prefixes through the engine and does
+its engine work in the pool (``self.engine``), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import signal as _signal
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+
+from ..engine.exec_records import ExecConfig
+from ..engine.runtime import Runtime
+from ..errors import NoSuchContainer
+from .api_errors import ApiError
+from .handlers_base import BaseApiHandler, to_int
+from .views import container_summary, image_json
+
+MAX_TERM_SIZE = 65535
+
+
+def parse_signal(raw: str | None) -> int:
+    """'KILL', 'SIGKILL', 'kill' or '9' (default SIGKILL, as docker kill)."""
+    if raw is None or raw == "":
+        return int(_signal.SIGKILL)
+    if raw.isdigit():
+        num = int(raw)
+        if 0 < num < _signal.NSIG:
+            return num
+        raise ApiError(400, f"signal={raw!r} is not a valid signal number")
+    name = raw.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(_signal.Signals[name])
+    except KeyError:
+        raise ApiError(400, f"signal={raw!r} is not a known signal name (e.g. TERM, "
+                            "KILL, INT, HUP)") from None
+
+
+class ContainersHandler(BaseApiHandler):
+    @authorized
+    async def get(self) -> None:
+        every = self.flag("all", True)
+
+        def work(rt: Runtime) -> list[dict[str, Any]]:
+            out = []
+            for ctr in rt.containers(all=every):
+                try:
+                    rt.touch(ctr)
+                except NoSuchContainer:
+                    continue  # removed meanwhile
+                out.append(container_summary(rt, ctr))
+            return out
+
+        self.reply(await self.engine(work))
+
+
+class ContainerHandler(BaseApiHandler):
+    @authorized
+    async def get(self, ref: str) -> None:
+        self.reply(await self.engine(lambda rt: rt.touch(rt.lookup_container(ref)).inspect()))
+
+    @authorized
+    async def delete(self, ref: str) -> None:
+        force = self.flag("force", False)
+        await self.engine(lambda rt: rt.lookup_container(ref).remove(force=force))
+        self.no_content()
+
+
+class ContainerActionHandler(BaseApiHandler):
+    @authorized
+    async def post(self, ref: str, action: str) -> None:
+        if action == "stop":
+            timeout = self.number("t", None, 0, 86400)
+            await self.engine(lambda rt: rt.lookup_container(ref).stop(timeout))
+        elif action == "kill":
+            sig = parse_signal(self.get_query_argument("signal", None))
+            await self.engine(lambda rt: rt.lookup_container(ref).kill(sig))
+        elif action == "resize":
+            rows, cols = term_size(self)
+            await self.engine(lambda rt: rt.lookup_container(ref).resize(rows, cols))
+        else:  # start, pause, unpause (the route admits nothing else)
+            await self.engine(lambda rt: getattr(rt.lookup_container(ref), action)())
+        self.no_content()
+
+
+def term_size(handler: BaseApiHandler) -> tuple[int, int]:
+    """``{"h": rows, "w": cols}`` from the JSON body, or ``?h=&w=``."""
+    body = handler.json_body() if handler.request.body else {}
+    h = body.get("h", handler.get_query_argument("h", None))
+    w = body.get("w", handler.get_query_argument("w", None))
+    if h is None or w is None:
+        raise ApiError(400, 'a resize needs both "h" (rows) and "w" (columns)')
+    return to_int("h", h, 1, MAX_TERM_SIZE), to_int("w", w, 1, MAX_TERM_SIZE)
+
+
+def _str_list(body: dict[str, Any], key: str, required: bool = False) -> list[str]:
+    value = body.get(key)
+    if value is None and not required:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ApiError(400, f'"{key}" must be a list of strings')
+    return value
+
+
+def _typed(body: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+    value = body.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, kind):
+        raise ApiError(400, f'"{key}" must be a {kind.__name__}')
+    return value
+
+
+def exec_config(body: dict[str, Any]) -> ExecConfig:
+    cmd = _str_list(body, "Cmd", required=True)
+    if not cmd or not cmd[0]:
+        raise ApiError(400, '"Cmd" must name a command, e.g. ["sh"]')
+    env = _str_list(body, "Env")
+    if any("=" not in e or e.startswith("=") for e in env):
+        raise ApiError(400, '"Env" entries must look like "KEY=VALUE"')
+    return ExecConfig(
+        command=cmd,
+        tty=_typed(body, "Tty", bool, False),
+        attach_stdin=_typed(body, "AttachStdin", bool, True),
+        env=env,
+        user=_typed(body, "User", str, ""),
+        workdir=_typed(body, "WorkingDir", str, ""),
+        privileged=_typed(body, "Privileged", bool, False),
+        # Browser terminals have no detach gesture; ctrl-p is the shell's history key.
+        detach_keys=_typed(body, "DetachKeys", str, ""),
+    )
+
+
+class ExecCreateHandler(BaseApiHandler):
+    @authorized
+    async def post(self, ref: str) -> None:
+        config = exec_config(self.json_body())
+        # Created, not started: the first websocket attach starts it. The owner is
+        # this server process (the pool thread runs in it).
+        sess = await self.engine(lambda rt: rt.exec_create(ref, config))
+        self.reply({"Id": sess.id}, status=201)
+
+
+class ExecListHandler(BaseApiHandler):
+    @authorized
+    async def get(self) -> None:
+        ref = self.get_query_argument("container", None)
+
+        def work(rt: Runtime) -> list[dict[str, Any]]:
+            cid = rt.lookup_container(ref).id if ref else None
+            return [s.inspect() for s in rt.exec_sessions(cid)]
+
+        self.reply(await self.engine(work))
+
+
+class ExecHandler(BaseApiHandler):
+    @authorized
+    async def get(self, sid: str) -> None:
+        self.reply(await self.engine(lambda rt: rt.lookup_exec(sid).sync().inspect()))
+
+    @authorized
+    async def delete(self, sid: str) -> None:
+        force = self.flag("force", False)
+        await self.engine(lambda rt: rt.lookup_exec(sid).remove(force=force))
+        self.no_content()
+
+
+class ExecStopHandler(BaseApiHandler):
+    @authorized
+    async def post(self, sid: str) -> None:
+        timeout = self.number("t", None, 0, 86400)
+        await self.engine(lambda rt: rt.lookup_exec(sid).stop(timeout))
+        self.no_content()
+
+
+class ExecResizeHandler(BaseApiHandler):
+    @authorized
+    async def post(self, sid: str) -> None:
+        rows, cols = term_size(self)
+
+        def work(rt: Runtime) -> str:
+            sess = rt.lookup_exec(sid)
+            sess.resize(rows, cols)
+            return sess.id
+
+        full_id = await self.engine(work)
+        # A session not started yet gets this size when its first viewer starts it.
+        self.hub.note_size(full_id, rows, cols)
+        self.no_content()
+
+
+class ImagesHandler(BaseApiHandler):
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.engine(lambda rt: [image_json(i) for i in rt.images.list()]))
+
+
+class InfoHandler(BaseApiHandler):
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.engine(lambda rt: rt.info()))
+
+
+def rest_routes(prefix: str) -> list[tuple[str, type[BaseApiHandler]]]:
+    ref = r"([^/]+)"
+    return [
+        (rf"{prefix}/containers/?", ContainersHandler),
+        (rf"{prefix}/containers/{ref}", ContainerHandler),
+        (rf"{prefix}/containers/{ref}/(start|stop|kill|pause|unpause|resize)",
+         ContainerActionHandler),
+        (rf"{prefix}/containers/{ref}/exec", ExecCreateHandler),
+        (rf"{prefix}/exec/?", ExecListHandler),
+        (rf"{prefix}/exec/{ref}", ExecHandler),
+        (rf"{prefix}/exec/{ref}/stop", ExecStopHandler),
+        (rf"{prefix}/exec/{ref}/resize", ExecResizeHandler),
+        (rf"{prefix}/images/?", ImagesHandler),
+        (rf"{prefix}/info/?", InfoHandler),
+    ]
