@@ -55,5 +55,9 @@ test: deps lint typecheck
 	$(VENV)/bin/pytest -q tests
 	cd labextension && ../$(VENV)/bin/jlpm test && ../$(VENV)/bin/jlpm ui-test
 
+# Side by side with podman 4.3 (vfs, cgroupfs, runc); takes several minutes.
+bench: deps
+	$(PY) bench/run_all.py --plot docs/exec-latency.png
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -79,3 +79,18 @@ def median(xs: list[float]) -> float:
 def pct(xs: list[float], p: float) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, int(p * len(s)))]
+
+
+def summary(metric: str, ours: str, podman: str, baseline: str, ratio: str, target: str,
+            met: bool | None) -> None:
+    """One row of the combined table ``run_all.py`` prints (appended as a JSON line to
+    the file named by IPY_OCI_BENCH_SUMMARY, when set)."""
+    import json
+
+    path = os.environ.get("IPY_OCI_BENCH_SUMMARY")
+    if not path:
+        return
+    with open(path, "a") as fh:
+        fh.write(json.dumps({"metric": metric, "ipy-oci": ours, "podman": podman,
+                             "baseline": baseline, "ratio": ratio, "target": target,
+                             "met": met}) + "\n")

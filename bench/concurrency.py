@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from common import PODMAN_RUN_FLAGS, Bench, run_quiet
+from common import PODMAN_RUN_FLAGS, Bench, run_quiet, summary
 
 LOOP = 'for i in $(seq {n}); do "$@" >/dev/null 2>>"$ERRLOG" || echo x >> "$FAILLOG"; done'
 
@@ -61,6 +61,11 @@ def main() -> int:
         print("|---|---:|---:|---:|---:|")
         for tag, rate, failures, locked, elapsed in rows:
             print(f"| {tag} | {rate:.1f} | {failures} | {locked} | {elapsed:.1f} |")
+        (_, ours, err_o, lock_o, _), (_, pod, err_p, _, _) = rows
+        summary(f"concurrent execs ({args.procs}×{args.execs}): throughput, errors",
+                f"{ours:.1f}/s, {err_o} errors ({lock_o} locked)",
+                f"{pod:.1f}/s, {err_p} errors", "", f"{ours / pod:.2f}× podman's rate",
+                "zero errors", err_o == 0 and lock_o == 0)
     finally:
         b.close()
     return 0

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from common import PODMAN_RUN_FLAGS, Bench, median, pct, run_quiet, time_call
+from common import PODMAN_RUN_FLAGS, Bench, median, pct, run_quiet, summary, time_call
 
 
 def main() -> int:
@@ -55,6 +55,12 @@ def main() -> int:
         for name, xs in samples.items():
             m = median(xs)
             print(f"| {name} | {m:.1f} | {pct(xs, 0.9):.1f} | {m / raw:.2f} | {pod / m:.2f} |")
+        eng = median(samples["engine (warm process)"])
+        cli_m = median(samples["ipy-oci exec (CLI)"])
+        summary("exec true, warm process vs raw runc exec", f"{eng:.1f} ms", "",
+                f"{raw:.1f} ms (runc exec)", f"{eng / raw:.2f}×", "≤ 1.3×", eng / raw <= 1.3)
+        summary("exec true, CLI vs podman exec", f"{cli_m:.1f} ms", f"{pod:.1f} ms", "",
+                f"{pod / cli_m:.2f}× faster", "≥ 3× faster", pod / cli_m >= 3)
         if args.json:
             with open(args.json, "w") as fh:
                 json.dump(samples, fh)

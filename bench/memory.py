@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from common import PODMAN_RUN_FLAGS, Bench, run_quiet
+from common import PODMAN_RUN_FLAGS, Bench, run_quiet, summary
 
 
 def rss_kib(pid: int) -> int:
@@ -82,6 +82,9 @@ def main() -> int:
         print("|---|---:|---:|---:|")
         for name, (c, cl) in (("ipy-oci", ours), ("podman", pod)):
             print(f"| {name} | {c / 1024:.1f} | {cl / 1024:.1f} | {(c + cl) / 1024:.1f} |")
+        o, p_ = sum(ours) / 1024, sum(pod) / 1024
+        summary("memory per live attached exec (conmon + client RSS)", f"{o:.1f} MiB",
+                f"{p_:.1f} MiB", "", f"{o / p_:.2f}× podman's", "", None)
     finally:
         b.close()
     return 0

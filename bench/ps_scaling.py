@@ -6,7 +6,7 @@ import argparse
 import subprocess
 import sys
 
-from common import PODMAN_RUN_FLAGS, Bench, median, run_quiet, time_call
+from common import PODMAN_RUN_FLAGS, Bench, median, run_quiet, summary, time_call
 
 
 def main() -> int:
@@ -42,6 +42,8 @@ def main() -> int:
         print("|---:|---:|---:|---:|")
         for size, ours, pod in rows:
             print(f"| {size} | {ours:.0f} | {pod:.0f} | {pod / ours:.2f} |")
+            summary(f"ps -a with {size} containers", f"{ours:.0f} ms", f"{pod:.0f} ms", "",
+                    f"{pod / ours:.2f}× faster", "", None)
     finally:
         b.close()
     return 0

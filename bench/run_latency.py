@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 
-from common import PODMAN_RUN_FLAGS, Bench, median, pct, run_quiet, time_call
+from common import PODMAN_RUN_FLAGS, Bench, median, pct, run_quiet, summary, time_call
 
 
 def prepared_bundle(b: Bench) -> str:
@@ -78,6 +78,10 @@ def main() -> int:
             m = median(xs)
             print(f"| {name} | {m:.1f} | {pct(xs, 0.9):.1f} | {m / raw_m:.2f} | "
                   f"{pod / m:.2f} |")
+        cli_m = median(samples["ipy-oci run --rm (CLI)"])
+        summary("run --rm true, CLI vs podman run --rm", f"{cli_m:.1f} ms", f"{pod:.1f} ms",
+                f"{raw_m:.1f} ms (runc run)", f"{pod / cli_m:.2f}× faster", "≥ 2× faster",
+                pod / cli_m >= 2)
         shutil.rmtree(bundle, ignore_errors=True)
     finally:
         b.close()

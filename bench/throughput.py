@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from common import PODMAN_RUN_FLAGS, Bench, run_quiet
+from common import PODMAN_RUN_FLAGS, Bench, run_quiet, summary
 
 
 def pipe_through(argv: list[str], size: int, env: dict[str, str] | None = None) -> float:
@@ -49,6 +49,9 @@ def main() -> int:
         for name, v in (("raw pipe (host cat)", raw), ("ipy-oci exec -i", ours),
                         ("podman exec -i", pod)):
             print(f"| {name} | {v:.0f} | {v / raw:.0%} |")
+        summary(f"attach throughput ({mib:.0f} MiB via exec -i cat)", f"{ours:.0f} MB/s",
+                f"{pod:.0f} MB/s", f"{raw:.0f} MB/s (pipe)", f"{ours / raw:.0%} of a pipe",
+                "≥ 50% of a pipe", ours / raw >= 0.5)
     finally:
         b.close()
     return 0
