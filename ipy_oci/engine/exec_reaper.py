@@ -135,11 +135,28 @@ def reap_session(rt: Runtime, sess: ExecSession, remove: bool, timeout: float = 
             rec.container_id, rec.id, rec.pid, rec.pid_start):
         rt.oci.exec_stop_container(rec.container_id, rec.id, rec.pid, rec.pid_start,
                                    timeout)
+    elif rec.state == ExecState.CREATED:
+        _kill_unrecorded_process(rt, sess)
     sync_session(rt, sess, wait=2.0)
     sess.cleanup()
     if remove:
         with rt.db.write() as cur:
             cur.execute("DELETE FROM exec_sessions WHERE id = ?", (rec.id,))
+
+
+def _kill_unrecorded_process(rt: Runtime, sess: ExecSession) -> None:
+    """A starter that died between spawning and recording the pid leaves a process
+    the row does not name: runc's pid file does. It is trusted only if that process
+    lives in this container's rootfs (a recycled pid would not)."""
+    try:
+        pid = int((sess.bundle / "pidfile").read_text().strip())
+        root = os.readlink(f"/proc/{pid}/root")
+    except (OSError, ValueError):
+        return
+    row = rt.db.query_one("SELECT rootfs FROM containers WHERE id = ?",
+                          (sess.record.container_id,))
+    if row is not None and row["rootfs"] and root == row["rootfs"]:
+        signal_process(pid, 0, signal.SIGKILL, group=True)
 
 
 def reap_container_sessions(rt: Runtime, ctr: Container, remove: bool) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal as _signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -314,6 +315,12 @@ class ExecSession:
         self.cleanup()
         with self.runtime.db.write() as cur:
             cur.execute("DELETE FROM exec_sessions WHERE id = ?", (self.id,))
+
+    def attach_socket(self) -> socket.socket:
+        """Another viewer's connection to a running attached session's conmon."""
+        from ..oci.fsutil import connect_seqpacket
+
+        return connect_seqpacket(self.runtime.oci.exec_attach_socket_path(self.bundle))
 
     def resize(self, rows: int, cols: int) -> None:
         if not self.record.config.tty:

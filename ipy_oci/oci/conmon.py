@@ -261,11 +261,22 @@ class ConmonRuntime:
                             timeout: float) -> None:
         """SIGTERM, wait ``timeout`` for the exit file, then SIGKILL."""
         exit_file = self.exec_exit_file_path(ctr_id, session_id)
+
+        def ended(limit: float) -> bool:
+            # The exit file, or the process gone (its exit file may already have
+            # been cleaned away by the session's attached client).
+            deadline = time.monotonic() + limit
+            while not exit_file.exists() and is_alive(pid, pid_start):
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.01)
+            return True
+
         if timeout > 0 and signal_process(pid, pid_start, _signal.SIGTERM, group=True):
-            if wait_for_file(exit_file, timeout):
+            if ended(timeout):
                 return
         if signal_process(pid, pid_start, _signal.SIGKILL, group=True):
-            wait_for_file(exit_file, 5.0)
+            ended(5.0)
 
     def exec_update_status(self, ctr_id: str, session_id: str, pid: int,
                            pid_start: int) -> bool:

@@ -89,9 +89,10 @@ def spawn_conmon(argv: list[str], errlog: Path, with_attach_pipe: bool,
         child_fds.append(attach_c.fileno())
     try:
         with open(errlog, "wb") as err:
+            # cwd = the bundle: conmon drops files such as "oom" relative to its cwd.
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                pass_fds=child_fds, env=env, start_new_session=True,
+                pass_fds=child_fds, env=env, start_new_session=True, cwd=errlog.parent,
             )
     except FileNotFoundError as exc:
         for s in (sync_p, sync_c, start_p, start_c, attach_p, attach_c):

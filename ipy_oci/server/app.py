@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -59,7 +61,7 @@ class IpyOciApp(ExtensionApp):
         self.hub = AttachHub(self.pool, replay_limit=self.replay_bytes)
         self.reaper = Reaper(self.pool, self.reaper_interval, self._running_kernels, self.log)
         self._events.add_listener(schema_id=KERNEL_ACTIONS,
-                                                 listener=self.reaper.on_kernel_action)
+                                  listener=self.reaper.on_kernel_action)
         # start_app() alone (tests, embedders) never runs _start_jupyter_server_extension.
         self.serverapp.io_loop.add_callback(self.reaper.start)
         self.log.info("ipy-oci: storage root %s, runroot %s, runtime %s",
@@ -79,11 +81,13 @@ class IpyOciApp(ExtensionApp):
         return set(km.list_kernel_ids()) if km is not None else set()
 
     async def stop_extension(self) -> None:
+        """Stop reaping, end every attached stream (their processes are stopped), then
+        reap what this server process owns."""
         if self._stopped:
             return
         self._stopped = True
         self._events.remove_listener(schema_id=KERNEL_ACTIONS,
-                                                    listener=self.reaper.on_kernel_action)
+                                     listener=self.reaper.on_kernel_action)
         await self.reaper.stop()
         threads = self.hub.stop()
         # Attach threads stop their processes (should_stop), then return.
@@ -95,9 +99,7 @@ class IpyOciApp(ExtensionApp):
         await asyncio.to_thread(self.pool.shutdown)
 
 
-def _join_all(threads: list[Any], timeout: float) -> None:
-    import time
-
+def _join_all(threads: list[threading.Thread], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))

@@ -165,7 +165,7 @@ class AttachHub:
 
         try:
             sess, sock = await self.pool.run(work)
-        except (OciError, OSError) as exc:
+        except (OciError, OSError, RuntimeError) as exc:  # RuntimeError: pool shut down
             att.finish(None, fallback or str(exc), error=True)
             return
         if sock is None:
@@ -217,7 +217,7 @@ class AttachHub:
 
         try:
             ctr, sock = await self.pool.run(work)
-        except (OciError, OSError) as exc:
+        except (OciError, OSError, RuntimeError) as exc:
             att.finish(None, f"cannot attach to {plan.name}: {exc}", error=True)
             return
         if att.done or self.stopping:
