@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 APT_PACKAGES := runc crun conmon busybox-static catatonit tini sqlite3 iproute2 procps \
                 skopeo docker-registry apache2-utils openssl chromium podman
 
-.PHONY: all deps apt venv pyc labext run test lint typecheck bench clean
+.PHONY: all deps apt venv pyc labext run demo test lint typecheck bench clean
 
 all: test
 
@@ -42,7 +42,12 @@ labext: ipy_oci/labextension/package.json
 
 deps: apt venv pyc labext
 
+# The main job: JupyterLab with the extensions and notebooks/ open (prints its URL).
 run: deps
+	bash scripts/lab.sh
+
+# A short tour of the command line with real containers.
+demo: deps
 	bash scripts/demo.sh
 
 lint: venv
