@@ -148,6 +148,8 @@ def test_generated_names_unique_and_valid(rt) -> None:  # type: ignore[no-untype
 
 def test_create_errors_leave_no_row(rt) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(NoSuchImage, match="no-such-image"):
+        rt.create_container(ContainerConfig(image="no-such-image", command=[]), pull="never")
+    with pytest.raises(OciError, match="no-such-image"):  # the pull (a closed port) fails
         rt.create_container(ContainerConfig(image="no-such-image", command=[]))
     with pytest.raises(UsageError, match="bad name"):
         rt.create_container(_cfg("true"), name="bad name")
