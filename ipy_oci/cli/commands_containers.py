@@ -10,7 +10,7 @@ from collections.abc import Callable
 from ..engine.container import Container
 from ..engine.records import ContainerConfig
 from ..engine.runtime import Runtime
-from ..errors import InvalidState, OciError
+from ..errors import InvalidState, NoSuchContainer, OciError
 from .options import container_config
 from .signals import parse_signal
 
@@ -31,8 +31,8 @@ def _write_stream(stream: int, data: bytes) -> None:
 
 
 def _for_each(rt: Runtime, refs: list[str], all_: bool,
-              action: Callable[[Container], str | None], all_filter: tuple[str, ...] = ()
-              ) -> int:
+              action: Callable[[Container], str | None], all_filter: tuple[str, ...] = (),
+              ignore_missing: bool = False) -> int:
     """Apply ``action`` to each container; report each failure; 125 if any failed."""
     if all_:
         targets: list[Container | str] = [
@@ -51,6 +51,8 @@ def _for_each(rt: Runtime, refs: list[str], all_: bool,
             if printed is not None:
                 _out(printed)
         except OciError as exc:
+            if ignore_missing and isinstance(exc, NoSuchContainer):
+                continue
             _err(exc)
             rc = exc.exit_code if rc == 0 else rc
     return rc
@@ -194,7 +196,7 @@ def cmd_rm(rt: Runtime, args: argparse.Namespace) -> int:
         ctr.remove(force=args.force, timeout=args.time)
         return ctr.id
 
-    return _for_each(rt, args.containers, args.all, remove)
+    return _for_each(rt, args.containers, args.all, remove, ignore_missing=args.ignore)
 
 
 def cmd_wait(rt: Runtime, args: argparse.Namespace) -> int:

@@ -150,6 +150,8 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
 
     p = add("rm", "remove containers")
     p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-i", "--ignore", action="store_true",
+                   help="ignore errors when a named container does not exist")
     p.add_argument("-t", "--time", type=int, default=None)
     p.add_argument("-a", "--all", action="store_true")
     _containers(p, "*")

@@ -24,7 +24,7 @@ from ..errors import InvalidState, NoSuchContainer
 from ..oci.fsutil import connect_seqpacket, wait_for_file
 from ..oci.runtime import CreateRequest
 from ..state.locks import AttachHold, FileLock
-from ..state.procs import is_alive
+from ..state.procs import is_alive, kill_process_group
 from .records import ContainerRecord, State
 
 if TYPE_CHECKING:
@@ -350,6 +350,7 @@ class Container:
 
         try:
             self.start()
+            monitor = (self.record.conmon_pid, self.record.conmon_start)
             if on_started is not None:
                 on_started(self)
             while True:
@@ -388,6 +389,9 @@ class Container:
                     self.remove(force=True)
                 except NoSuchContainer:
                     pass
+            # Everything conmon's exit command would do is done: end it (and conmon)
+            # rather than leave a process working on a root the caller may delete.
+            kill_process_group(*monitor, self.id)
             return result
         except BaseException:
             if remove:

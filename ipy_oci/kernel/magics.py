@@ -13,8 +13,8 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from traitlets import Float
 
-from ..cli.parser import HelpShown, build_parser
-from ..errors import OciError, Unsupported, UsageError
+from ..cli.parser import HelpShown, build_parser, command_name
+from ..errors import OciError, UsageError
 from . import shutdown
 from .cells import cell_exec, cell_run
 from .commands import LINE_COMMANDS, Call, cli_fallback, cmd_last, cmd_provenance
@@ -61,22 +61,16 @@ class OciMagics(Magics):
             build_parser("%oci").print_help()
             print("\n" + MAGIC_HELP)
             return None
-        first = tokens[0]
+        # The subcommand, past any global flags (--root R ...), as the CLI finds it.
+        first = command_name(tokens) or tokens[0]
         if cell is not None and first not in ("exec", "run"):
             raise UsageError(f"%%oci {first}: the cell magic runs the cell body with "
                              "'%%oci exec CONTAINER' or '%%oci run IMAGE'")
         if first in _KERNEL_ONLY:
             if cell is not None:
                 raise UsageError(f"%oci {first} is a line magic")
-            return _KERNEL_ONLY[first](self.ctx, tokens[1:])
-        try:
-            ml = parse_line(tokens)
-        except UsageError:
-            if first == "pull":
-                raise Unsupported(
-                    "'%oci pull' needs the image commands, which this build of ipy-oci "
-                    "does not have yet; the built-in image 'busybox' works offline") from None
-            raise
+            return _KERNEL_ONLY[first](self.ctx, tokens[tokens.index(first) + 1:])
+        ml = parse_line(tokens)
         args = ml.args
         if args.version and args.cmd is None:
             return LINE_COMMANDS["version"](Call(self.ctx, self.ctx.runtime, ml, 0.0))

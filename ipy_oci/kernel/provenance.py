@@ -104,6 +104,20 @@ def reproduce_command(cfg: Any, env_args: list[str], image: str, program: BodyPr
         argv += ["--network", cfg.network]
     if cfg.read_only:
         argv.append("--read-only")
+    if cfg.privileged:
+        argv.append("--privileged")
+    for flag, values in (("--cap-add", cfg.cap_add), ("--cap-drop", cfg.cap_drop),
+                         ("--ulimit", cfg.ulimits)):
+        for v in values:
+            argv += [flag, v]
+    if cfg.memory:
+        argv += ["--memory", f"{cfg.memory}b"]
+    if cfg.pids_limit:
+        argv += ["--pids-limit", str(cfg.pids_limit)]
+    if cfg.cpus:
+        argv += ["--cpus", str(cfg.cpus)]
+    if cfg.shm_size:
+        argv += ["--shm-size", f"{cfg.shm_size}b"]
     if program.stdin is not None:
         argv.insert(2, "-i")
     return shlex.join([*argv, image, *program.command])
