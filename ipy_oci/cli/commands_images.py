@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from ..engine import images as eng
+from ..engine.views import ago
 from ..errors import NoSuchImage, OciError, UsageError
-from .format import ago, human_size, table
+from .format import human_size, table
 from .pull_progress import cli_progress
 
 if TYPE_CHECKING:

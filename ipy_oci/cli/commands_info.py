@@ -6,25 +6,10 @@ import argparse
 import json
 import sys
 
-from ..engine.records import State
 from ..engine.runtime import Runtime
+from ..engine.views import ago, container_summary, image_json, status_text
 from ..errors import NoSuchContainer, NoSuchExecSession, NoSuchImage, NotFoundError, OciError
-from .format import ago, human_duration, table
-
-
-def _status(ctr_state: str, started: float, finished: float, code: int | None,
-            created: float) -> str:
-    import time
-
-    if ctr_state in (State.RUNNING, State.STOPPING):
-        return f"Up {human_duration(time.time() - started)}"
-    if ctr_state == State.PAUSED:
-        return f"Up {human_duration(time.time() - started)} (Paused)"
-    if ctr_state in (State.EXITED, State.STOPPED) and finished:
-        return f"Exited ({code if code is not None else 0}) {ago(finished)}"
-    if ctr_state == State.CREATED:
-        return "Initialized"
-    return "Created"
+from .format import table
 
 
 def cmd_ps(rt: Runtime, args: argparse.Namespace) -> int:
@@ -36,20 +21,7 @@ def cmd_ps(rt: Runtime, args: argparse.Namespace) -> int:
         return 0
     if args.format == "json":
         counts = rt.exec_counts()
-        out = []
-        for c in ctrs:
-            r = c.record
-            out.append({
-                "Id": r.id, "Names": [r.name], "Image": r.image_name, "ImageID": r.image_id,
-                "Command": r.config.command, "Created": int(r.created_at),
-                "State": State.display(r.state), "Status": _status(
-                    r.state, r.started_at, r.finished_at, r.exit_code, r.created_at),
-                "Pid": r.pid, "ExitCode": r.exit_code or 0, "Exited": r.state in (
-                    State.EXITED, State.STOPPED), "StartedAt": int(r.started_at),
-                "ExitedAt": int(r.finished_at), "Labels": r.config.labels,
-                "AutoRemove": r.config.auto_remove,
-                "ExecSessions": counts.get(r.id, 0),
-            })
+        out = [container_summary(c, counts.get(c.id, 0)) for c in ctrs]
         print(json.dumps(out, indent=4))
         return 0
     if args.format:
@@ -62,7 +34,7 @@ def cmd_ps(rt: Runtime, args: argparse.Namespace) -> int:
             cmd = cmd[:17] + "..."
         rows.append([r.id if args.no_trunc else r.id[:12], r.image_name, cmd,
                      ago(r.created_at),
-                     _status(r.state, r.started_at, r.finished_at, r.exit_code, r.created_at),
+                     status_text(c),
                      "", r.name])
     print(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
                 rows))
@@ -111,23 +83,6 @@ def _inspect_one(rt: Runtime, ref: str, kind: str) -> dict[str, object]:
         return rt.lookup_exec(ref).sync().inspect()
     except NoSuchExecSession:
         raise NoSuchContainer(ref) from None
-
-
-def image_json(img: object) -> dict[str, object]:
-    i = img  # an images.store.Image
-    cfg = getattr(i, "config", {})
-    return {
-        "Id": getattr(i, "id", ""),
-        "Digest": getattr(i, "digest", ""),
-        "RepoTags": list(getattr(i, "names", ())),
-        "Created": getattr(i, "created", ""),
-        "Size": getattr(i, "size", 0),
-        "Architecture": cfg.get("architecture", ""),
-        "Os": cfg.get("os", ""),
-        "Config": cfg.get("config", {}),
-        "RootFS": {"Type": "layers", "Layers": cfg.get("rootfs", {}).get("diff_ids", [])},
-        "History": cfg.get("history", []),
-    }
 
 
 def cmd_info(rt: Runtime, args: argparse.Namespace) -> int:

@@ -1,8 +1,6 @@
-"""Plain-text output: aligned tables and podman-style relative times."""
+"""Plain-text output: aligned tables and sizes (relative times: engine/views.py)."""
 
 from __future__ import annotations
-
-import time
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -15,34 +13,6 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
         cells = [c.ljust(widths[i]) for i, c in enumerate(row[:-1])]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return "\n".join(lines)
-
-
-def human_duration(seconds: float) -> str:
-    """Like Go's units.HumanDuration, which podman prints."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    return f"{h // (24 * 7)} weeks"
-
-
-def ago(ts: float) -> str:
-    return f"{human_duration(time.time() - ts)} ago"
 
 
 def human_size(n: int) -> str:

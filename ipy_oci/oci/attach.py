@@ -69,7 +69,10 @@ def pump(
     sel = selectors.DefaultSelector()
     sock.setblocking(False)
     sel.register(sock, selectors.EVENT_READ)
-    pending = b""
+    # stdin not yet sent: a buffer plus a read offset, so sending 8 KiB packets out
+    # of a megabyte never copies the rest (slicing bytes would, every time).
+    pending = bytearray()
+    sent = 0
     stdin_open = stdin_fd is not None
     reading = stdin_fd is not None
     feeder: _Feeder | None = None
@@ -101,16 +104,19 @@ def pump(
                                 matched += 1
                                 if matched == len(detach_keys):
                                     pending += chunk[: i + 1 - len(detach_keys)]
-                                    _flush(sock, pending)
+                                    _flush(sock, bytes(pending[sent:]))
                                     return AttachResult.DETACHED
                             else:
                                 matched = 1 if b == detach_keys[0] else 0
                     if not chunk:
                         sel.unregister(key.fd)
                         stdin_open = reading = False
-                        if not pending:
+                        if sent == len(pending):
                             _shutdown_wr(sock)
                     else:
+                        if sent:
+                            del pending[:sent]
+                            sent = 0
                         pending += chunk
                         sel.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
                         if len(pending) > _MAX_PENDING:
@@ -118,20 +124,21 @@ def pump(
                             sel.unregister(key.fd)
                             reading = False
                     continue
-                if events & selectors.EVENT_WRITE and pending:
+                if events & selectors.EVENT_WRITE and sent < len(pending):
+                    view = memoryview(pending)
                     try:
-                        while pending:  # as many packets as the socket takes now
-                            n = sock.send(pending[:_SEND_CHUNK])
-                            pending = pending[n:]
+                        while sent < len(pending):  # as many packets as the socket takes
+                            sent += sock.send(view[sent:sent + _SEND_CHUNK])
                     except BlockingIOError:
                         pass
                     except OSError:
-                        pending = b""
+                        sent = len(pending)
                     if (stdin_open and stdin_fd is not None and not reading
-                            and len(pending) < _MAX_PENDING // 2):
+                            and len(pending) - sent < _MAX_PENDING // 2):
                         sel.register(stdin_fd, selectors.EVENT_READ, data="stdin")
                         reading = True
-                    if not pending:
+                    view.release()
+                    if sent == len(pending):
                         sel.modify(sock, selectors.EVENT_READ)
                         if not stdin_open:
                             _shutdown_wr(sock)
