@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from ..oci.runtime import OCIRuntime
     from .runtime import Runtime
 
+# Seconds conmon's exit command waits while an attached client is expected to clean
+# up itself (if the client was killed, cleanup runs this much later).
+ATTACHED_EXIT_DELAY = 2
+
 # How long ``rm -f`` lets an attached client read the exit code before removing.
 ATTACHED_CLIENT_GRACE = 10.0
 
@@ -152,12 +156,18 @@ class Container:
             self._cleanup_locked()
 
     # -- lifecycle ------------------------------------------------------------------
-    def init(self) -> None:
+    def init(self, exit_delay: int = 0) -> None:
+        """Create the container in the runtime (conmon + ``runc create``).
+
+        ``exit_delay``: an attached client that records the exit itself delays
+        conmon's exit command, which is then only the safety net for a client that
+        died (and is ended unneeded otherwise, sparing a process start).
+        """
         with self.lock.held():
             self._refresh_locked()
-            self._init_locked()
+            self._init_locked(exit_delay)
 
-    def _init_locked(self) -> None:
+    def _init_locked(self, exit_delay: int = 0) -> None:
         rec = self.record
         if rec.state not in (State.CONFIGURED, State.EXITED):
             raise InvalidState(
@@ -176,6 +186,7 @@ class Container:
                 id=self.id, name=rec.name, bundle=self.dir, log_path=self.log_path,
                 terminal=rec.config.tty, stdin=rec.config.stdin,
                 exit_command=self.runtime.exit_command(self.id, rm=rec.config.auto_remove),
+                exit_delay=exit_delay,
             ))
             created = True
             self._save(state=State.CREATED, pid=spawned.pid, pid_start=spawned.pid_start,
@@ -334,7 +345,7 @@ class Container:
         remove = self.record.config.auto_remove if remove is None else remove
         self.attach_hold.hold()
         try:
-            self.init()
+            self.init(exit_delay=ATTACHED_EXIT_DELAY)
             sock = self.attach_socket()
         except BaseException:
             self.attach_hold.release()

@@ -122,6 +122,8 @@ class ConmonRuntime:
         argv = self._base_conmon_args(req.id, req.id, req.name, req.bundle, req.exit_command,
                                       self.exit_dir)
         argv += ["-l", f"k8s-file:{req.log_path}"]
+        if req.exit_delay and req.exit_command:
+            argv += ["--exit-delay", str(req.exit_delay)]
         if req.terminal:
             argv.append("-t")
         if req.stdin:

@@ -23,6 +23,7 @@ class CreateRequest:
     terminal: bool = False
     stdin: bool = False
     exit_command: list[str] = field(default_factory=list)
+    exit_delay: int = 0  # seconds conmon waits before running the exit command
 
 
 @dataclass
