@@ -16,11 +16,12 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from exec_helpers import exec_dirs, wait_until
 
 # -- helpers (kept local: only the five exec test files may be added) ----------------
 
@@ -48,52 +49,11 @@ def exec_rows(oci: Any) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def exec_dirs(oci: Any) -> list[str]:
-    d = oci.runroot / "exec"
-    return sorted(os.listdir(d)) if d.is_dir() else []
-
 
 def exec_ids_of(oci: Any, name: str) -> list[str]:
     res = oci.cli("inspect", "--type", "container", name)
     assert res.returncode == 0, res.stderr
     return list(json.loads(res.stdout)[0]["ExecIDs"])
-
-
-def wait_until(pred: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    """Bounded polling for an asynchronous effect (never a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        val = pred()
-        if val:
-            return val
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
-def orphan_exec_conmons(oci: Any) -> list[int]:
-    """Exec conmon processes whose session bundle is already gone (a failed exec's)."""
-    needle = f"{oci.runroot}/exec/".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                argv = fh.read().split(b"\0")
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        if b"conmon" not in argv[0] or not any(needle in a for a in argv):
-            continue
-        if stat[stat.rfind(b")") + 2:].split()[0] in (b"Z", b"X"):
-            continue
-        sid = argv[argv.index(b"-u") + 1].decode() if b"-u" in argv else ""
-        if sid and not (oci.runroot / "exec" / sid).exists():
-            found.append(int(entry))
-    return found
-
 
 
 

@@ -8,11 +8,12 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from exec_helpers import alive, exec_dirs, orphan_exec_conmons, wait_until
 
 from ipy_oci.engine.exec_records import ExecConfig
 from ipy_oci.errors import (
@@ -38,26 +39,6 @@ def running_container(oci: Any, name: str = "c") -> Iterator[Any]:
         oci.cli("rm", "-f", "-t", "0", name)
 
 
-def wait_until(pred: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        val = pred()
-        if val:
-            return val
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
-def alive(pid: int, start: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return False
-    rest = data[data.rfind(b")") + 2:].split()
-    return int(rest[19]) == start and rest[0] not in (b"Z", b"X")
-
 
 def db_ids(oci: Any) -> list[str]:
     conn = sqlite3.connect(str(oci.root / "state.db"), timeout=30)
@@ -65,35 +46,6 @@ def db_ids(oci: Any) -> list[str]:
         return [r[0] for r in conn.execute("SELECT id FROM exec_sessions")]
     finally:
         conn.close()
-
-
-def exec_dirs(oci: Any) -> list[str]:
-    d = oci.runroot / "exec"
-    return sorted(os.listdir(d)) if d.is_dir() else []
-
-
-def orphan_exec_conmons(oci: Any) -> list[int]:
-    """Exec conmon processes whose session bundle is already gone (a failed exec's)."""
-    needle = f"{oci.runroot}/exec/".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                argv = fh.read().split(b"\0")
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        if b"conmon" not in argv[0] or not any(needle in a for a in argv):
-            continue
-        if stat[stat.rfind(b")") + 2:].split()[0] in (b"Z", b"X"):
-            continue
-        sid = argv[argv.index(b"-u") + 1].decode() if b"-u" in argv else ""
-        if sid and not (oci.runroot / "exec" / sid).exists():
-            found.append(int(entry))
-    return found
 
 
 

@@ -12,11 +12,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from exec_helpers import exec_dirs, wait_until
 
 # -- helpers ---------------------------------------------------------------------------
 
@@ -30,16 +31,6 @@ def running_container(oci: Any, name: str = "c") -> Iterator[str]:
     finally:
         oci.cli("rm", "-f", "-t", "0", name)
 
-
-def wait_until(pred: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        val = pred()
-        if val:
-            return val
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 def query(oci: Any, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -98,10 +89,6 @@ def exec_conmons(oci: Any) -> list[int]:
                 found.append(int(entry))
     return found
 
-
-def exec_dirs(oci: Any) -> list[str]:
-    d = oci.runroot / "exec"
-    return sorted(os.listdir(d)) if d.is_dir() else []
 
 
 def spawn_cli(oci: Any, *args: str) -> subprocess.Popen[bytes]:

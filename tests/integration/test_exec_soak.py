@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from exec_helpers import alive, exec_dirs, wait_until
 
 from ipy_oci.engine.exec_records import ExecConfig
 
@@ -46,26 +47,6 @@ def running_container(oci: Any, name: str = "c") -> Iterator[Any]:
         oci.cli("rm", "-f", "-t", "0", name)
 
 
-def wait_until(pred: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        val = pred()
-        if val:
-            return val
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
-def alive(pid: int, start: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return False
-    rest = data[data.rfind(b")") + 2:].split()
-    return int(rest[19]) == start and rest[0] not in (b"Z", b"X")
-
 
 def exec_rows(oci: Any) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(str(oci.root / "state.db"), timeout=30)
@@ -74,10 +55,6 @@ def exec_rows(oci: Any) -> list[tuple[Any, ...]]:
     finally:
         conn.close()
 
-
-def exec_dirs(oci: Any) -> list[str]:
-    d = oci.runroot / "exec"
-    return sorted(os.listdir(d)) if d.is_dir() else []
 
 
 def exec_conmons(oci: Any) -> list[int]:
