@@ -7,5 +7,5 @@ TOKEN="${IPY_OCI_LAB_TOKEN:-$(.venv/bin/python -c 'import secrets; print(secrets
 echo "JupyterLab with ipy-oci: http://127.0.0.1:${PORT}/lab?token=${TOKEN}"
 echo "(the server extension and the containers panel are enabled; stop with Ctrl-C)"
 exec .venv/bin/jupyter lab --allow-root --no-browser --ip 127.0.0.1 --port "$PORT" \
-    --ServerApp.token="$TOKEN" --ServerApp.root_dir="$PWD/notebooks" \
+    --IdentityProvider.token="$TOKEN" --ServerApp.root_dir="$PWD/notebooks" \
     --ServerApp.jpserver_extensions="{'ipy_oci.server': True}"
