@@ -3,14 +3,18 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 APT_PACKAGES := runc crun conmon busybox-static catatonit tini sqlite3 iproute2 procps \
-                skopeo docker-registry apache2-utils openssl chromium podman
+                skopeo docker-registry apache2-utils openssl chromium
 
-.PHONY: all deps apt venv pyc labext run demo test lint typecheck bench clean
+.PHONY: all deps apt apt-install venv pyc labext run demo test lint typecheck bench clean
 
 all: test
 
 apt:
-	@missing=""; for p in $(APT_PACKAGES); do \
+	@$(MAKE) --no-print-directory apt-install PKGS="$(APT_PACKAGES)"
+
+# Installs the packages in PKGS that are missing (apt-get update only when needed).
+apt-install:
+	@missing=""; for p in $(PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -62,6 +66,7 @@ test: deps lint typecheck
 
 # Side by side with podman 4.3 (vfs, cgroupfs, runc); takes several minutes.
 bench: deps
+	@$(MAKE) --no-print-directory apt-install PKGS="podman"
 	$(PY) bench/run_all.py --plot docs/exec-latency.png
 
 clean:
