@@ -9,6 +9,7 @@ generous busy timeout instead of "database is locked" errors.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,8 +85,20 @@ class StateDB:
         return row is not None
 
     def _init_schema(self) -> None:
-        # journal_mode is persistent in the file; setting it needs no open transaction.
-        self.conn.execute("PRAGMA journal_mode = WAL")
+        # journal_mode is persistent in the file. Switching it needs the database to
+        # itself and fails at once (no busy wait) while another process is creating
+        # the same fresh database, so retry for a while.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                row = self.conn.execute("PRAGMA journal_mode").fetchone()
+                if row is None or str(row[0]).lower() != "wal":
+                    self.conn.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
         with self.write() as cur:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
@@ -114,7 +127,13 @@ class StateDB:
         return self.conn.execute(sql, args).fetchall()
 
     def query_one(self, sql: str, args: tuple[object, ...] = ()) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.conn.execute(sql, args).fetchone()
+        # Close the cursor at once rather than when it is collected: an unfinished
+        # statement keeps a read transaction (and its WAL snapshot) open.
+        cur = self.conn.execute(sql, args)
+        try:
+            row: sqlite3.Row | None = cur.fetchone()
+        finally:
+            cur.close()
         return row
 
     def close(self) -> None:
