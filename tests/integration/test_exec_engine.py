@@ -263,7 +263,14 @@ def test_failed_exec_leaves_no_conmon(oci) -> None:  # type: ignore[no-untyped-d
                 rt.exec(ctr, ["/no/such"], on_output=Output())
             leftovers = orphan_exec_conmons(oci)
             if leftovers:
-                break
+                # A SIGKILLed process needs a moment to die on a loaded machine; the
+                # bug this guards against left conmon asleep for a whole minute.
+                deadline = time.monotonic() + 2.0
+                while leftovers and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    leftovers = orphan_exec_conmons(oci)
+                if leftovers:
+                    break
         else:
             time.sleep(0.5)
             leftovers = orphan_exec_conmons(oci)
