@@ -24,12 +24,6 @@ def _err(exc: Exception) -> None:
     sys.stderr.write(f"Error: {exc}\n")
 
 
-def _write_stream(stream: int, data: bytes) -> None:
-    out = sys.stderr if stream == 3 else sys.stdout
-    out.buffer.write(data)
-    out.buffer.flush()
-
-
 def _for_each(rt: Runtime, refs: list[str], all_: bool,
               action: Callable[[Container], str | None], all_filter: tuple[str, ...] = (),
               ignore_missing: bool = False) -> int:
@@ -90,26 +84,15 @@ def run_attached(ctr: Container, detach_keys: str = "ctrl-p,ctrl-q",
                  remove: bool = False) -> int:
     """Init, attach, start, stream until exit; the exit code is the container's."""
     from ..oci.attach import parse_detach_keys
-    from .terminal import raw_terminal
+    from .terminal import RawWhenStarted, write_stream
 
     cfg = ctr.record.config
     keys = parse_detach_keys(detach_keys) if cfg.tty else b""
     stdin_fd = sys.stdin.fileno() if cfg.stdin else None
     tty_fd = stdin_fd if stdin_fd is not None and os.isatty(stdin_fd) and cfg.tty else None
-    term = raw_terminal(tty_fd, ctr.resize)
-    entered = False
-
-    def on_started(_c: Container) -> None:
-        nonlocal entered
-        term.__enter__()
-        entered = True
-
-    try:
-        res = ctr.run_attached(_write_stream, stdin_fd=stdin_fd, detach_keys=keys,
-                               on_started=on_started, remove=remove)
-    finally:
-        if entered:
-            term.__exit__(None, None, None)
+    with RawWhenStarted(tty_fd, ctr.resize) as term:
+        res = ctr.run_attached(write_stream, stdin_fd=stdin_fd, detach_keys=keys,
+                               on_started=term.started, remove=remove)
     if res.detached:
         sys.stderr.write(f"\ndetached from {ctr.id[:12]}\n")
         return 0
