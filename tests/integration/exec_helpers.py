@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -57,3 +58,15 @@ def orphan_exec_conmons(oci: Any) -> list[int]:
         if sid and not (oci.runroot / "exec" / sid).exists():
             found.append(int(entry))
     return found
+
+
+@contextmanager
+def running_container(oci: Any, name: str = "c") -> Iterator[str]:
+    """A running busybox container made by the CLI; removed (with all its sessions)
+    afterwards. Yields its id."""
+    res = oci.cli("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    try:
+        assert res.returncode == 0, res.stderr
+        yield res.stdout.strip()
+    finally:
+        oci.cli("rm", "-f", "-t", "0", name)

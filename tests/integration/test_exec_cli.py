@@ -16,25 +16,10 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from exec_helpers import exec_dirs, wait_until
-
-# -- helpers (kept local: only the five exec test files may be added) ----------------
-
-
-@contextmanager
-def running_container(oci: Any, name: str = "c") -> Iterator[str]:
-    """A running busybox container; removed (with all its sessions) afterwards."""
-    res = oci.cli("run", "-d", "--name", name, "busybox", "sleep", "1000")
-    try:
-        assert res.returncode == 0, res.stderr
-        yield res.stdout.strip()
-    finally:
-        oci.cli("rm", "-f", "-t", "0", name)
+from exec_helpers import exec_dirs, running_container, wait_until
 
 
 def exec_rows(oci: Any) -> list[tuple[Any, ...]]:

@@ -11,21 +11,11 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
+from exec_helpers import running_container
+
 from ipy_oci.engine.exec_records import ExecConfig
-
-
-@contextmanager
-def running_container(oci: Any, name: str = "c") -> Iterator[str]:
-    res = oci.cli("run", "-d", "--name", name, "busybox", "sleep", "1000")
-    try:
-        assert res.returncode == 0, res.stderr
-        yield res.stdout.strip()
-    finally:
-        oci.cli("rm", "-f", "-t", "0", name)
 
 
 def exec_rows(oci: Any) -> list[tuple[Any, ...]]:

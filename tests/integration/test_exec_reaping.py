@@ -12,24 +12,14 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from exec_helpers import exec_dirs, wait_until
+from exec_helpers import exec_dirs, running_container, wait_until
 
 # -- helpers ---------------------------------------------------------------------------
 
 
-@contextmanager
-def running_container(oci: Any, name: str = "c") -> Iterator[str]:
-    res = oci.cli("run", "-d", "--name", name, "busybox", "sleep", "1000")
-    try:
-        assert res.returncode == 0, res.stderr
-        yield res.stdout.strip()
-    finally:
-        oci.cli("rm", "-f", "-t", "0", name)
 
 
 
