@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from common import PODMAN_RUN_FLAGS, Bench, run_quiet, summary
+from common import PODMAN_RUN_FLAGS, Bench, summary
 
 LOOP = 'for i in $(seq {n}); do "$@" >/dev/null 2>>"$ERRLOG" || echo x >> "$FAILLOG"; done'
 
@@ -37,16 +37,10 @@ def main() -> int:
     ap.add_argument("--procs", type=int, default=8)
     ap.add_argument("--execs", type=int, default=50)
     args = ap.parse_args()
-    b = Bench()
-    try:
-        rt = b.runtime()
-        from ipy_oci.engine.records import ContainerConfig
-
-        rt.run(ContainerConfig(image="busybox", command=[], cmd=["sleep", "100000"]),
-               name="conc")
-        image = b.import_busybox_into_podman()
-        run_quiet([*b.podman, "run", "-d", "--name", "conc", *PODMAN_RUN_FLAGS, image,
-                   "sleep", "100000"])
+    with Bench() as b:
+        b.ours("run", "-d", "--name", "conc", "busybox", "sleep", "100000")
+        image = b.podman_busybox()
+        b.pod("run", "-d", "--name", "conc", *PODMAN_RUN_FLAGS, image, "sleep", "100000")
         total = args.procs * args.execs
         rows = []
         for tag, argv in (("ipy-oci", b.cli("exec", "conc", "true")),
@@ -66,8 +60,6 @@ def main() -> int:
                 f"{ours:.1f}/s, {err_o} errors ({lock_o} locked)",
                 f"{pod:.1f}/s, {err_p} errors", "", f"{ours / pod:.2f}× podman's rate",
                 "zero errors", err_o == 0 and lock_o == 0)
-    finally:
-        b.close()
     return 0
 
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from common import PODMAN_RUN_FLAGS, Bench, run_quiet, summary
+from common import PODMAN_RUN_FLAGS, Bench, summary
 
 
 def rss_kib(pid: int) -> int:
@@ -62,20 +62,14 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, default=10)
     args = ap.parse_args()
-    b = Bench()
-    try:
-        rt = b.runtime()
-        from ipy_oci.engine.records import ContainerConfig
-
-        rt.run(ContainerConfig(image="busybox", command=[], cmd=["sleep", "100000"]),
-               name="mem")
-        image = b.import_busybox_into_podman()
-        run_quiet([*b.podman, "run", "-d", "--name", "mem", *PODMAN_RUN_FLAGS, image,
-                   "sleep", "100000"])
+    with Bench() as b:
+        b.ours("run", "-d", "--name", "mem", "busybox", "sleep", "100000")
+        image = b.podman_busybox()
+        b.pod("run", "-d", "--name", "mem", *PODMAN_RUN_FLAGS, image, "sleep", "100000")
         ours = measure(b.cli("exec", "mem", "sleep", "600"), b.env, str(b.runroot),
                        args.sessions)
-        rt.reap(prune_age=0)
-        pod = measure([*b.podman, "exec", "mem", "sleep", "600"], os.environ.copy(),
+        b.ours("system", "reap", "--prune-age", "0")
+        pod = measure([*b.podman, "exec", "mem", "sleep", "600"], b.podman_env,
                       str(b.base / "podman"), args.sessions)
         print(f"### memory per live attached exec session ({args.sessions} live)\n")
         print("| tool | conmon RSS MiB | client RSS MiB | total MiB |")
@@ -85,8 +79,6 @@ def main() -> int:
         o, p_ = sum(ours) / 1024, sum(pod) / 1024
         summary("memory per live attached exec (conmon + client RSS)", f"{o:.1f} MiB",
                 f"{p_:.1f} MiB", "", f"{o / p_:.2f}× podman's", "", None)
-    finally:
-        b.close()
     return 0
 
 

@@ -1,8 +1,12 @@
 """``make bench``: every benchmark side by side with podman, then one summary table.
 
 Each script prints its own detailed table; the summary collects one row per
-metric with the issue's target and whether this run met it. ``--plot FILE``
-draws the exec latency distributions (matplotlib).
+metric with its peer (podman, or raw runc where that is the yardstick), the
+target and whether this run met it. The four speed figures of issue 10 come
+first, numbered: (1) ``%%oci exec`` in a warm kernel vs raw ``runc exec``,
+(2) ``ipy-oci exec`` vs ``podman exec``, (3) ``ipy-oci run --rm`` vs ``podman run
+--rm``, (4) ``ipy-oci ps -a`` with 1,000 containers. ``--only exec_latency.py,...``
+runs some scripts; ``--plot FILE`` draws the exec latency distributions.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ def main() -> int:
     samples_file = summary_file + ".samples.json"
     env = dict(os.environ, IPY_OCI_BENCH_SUMMARY=summary_file)
     only = set(args.only.split(",")) if args.only else None
+    failed: list[str] = []
     try:
         for script, extra in SUITE:
             if only and script not in only:
@@ -65,23 +70,28 @@ def main() -> int:
             sys.stdout.flush()
             rc = subprocess.run([sys.executable, str(HERE / script), *extra], env=env).returncode
             if rc != 0:
+                failed.append(script)
                 print(f"\n{script} failed with exit code {rc}\n")
             print()
         rows = [json.loads(line) for line in Path(summary_file).read_text().splitlines()]
+        # The issue's figures first, in their order; the rest as the suite ran.
+        rows.sort(key=lambda r: (r.get("figure") is None, r.get("figure") or 0))
         print("## Summary (medians; ratios from this one run)\n")
-        print("| metric | ipy-oci | podman 4.3 | baseline | ratio | target | met |")
-        print("|---|---|---|---|---|---|---|")
+        print("| # | metric | ipy-oci | podman 4.3 | baseline | ratio | target | met |")
+        print("|---|---|---|---|---|---|---|---|")
         for r in rows:
             met = "" if r["met"] is None else ("yes" if r["met"] else "**no**")
-            print(f"| {r['metric']} | {r['ipy-oci']} | {r['podman']} | {r['baseline']} | "
-                  f"{r['ratio']} | {r['target']} | {met} |")
+            print(f"| {r.get('figure') or ''} | {r['metric']} | {r['ipy-oci']} | "
+                  f"{r['podman']} | {r['baseline']} | {r['ratio']} | {r['target']} | {met} |")
         if args.plot and Path(samples_file).exists():
             plot(samples_file, args.plot)
             print(f"\nplot: {args.plot}")
+        if failed:
+            print(f"\nfailed: {', '.join(failed)}")
     finally:
         for f in (summary_file, samples_file):
             Path(f).unlink(missing_ok=True)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,90 +1,93 @@
-"""``run --rm true`` latency, side by side: the ipy-oci CLI, the engine from a warm
-process, podman, and raw ``runc run`` on a prepared bundle."""
+"""Figure 3 of issue 10: ``run --rm busybox true`` as whole processes, paired round
+by round: ``ipy-oci run --rm --network none busybox true`` against ``podman run --rm
+--network none … busybox true`` on the same image (ipy-oci's built-in busybox, saved
+and loaded into podman: same image id), with raw ``runc run`` of a prepared bundle
+(ipy-oci's own spec and rootfs, copied) as the floor. Target: ipy-oci ≥ 2× faster.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import shutil
-import subprocess
 import sys
+from pathlib import Path
 
-from common import PODMAN_RUN_FLAGS, Bench, median, pct, run_quiet, summary, time_call
+from common import (
+    PODMAN_RUN_FLAGS,
+    RUNC,
+    Bench,
+    interleave,
+    median,
+    paired_ratio,
+    run_quiet,
+    step,
+    summary,
+    table,
+)
 
 
-def prepared_bundle(b: Bench) -> str:
-    """A bundle with ipy-oci's own spec and a copied rootfs, for raw ``runc run``."""
-    rt = b.runtime()
-    from ipy_oci.engine.records import ContainerConfig
-
-    ctr = rt.create_container(ContainerConfig(image="busybox", command=[], cmd=["true"]),
-                              name="bundle-src")
-    ctr.init()
+def prepared_bundle(b: Bench) -> Path:
+    """A bundle for raw ``runc run``: the spec ipy-oci writes for ``run --network none
+    busybox true``, with copies of its rootfs and of the files it bind-mounts."""
+    b.ours("create", "--name", "bundle-src", "--network", "none", "busybox", "true")
+    b.ours("init", "bundle-src")
+    info = json.loads(b.ours("inspect", "--type", "container", "bundle-src"))[0]
+    merged = Path(info["GraphDriver"]["Data"]["MergedDir"])
+    src = merged.parent  # the container's directory: config.json, hosts, …
     bundle = b.base / "raw-bundle"
     (bundle / "rootfs").mkdir(parents=True)
-    subprocess.run(["cp", "-a", f"{ctr.record.rootfs}/.", str(bundle / "rootfs")], check=True)
-    spec = json.loads((ctr.dir / "config.json").read_text())
+    run_quiet(["cp", "-a", f"{merged}/.", str(bundle / "rootfs")])
+    spec = json.loads((src / "config.json").read_text())
     spec["root"]["path"] = str(bundle / "rootfs")
-    spec["linux"]["cgroupsPath"] = "/ipy-oci-bench-raw"
-    spec["mounts"] = [m for m in spec["mounts"] if not str(m.get("source", "")).startswith(
-        str(ctr.dir))]
+    spec.setdefault("linux", {})["cgroupsPath"] = "/ipy-oci-bench-raw"
+    for m in spec.get("mounts", []):
+        source = Path(str(m.get("source", "")))
+        if source.is_relative_to(src):
+            copy = bundle / source.relative_to(src)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy)
+            m["source"] = str(copy)
     (bundle / "config.json").write_text(json.dumps(spec))
-    ctr.remove(force=True, timeout=0)
-    return str(bundle)
+    b.ours("rm", "-f", "-t", "0", "bundle-src")
+    return bundle
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=2)
     args = ap.parse_args()
-    b = Bench()
-    try:
-        rt = b.runtime()
-        from ipy_oci.engine.records import ContainerConfig
-
-        image = b.import_busybox_into_podman()
-        bundle = prepared_bundle(b)
+    with Bench() as b:
+        with step("podman image and raw bundle"):
+            image = b.podman_busybox()
+            bundle = prepared_bundle(b)
         state = str(b.base / "raw-runc")
         n = 0
 
         def raw() -> None:
             nonlocal n
             n += 1
-            run_quiet(["runc", "--root", state, "run", "--bundle", bundle, f"raw{n}"])
+            run_quiet([RUNC, "--root", state, "run", "--bundle", str(bundle), f"raw{n}"])
 
-        def engine() -> None:
-            ctr = rt.create_container(ContainerConfig(image="busybox", command=[],
-                                                      cmd=["true"], auto_remove=True))
-            res = ctr.run_attached(lambda s, d: None)
-            assert res.exit_code == 0
-
-        cli = b.cli("run", "--rm", "busybox", "true")
-        podman = [*b.podman, "run", "--rm", *PODMAN_RUN_FLAGS, image, "true"]
-        samples: dict[str, list[float]] = {"raw runc run": [], "engine (warm process)": [],
-                                           "ipy-oci run --rm (CLI)": [], "podman run --rm": []}
-        for _ in range(2):
-            raw(); engine(); run_quiet(cli, b.env); run_quiet(podman)  # noqa: E702
-        for _ in range(args.rounds):
-            samples["raw runc run"].append(time_call(raw))
-            samples["engine (warm process)"].append(time_call(engine))
-            samples["ipy-oci run --rm (CLI)"].append(time_call(lambda: run_quiet(cli, b.env)))
-            samples["podman run --rm"].append(time_call(lambda: run_quiet(podman)))
-        raw_m = median(samples["raw runc run"])
-        pod = median(samples["podman run --rm"])
-        print(f"### run --rm true latency ({args.rounds} rounds, interleaved)\n")
-        print("| path | median ms | p90 ms | × raw runc | podman ÷ this |")
-        print("|---|---:|---:|---:|---:|")
-        for name, xs in samples.items():
-            m = median(xs)
-            print(f"| {name} | {m:.1f} | {pct(xs, 0.9):.1f} | {m / raw_m:.2f} | "
-                  f"{pod / m:.2f} |")
-        cli_m = median(samples["ipy-oci run --rm (CLI)"])
-        summary("run --rm true, CLI vs podman run --rm", f"{cli_m:.1f} ms", f"{pod:.1f} ms",
-                f"{raw_m:.1f} ms (runc run)", f"{pod / cli_m:.2f}× faster", "≥ 2× faster",
-                pod / cli_m >= 2)
-        shutil.rmtree(bundle, ignore_errors=True)
-    finally:
-        b.close()
+        ours_name, pod_name = "ipy-oci run --rm", "podman run --rm"
+        with step(f"figure 3: {args.rounds} rounds"):
+            samples = interleave({
+                "raw runc run (prepared bundle)": raw,
+                ours_name: lambda: b.ours("run", "--rm", "--network", "none", "busybox",
+                                          "true"),
+                pod_name: lambda: b.pod("run", "--rm", *PODMAN_RUN_FLAGS, image, "true"),
+            }, args.rounds, args.warmup)
+        print(table(f"3. run --rm --network none busybox true ({args.rounds} rounds, "
+                    "interleaved)", samples, "raw runc run (prepared bundle)", pod_name))
+        ours, pod = median(samples[ours_name]), median(samples[pod_name])
+        raw_m = median(samples["raw runc run (prepared bundle)"])
+        print(f"podman ÷ ipy-oci: {pod / ours:.2f}× (median of per-round ratios "
+              f"{paired_ratio(samples[pod_name], samples[ours_name]):.2f}×)\n")
+        summary("`ipy-oci run --rm busybox true` vs `podman run --rm` (processes, "
+                "`--network none`)", f"{ours:.1f} ms", f"{pod:.1f} ms",
+                f"{raw_m:.1f} ms (runc run)", f"{pod / ours:.2f}× faster", "≥ 2× faster",
+                pod / ours >= 2, figure=3)
     return 0
 
 

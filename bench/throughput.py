@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from common import PODMAN_RUN_FLAGS, Bench, run_quiet, summary
+from common import PODMAN_RUN_FLAGS, Bench, summary
 
 
 def pipe_through(argv: list[str], size: int, env: dict[str, str] | None = None) -> float:
@@ -29,19 +29,13 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=1 << 30)
     args = ap.parse_args()
-    b = Bench()
-    try:
-        rt = b.runtime()
-        from ipy_oci.engine.records import ContainerConfig
-
-        rt.run(ContainerConfig(image="busybox", command=[], cmd=["sleep", "100000"]),
-               name="tp")
-        image = b.import_busybox_into_podman()
-        run_quiet([*b.podman, "run", "-d", "--name", "tp", *PODMAN_RUN_FLAGS, image,
-                   "sleep", "100000"])
+    with Bench() as b:
+        b.ours("run", "-d", "--name", "tp", "busybox", "sleep", "100000")
+        image = b.podman_busybox()
+        b.pod("run", "-d", "--name", "tp", *PODMAN_RUN_FLAGS, image, "sleep", "100000")
         raw = pipe_through(["cat"], args.size)
         ours = pipe_through(b.cli("exec", "-i", "tp", "cat"), args.size, b.env)
-        pod = pipe_through([*b.podman, "exec", "-i", "tp", "cat"], args.size)
+        pod = pipe_through([*b.podman, "exec", "-i", "tp", "cat"], args.size, b.podman_env)
         mib = args.size / (1 << 20)
         print(f"### attach throughput ({mib:.0f} MiB through exec -i cat)\n")
         print("| path | MB/s | share of raw pipe |")
@@ -52,8 +46,6 @@ def main() -> int:
         summary(f"attach throughput ({mib:.0f} MiB via exec -i cat)", f"{ours:.0f} MB/s",
                 f"{pod:.0f} MB/s", f"{raw:.0f} MB/s (pipe)", f"{ours / raw:.0%} of a pipe",
                 "≥ 50% of a pipe", ours / raw >= 0.5)
-    finally:
-        b.close()
     return 0
 
 

@@ -8,24 +8,34 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 DEFAULT_ROOT = "/var/lib/ipy-oci"
 DEFAULT_RUNROOT = "/run/ipy-oci"
 DEFAULT_CONFIG_FILE = "/etc/ipy-oci/ipy-oci.toml"
-RUNTIME_NAMES = ("runc", "crun")
+
+
+def _config_path() -> str:
+    return os.environ.get("IPY_OCI_CONFIG", DEFAULT_CONFIG_FILE)
 
 
 def _load_toml() -> dict[str, object]:
-    path = os.environ.get("IPY_OCI_CONFIG", DEFAULT_CONFIG_FILE)
+    path = _config_path()
     if not os.path.exists(path):
         return {}
     import tomllib
 
-    with open(path, "rb") as fh:
-        data = tomllib.load(fh)
-    return data.get("engine", data) if isinstance(data, dict) else {}
+    from .errors import ConfigError
+
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc}: fix it, "
+                          "or point IPY_OCI_CONFIG at another file") from None
+    engine = data.get("engine", data)
+    return engine if isinstance(engine, dict) else {}
 
 
 def find_binary(name: str, candidates: tuple[str, ...] = ()) -> str | None:
@@ -45,6 +55,7 @@ class Config:
     runtime: str = "runc"
     conmon: str = "conmon"
     log_level: str = "warn"
+    # -- tunables: each can be set in the TOML file under its own name ----------------
     # Seconds a stopped, detached exec session is kept before pruning.
     exec_prune_age: float = 300.0
     # Grace period before SIGKILL when stopping an exec session.
@@ -52,6 +63,16 @@ class Config:
     # Seconds conmon waits before running the exit command of an attached session:
     # the attached client normally reaps first; the command is the safety net.
     exec_exit_delay: int = 60
+    # The same for an attached ``run``: if its client was killed, cleanup runs this
+    # much later.
+    attached_exit_delay: int = 2
+    # How long ``rm -f`` lets an attached client read the exit code before removing.
+    attached_client_grace: float = 10.0
+    # Seconds a shutting-down kernel gives its exec sessions between SIGTERM and
+    # SIGKILL (all at once, one shared wait).
+    kernel_stop_timeout: float = 1.0
+    # After a cell interrupt (SIGINT to the process group), seconds before SIGKILL.
+    interrupt_grace: float = 2.0
     unqualified_registries: list[str] = field(default_factory=lambda: ["docker.io"])
 
     @classmethod
@@ -79,13 +100,37 @@ class Config:
             conmon=pick(None, "IPY_OCI_CONMON", "conmon", "conmon"),
             log_level=pick(log_level, "IPY_OCI_LOG_LEVEL", "log_level", "warn"),
         )
-        if "exec_prune_age" in toml:
-            cfg.exec_prune_age = float(str(toml["exec_prune_age"]))
+        cfg._apply_tunables(toml)
         regs = toml.get("unqualified_search_registries")
         if isinstance(regs, list):
             cfg.unqualified_registries = [str(r) for r in regs]
         return cfg
 
+    def _apply_tunables(self, toml: dict[str, object]) -> None:
+        from .errors import ConfigError
+
+        for f in fields(self):
+            if f.name not in TUNABLES or f.name not in toml:
+                continue
+            kind = int if f.type in ("int", int) else float
+            value = toml[f.name]
+            try:
+                if isinstance(value, bool) or not isinstance(value, int | float | str):
+                    raise ValueError
+                number = kind(value)
+                if number < 0:
+                    raise ValueError
+            except ValueError:
+                raise ConfigError(f"{f.name} = {value!r} in {_config_path()} is not a "
+                                  f"{'whole ' if kind is int else ''}number of seconds "
+                                  ">= 0: fix the configuration file") from None
+            setattr(self, f.name, number)
+
     def cli_args(self) -> list[str]:
         """Global flags that reproduce this config in a child ``ipy-oci`` (exit commands)."""
         return ["--root", str(self.root), "--runroot", str(self.runroot), "--runtime", self.runtime]
+
+
+# The engine's timing knobs (seconds); the Jupyter server mirrors them as traitlets.
+TUNABLES = ("exec_prune_age", "exec_stop_timeout", "exec_exit_delay", "attached_exit_delay",
+            "attached_client_grace", "kernel_stop_timeout", "interrupt_grace")

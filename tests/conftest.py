@@ -1,60 +1,22 @@
-"""Shared fixtures: a private storage root per test, and the leak check."""
+"""Shared fixtures: a private storage root per test, and the leak check.
+
+This directory goes on ``sys.path`` here, so test modules import the shared helpers
+(helpers.py) and the leak check (leaks.py) by name.
+"""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from helpers import OciEnv  # noqa: E402
 from leaks import force_clean, wait_for_no_leaks  # noqa: E402
-
-
-@dataclass
-class OciEnv:
-    """One test's ipy-oci world: its roots, an engine Runtime and a CLI runner."""
-
-    root: Path
-    runroot: Path
-
-    @property
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["IPY_OCI_ROOT"] = str(self.root)
-        env["IPY_OCI_RUNROOT"] = str(self.runroot)
-        env["IPY_OCI_RUNTIME"] = "runc"
-        env["IPY_OCI_CONFIG"] = str(self.root.parent / "ipy-oci.toml")
-        return env
-
-    def runtime(self):  # type: ignore[no-untyped-def]
-        from ipy_oci.config import Config
-        from ipy_oci.engine.runtime import Runtime
-
-        return Runtime(Config.load(str(self.root), str(self.runroot), "runc"))
-
-    def cli(self, *args: str, input: bytes | None = None, timeout: float = 120,
-            check: bool = False) -> subprocess.CompletedProcess[str]:
-        """Run ``ipy-oci ARGS`` as a separate process, as a user would."""
-        res = subprocess.run([sys.executable, "-m", "ipy_oci", *args], env=self.env,
-                             input=input.decode() if input is not None else None,
-                             capture_output=True, text=True, timeout=timeout,
-                             stdin=None if input is not None else subprocess.DEVNULL)
-        if check and res.returncode != 0:
-            raise AssertionError(f"ipy-oci {' '.join(args)} exited {res.returncode}: "
-                                 f"{res.stderr}")
-        return res
-
-    def cli_bytes(self, *args: str, input: bytes = b"", timeout: float = 120
-                  ) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([sys.executable, "-m", "ipy_oci", *args], env=self.env,
-                              input=input, capture_output=True, timeout=timeout)
 
 
 @pytest.fixture

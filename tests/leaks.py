@@ -15,33 +15,18 @@ import subprocess
 import time
 from pathlib import Path
 
-
-def _proc_cmdline(pid: str) -> bytes:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read()
-    except OSError:
-        return b""
-
-
-def _is_zombie(pid: str) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return True
-    return data[data.rfind(b")") + 2 : data.rfind(b")") + 3] in (b"Z", b"X")
+from helpers import is_live, mount_points, pids, proc_cmdline
 
 
 def leaked_processes(*dirs: Path) -> list[str]:
     """Processes whose command line or root directory lies under one of ``dirs``."""
     needles = [str(d).encode() for d in dirs]
     found = []
-    me = str(os.getpid())
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or pid == me or _is_zombie(pid):
+    me = os.getpid()
+    for pid in pids():
+        if pid == me or not is_live(pid):
             continue
-        cmd = _proc_cmdline(pid)
+        cmd = proc_cmdline(pid)
         try:
             root = os.readlink(f"/proc/{pid}/root").encode()
         except OSError:
@@ -53,13 +38,9 @@ def leaked_processes(*dirs: Path) -> list[str]:
 
 
 def leaked_mounts(*dirs: Path) -> list[str]:
-    out = []
-    with open("/proc/self/mountinfo") as fh:
-        for line in fh:
-            mp = line.split()[4]
-            if any(mp == str(d) or mp.startswith(str(d) + "/") for d in dirs):
-                out.append(mp)
-    return out
+    """Mount points at or under one of ``dirs``."""
+    return [mp for mp in mount_points()
+            if any(mp == str(d) or mp.startswith(str(d) + "/") for d in dirs)]
 
 
 def leaked_files(root: Path, runroot: Path) -> list[str]:

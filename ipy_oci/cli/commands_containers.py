@@ -8,11 +8,12 @@ import sys
 from collections.abc import Callable
 
 from ..engine.container import Container
+from ..engine.options import DEFAULT_DETACH_KEYS
 from ..engine.records import ContainerConfig
 from ..engine.runtime import Runtime
 from ..errors import InvalidState, NoSuchContainer, OciError
-from .options import container_config
-from .signals import parse_signal
+from ..grammar.options import container_config, detach_keys
+from ..grammar.signals import parse_signal
 
 
 def _out(text: str) -> None:
@@ -53,7 +54,7 @@ def _for_each(rt: Runtime, refs: list[str], all_: bool,
 
 
 def _create(rt: Runtime, args: argparse.Namespace, cfg: ContainerConfig) -> Container:
-    from .commands_images import pull_options
+    from ..grammar.options import pull_options
     from .pull_progress import cli_progress
 
     return rt.create_container(cfg, args.name, pull=args.pull,
@@ -77,13 +78,13 @@ def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
             raise
         _out(ctr.id)
         return 0
-    return run_attached(ctr, args.detach_keys, remove=cfg.auto_remove)
+    return run_attached(ctr, detach_keys(args), remove=cfg.auto_remove)
 
 
-def run_attached(ctr: Container, detach_keys: str = "ctrl-p,ctrl-q",
+def run_attached(ctr: Container, detach_keys: str = DEFAULT_DETACH_KEYS,
                  remove: bool = False) -> int:
     """Init, attach, start, stream until exit; the exit code is the container's."""
-    from ..oci.attach import parse_detach_keys
+    from ..engine.options import parse_detach_keys
     from .terminal import RawWhenStarted, write_stream
 
     cfg = ctr.record.config

@@ -7,7 +7,7 @@ import os
 import sys
 
 from ..engine.runtime import Runtime
-from .options import exec_config
+from ..grammar.options import exec_config
 
 
 def cmd_exec(rt: Runtime, args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""CLI handlers of the image commands (grammar in parser_images.py).
+"""CLI handlers of the image commands (grammar in grammar/parser_images.py).
 
 Progress goes to stderr and results to stdout, as podman does, so
 ``ID=$(ipy-oci pull …)`` works.
@@ -11,39 +11,17 @@ import json
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from ..engine import images as eng
-from ..engine.views import ago
+from ..engine.views import ago, human_size, image_created, image_inspect, image_summary
 from ..errors import NoSuchImage, OciError, UsageError
-from .format import human_size, table
+from ..grammar.options import pull_options
+from .format import table
 from .pull_progress import cli_progress
 
 if TYPE_CHECKING:
     from ..engine.runtime import Runtime
-    from ..images.pull import PullOptions
-    from ..images.store import Image
-
-
-def pull_options(args: argparse.Namespace) -> PullOptions:
-    """PullOptions from pull's flags (also usable for run/create if they get them)."""
-    from ..images.pull import PullOptions
-
-    platform = getattr(args, "platform", None)
-    arch, os_, variant = (getattr(args, k, None) for k in ("arch", "os", "variant"))
-    if not platform and (arch or os_ or variant):
-        from ..images.platforms import host_platform
-
-        host = host_platform()
-        platform = f"{os_ or host.os}/{arch or host.architecture}"
-        if variant:
-            platform += f"/{variant}"
-    authfile = getattr(args, "authfile", None)
-    return PullOptions(platform=platform, tls_verify=getattr(args, "tls_verify", None),
-                       authfile=Path(authfile) if authfile else None,
-                       creds=getattr(args, "creds", None))
 
 
 def cmd_pull(rt: Runtime, args: argparse.Namespace) -> int:
@@ -55,51 +33,14 @@ def cmd_pull(rt: Runtime, args: argparse.Namespace) -> int:
 # ----- images ------------------------------------------------------------------------
 
 
-def _created(img: Image) -> tuple[int, str]:
-    try:
-        ts = datetime.fromisoformat(img.created.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0, img.created or "unknown"
-    return int(ts), ago(ts)
-
-
-def _filter(summaries: list[eng.ImageSummary], filters: list[str]) -> list[eng.ImageSummary]:
-    import fnmatch
-
-    out = summaries
-    for f in filters:
-        key, _, value = f.partition("=")
-        if key == "dangling":
-            want = value.lower() in ("true", "1", "")
-            out = [s for s in out if (not s.image.names) == want]
-        elif key == "reference":
-            out = [s for s in out if any(
-                fnmatch.fnmatch(n, value) or fnmatch.fnmatch(n.rpartition(":")[0], value)
-                or fnmatch.fnmatch(n.split("/", 1)[-1], value) for n in s.image.names)]
-        else:
-            raise UsageError(f"unsupported filter {f!r}: use dangling=true|false or "
-                             "reference=PATTERN")
-    return out
-
-
 def cmd_images(rt: Runtime, args: argparse.Namespace) -> int:
-    summaries = _filter(eng.list_images(rt), args.filter)
+    summaries = eng.filter_images(eng.list_images(rt), args.filter)
     if args.quiet:
         for s in summaries:
             print(s.image.id if args.no_trunc else s.image.id[:12])
         return 0
     if args.format == "json":
-        out = []
-        for s in summaries:
-            img = s.image
-            created, _ = _created(img)
-            out.append({
-                "Id": img.id, "Names": list(img.names), "RepoTags": list(img.names),
-                "RepoDigests": list(img.repo_digests), "Digest": img.digest,
-                "Created": created, "CreatedAt": img.created, "Size": img.size,
-                "Containers": s.containers, "Dangling": not img.names,
-                "Labels": (img.config.get("config") or {}).get("Labels") or {},
-            })
+        out = [image_summary(s.image, s.containers) for s in summaries]
         print(json.dumps(out, indent=4))
         return 0
     if args.format:
@@ -116,7 +57,9 @@ def cmd_images(rt: Runtime, args: argparse.Namespace) -> int:
             row = [repo, tag]
             if args.digests:
                 row.append(img.digest)
-            row += [img.id if args.no_trunc else img.id[:12], _created(img)[1],
+            created = image_created(img)
+            row += [img.id if args.no_trunc else img.id[:12],
+                    ago(created) if created else img.created or "unknown",
                     human_size(img.size)]
             rows.append(row)
     text = table(headers, rows)
@@ -177,7 +120,7 @@ def cmd_image_inspect(rt: Runtime, args: argparse.Namespace) -> int:
     rc = 0
     for ref in args.images:
         try:
-            out.append(eng.inspect_image(rt, store.lookup(ref)))
+            out.append(image_inspect(rt, store.lookup(ref)))
         except NoSuchImage as exc:
             sys.stderr.write(f"Error: {exc}\n")
             rc = exc.exit_code
@@ -213,19 +156,7 @@ def cmd_import(rt: Runtime, args: argparse.Namespace) -> int:
 
 def cmd_save(rt: Runtime, args: argparse.Namespace) -> int:
     if args.output:
-        import os
-        import tempfile
-
-        # Written beside the target and renamed, so a failed save leaves no half file.
-        target = os.path.abspath(args.output)
-        fd, tmp = tempfile.mkstemp(prefix=".save-", dir=os.path.dirname(target))
-        try:
-            with os.fdopen(fd, "wb") as out:
-                eng.save_images(rt, args.images, out, args.format)
-            os.rename(tmp, target)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        eng.save_images_to(rt, args.images, args.output, args.format)
         return 0
     if sys.stdout.isatty():
         raise UsageError("refusing to write an archive to a terminal: use -o FILE or redirect")

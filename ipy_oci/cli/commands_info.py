@@ -7,7 +7,7 @@ import json
 import sys
 
 from ..engine.runtime import Runtime
-from ..engine.views import ago, container_summary, image_json, status_text
+from ..engine.views import ago, container_summary, image_inspect, reap_summary, status_text
 from ..errors import NoSuchContainer, NoSuchExecSession, NoSuchImage, NotFoundError, OciError
 from .format import table
 
@@ -75,7 +75,7 @@ def _inspect_one(rt: Runtime, ref: str, kind: str) -> dict[str, object]:
                 raise
     if kind in ("all", "image"):
         try:
-            return image_json(rt.images.lookup(ref))
+            return image_inspect(rt, rt.images.lookup(ref))
         except NoSuchImage:
             if kind == "image":
                 raise
@@ -94,7 +94,5 @@ def cmd_system(rt: Runtime, args: argparse.Namespace) -> int:
     if args.scmd != "reap":
         raise OciError("missing subcommand: try 'ipy-oci system reap'")
     rep = rt.reap(prune_age=args.prune_age)
-    print(f"synced {rep.containers_synced} containers and {rep.sessions_synced} running "
-          f"exec sessions; reaped {len(rep.orphans_reaped)} orphaned and pruned "
-          f"{len(rep.pruned)} finished sessions")
+    print(reap_summary(rep))
     return 0

@@ -16,39 +16,34 @@ if TYPE_CHECKING:
     from ..engine.runtime import Runtime
 
 
-def _handlers() -> dict[str, Callable[[Runtime, argparse.Namespace], int]]:
-    from . import commands_containers as c
-    from . import commands_info as i
-    from .parser_images import IMAGE_COMMANDS
+_INFO_COMMANDS = ("ps", "logs", "inspect", "info", "system")
 
-    def exec_(rt: Runtime, args: argparse.Namespace) -> int:
+
+def _handler(name: str) -> Callable[[Runtime, argparse.Namespace], int]:
+    """The handler of command ``name``, importing only its own module (the hot path,
+    ``exec``, loads neither the lifecycle nor the image commands)."""
+    from ..grammar.parser_images import IMAGE_COMMANDS
+
+    if name == "exec":
         from .commands_exec import cmd_exec
 
-        return cmd_exec(rt, args)
-
-    return {
-        "run": c.cmd_run, "create": c.cmd_create, "start": c.cmd_start, "stop": c.cmd_stop,
-        "restart": c.cmd_restart, "kill": c.cmd_kill, "pause": c.cmd_pause,
-        "unpause": c.cmd_unpause, "rm": c.cmd_rm, "wait": c.cmd_wait, "init": c.cmd_init,
-        "container": c.cmd_container, "ps": i.cmd_ps, "logs": i.cmd_logs,
-        "inspect": i.cmd_inspect, "info": i.cmd_info,
-        "system": i.cmd_system, "exec": exec_,
-        **{n: _image_command(n) for n in IMAGE_COMMANDS},
-    }
-
-
-def _image_command(name: str) -> Callable[[Runtime, argparse.Namespace], int]:
-    def run(rt: Runtime, args: argparse.Namespace) -> int:
+        return cmd_exec
+    if name in IMAGE_COMMANDS:
         from .commands_images import HANDLERS
 
-        return HANDLERS[name](rt, args)
+        return HANDLERS[name]
+    if name in _INFO_COMMANDS:
+        from . import commands_info
 
-    return run
+        return getattr(commands_info, f"cmd_{name}")
+    from . import commands_containers
+
+    return getattr(commands_containers, f"cmd_{name}")
 
 
 def main(argv: list[str] | None = None) -> int:
     from ..errors import OciError
-    from .parser import HelpShown, parse
+    from ..grammar.parser import HelpShown, parse
 
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -64,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ipy-oci version {__version__}")
         return 0
     if args.cmd == "exec" and args.preserve_fds > 0:
-        from .options import check_preserved_fds
+        from ..grammar.options import check_preserved_fds
 
         try:
             check_preserved_fds(args.preserve_fds)
@@ -76,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         rt = Runtime(Config.load(args.root, args.runroot, args.runtime, args.log_level))
-        return _handlers()[args.cmd](rt, args)
+        return _handler(args.cmd)(rt, args)
     except OciError as exc:
         sys.stderr.write(f"Error: {exc}\n")
         return exc.exit_code

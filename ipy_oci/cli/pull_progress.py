@@ -1,13 +1,14 @@
 """Pull progress for the command line: bars per layer on a terminal, plain
-lines otherwise. Both are :data:`~ipy_oci.images.progress.ProgressCallback`s."""
+lines otherwise (engine/views.py's LinePrinter, which the magics print too). Both
+are :data:`~ipy_oci.engine.images.ProgressCallback`s."""
 
 from __future__ import annotations
 
 import time
 from typing import TextIO
 
-from ..images.progress import LayerState, ProgressCallback, PullEvent, PullTracker
-from .format import human_size
+from ..engine.images import LayerState, ProgressCallback, PullEvent, PullTracker
+from ..engine.views import LinePrinter, human_size
 
 _BAR_WIDTH = 30
 _REDRAW_SECONDS = 0.1
@@ -19,47 +20,6 @@ _WORDS = {
     "extracting": "Extracting",
     "extracted": "Extracted",
 }
-
-
-class LinePrinter:
-    """One line per change of a layer's state (no byte counts): for logs and pipes."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.tracker = PullTracker()
-        self._said: dict[str, str] = {}
-
-    def __call__(self, ev: PullEvent) -> None:
-        st = self.tracker.update(ev)
-        line = None
-        if ev.kind == "trying":
-            line = ev.text or f"Trying to pull {ev.ref}..."
-        elif ev.kind == "resolved":
-            line = f"Resolved {ev.ref} to {ev.digest}"
-        elif ev.kind == "writing":
-            line = "Writing manifest to image destination"
-        elif ev.kind == "warning":
-            line = f"Warning: {ev.text}"
-        elif st is not None and self._said.get(st.digest) != st.status:
-            self._said[st.digest] = st.status
-            line = _layer_words(st)
-        if line:
-            self.out.write(line + "\n")
-            self.out.flush()
-
-
-def _layer_words(st: LayerState) -> str:
-    if st.status == "downloading":
-        return f"Copying blob {st.short} ({human_size(st.total)})"
-    if st.status == "downloaded":
-        return f"Copying blob {st.short} done"
-    if st.status == "exists":
-        return f"Copying blob {st.short} skipped: already exists"
-    if st.status == "extracting":
-        return f"Extracting layer {st.short}"
-    if st.status == "extracted":
-        return f"Extracting layer {st.short} done"
-    return f"Waiting for blob {st.short}"
 
 
 class TerminalProgress:

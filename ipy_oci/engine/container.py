@@ -12,31 +12,23 @@ import os
 import shutil
 import signal as _signal
 import socket
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidState, NoSuchContainer
-from ..oci.fsutil import connect_seqpacket, wait_for_file
+from ..oci.fsutil import wait_for_file
 from ..oci.runtime import CreateRequest
 from ..state.locks import AttachHold, FileLock
 from ..state.procs import is_alive, kill_process_group
-from .records import ContainerRecord, State
+from ..state.records import ContainerRecord, State
+from .attached import OutputCallback, ProcessResult, attach_until_exit
 
 if TYPE_CHECKING:
     from ..oci.runtime import OCIRuntime
     from .runtime import Runtime
-
-# Seconds conmon's exit command waits while an attached client is expected to clean
-# up itself (if the client was killed, cleanup runs this much later).
-ATTACHED_EXIT_DELAY = 2
-
-# How long ``rm -f`` lets an attached client read the exit code before removing.
-ATTACHED_CLIENT_GRACE = 10.0
 
 # Files conmon and the runtime leave in a bundle; removed at cleanup.
 _RUNTIME_FILES = ("attach", "ctl", "winsz", "pidfile", "conmon.pid", "conmon.err",
@@ -90,24 +82,18 @@ class Container:
 
     # -- state sync ---------------------------------------------------------------
     def _reload(self) -> None:
-        row = self.runtime.db.query_one("SELECT * FROM containers WHERE id = ?", (self.id,))
-        if row is None:
+        rec = self.runtime.state.container(self.id)
+        if rec is None:
             if self.lock.is_held:
                 # Taking the lock re-created the file of a removed container.
                 self.lock.remove()
             raise NoSuchContainer(self.record.name)
-        self.record = ContainerRecord.from_row(row)
+        self.record = rec
 
     def _save(self, **changes: Any) -> None:
-        for k, v in changes.items():
-            setattr(self.record, k, v)
-        cols = self.record.columns()
-        sets = ", ".join(f"{k} = ?" for k in changes)
-        vals = tuple(cols[k] for k in changes)
-        with self.runtime.db.write() as cur:
-            cur.execute(f"UPDATE containers SET {sets} WHERE id = ?", (*vals, self.id))
+        self.runtime.state.update(self.record, **changes)
 
-    def _needs_sync(self) -> bool:
+    def needs_sync(self) -> bool:
         """Cheap check without the lock: has a monitored process exited?"""
         if self.record.state not in State.ACTIVE and self.record.state != State.STOPPED:
             return False
@@ -145,7 +131,7 @@ class Container:
         ``reload=False`` trusts a record just read (listing many containers)."""
         if reload:
             self._reload()
-        if self._needs_sync():
+        if self.needs_sync():
             with self.lock.held():
                 self._refresh_locked()
         return self
@@ -234,7 +220,7 @@ class Container:
 
     def attach_socket(self) -> socket.socket:
         """Connect to conmon's attach socket (valid between init and exit)."""
-        return connect_seqpacket(self.oci.attach_socket_path(self.dir))
+        return self.oci.attach(self.dir)
 
     def resize(self, rows: int, cols: int) -> None:
         self.oci.resize(self.dir, rows, cols)
@@ -326,75 +312,60 @@ class Container:
 
     def run_attached(
         self,
-        on_output: Callable[[int, bytes], None],
+        on_output: OutputCallback,
         stdin_fd: int | None = None,
         detach_keys: bytes = b"",
         should_stop: Callable[[], bool] | None = None,
         interrupt_grace: float = 2.0,
         on_started: Callable[[Container], None] | None = None,
         remove: bool | None = None,
-    ) -> RunResult:
+    ) -> ProcessResult:
         """Init, attach, start and stream until the container exits (``run`` without -d).
 
-        Ctrl-C is forwarded to the container as SIGINT; after ``interrupt_grace``
-        seconds (or a second Ctrl-C) it is stopped. With ``remove`` (default: the
-        container's --rm) the container is removed once its exit code is read.
+        Ctrl-C and ``should_stop`` work as engine/attached.py says. With ``remove``
+        (default: the container's --rm) the container is removed once its exit
+        code is read.
         """
-        from ..oci.attach import AttachResult, pump
-
         remove = self.record.config.auto_remove if remove is None else remove
+        cfg = self.runtime.config
         self.attach_hold.hold()
         try:
-            self.init(exit_delay=ATTACHED_EXIT_DELAY)
+            self.init(exit_delay=cfg.attached_exit_delay)
             sock = self.attach_socket()
         except BaseException:
             self.attach_hold.release()
             _remove_quietly(self)
             raise
-        interrupted = detached = False
-        deadline: float | None = None
 
-        def stop_requested() -> bool:
-            if should_stop is not None and should_stop():
-                return True
-            return deadline is not None and time.monotonic() > deadline
+        def forward(sig: int) -> None:
+            try:
+                self.kill(sig)
+            except InvalidState:
+                pass  # it exited meanwhile
 
         try:
             self.start()
             monitor = (self.record.conmon_pid, self.record.conmon_start)
             if on_started is not None:
                 on_started(self)
-            while True:
-                try:
-                    res = pump(sock, on_output, stdin_fd=stdin_fd, detach_keys=detach_keys,
-                               should_stop=stop_requested,
-                               poll_interval=0.05 if deadline else 0.2)
-                    if res == AttachResult.DETACHED:
-                        detached = True
-                    elif res == AttachResult.STOPPED:
-                        interrupted = True
-                        self.stop(timeout=0 if deadline else interrupt_grace)
-                    break
-                except KeyboardInterrupt:
-                    if interrupted:
-                        deadline = time.monotonic()
-                        continue
-                    interrupted = True
-                    try:
-                        self.kill(_signal.SIGINT)
-                    except InvalidState:
-                        pass
-                    deadline = time.monotonic() + interrupt_grace
-                    stdin_fd = None
-            if detached:
-                return RunResult(self.id, None, detached=True, started_at=time.time())
+            from ..oci.attach import pump
+
+            out = attach_until_exit(partial(pump, sock), on_output, signal=forward,
+                                    stop=lambda grace: self.stop(timeout=grace),
+                                    stdin_fd=stdin_fd, detach_keys=detach_keys,
+                                    should_stop=should_stop,
+                                    interrupt_grace=interrupt_grace)
+            result = ProcessResult(kind="run", container_id=self.id, container_name=self.name,
+                                   command=list(self.record.config.command),
+                                   interrupted=out.interrupted, detached=out.detached,
+                                   started_at=self.record.started_at)
+            if out.detached:
+                return result
             try:
-                code = self.wait()
+                result.exit_code = self.wait()
             except NoSuchContainer:
-                code = None  # removed under us by something that did not wait for us
-            result = RunResult(self.id, code, interrupted=interrupted,
-                               started_at=self.record.started_at,
-                               finished_at=self.record.finished_at)
+                pass  # removed under us by something that did not wait for us
+            result.finished_at = self.record.finished_at
             if remove:
                 try:
                     self.remove(force=True)
@@ -414,8 +385,9 @@ class Container:
 
     def _cleanup_locked(self) -> None:
         from ..storage.rootfs import unmount_rootfs
+        from .reaping import on_container_exit
 
-        self.runtime.reap_container_sessions(self, remove=False)
+        on_container_exit(self.runtime, self)
         self.oci.delete_container(self.id)
         unmount_rootfs(self.dir)
         self._remove_runtime_files()
@@ -446,7 +418,7 @@ class Container:
                 return  # removed meanwhile (an attached run --rm): done all the same
         # An attached client (``run`` without -d) is reading the exit code: let it
         # finish (it removes a --rm container itself), then remove what is left.
-        self._wait_for_attached_client(ATTACHED_CLIENT_GRACE)
+        self._wait_for_attached_client(self.runtime.config.attached_client_grace)
         with self.lock.held():
             try:
                 self._refresh_locked()
@@ -463,15 +435,12 @@ class Container:
 
     def _remove_locked(self) -> None:
         from ..storage.rootfs import remove_rootfs
+        from .reaping import remove_all_exec_sessions
 
         for _attempt in range(5):
-            self.runtime.reap_container_sessions(self, remove=True)
-            try:
-                with self.runtime.db.write() as cur:
-                    cur.execute("DELETE FROM containers WHERE id = ?", (self.id,))
-                break
-            except sqlite3.IntegrityError:
-                continue  # a session was added meanwhile: reap it too
+            remove_all_exec_sessions(self.runtime, self)
+            if self.runtime.state.delete_container(self.id):
+                break  # else a session was added meanwhile: reap it too
         remove_rootfs(self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
         self.attach_hold.remove()
@@ -489,9 +458,9 @@ class Container:
             yield from read_log(self.log_path)
 
     def inspect(self) -> dict[str, Any]:
-        from .inspect import inspect_container
+        from .views import container_inspect
 
-        return inspect_container(self)
+        return container_inspect(self)
 
     def spec(self) -> dict[str, Any] | None:
         try:
@@ -499,22 +468,6 @@ class Container:
         except (OSError, ValueError):
             return None
         return data
-
-
-@dataclass
-class RunResult:
-    """How an attached run ended."""
-
-    container_id: str
-    exit_code: int | None
-    interrupted: bool = False
-    detached: bool = False
-    started_at: float = 0.0
-    finished_at: float = 0.0
-
-    @property
-    def duration(self) -> float:
-        return max(0.0, self.finished_at - self.started_at)
 
 
 def _remove_quietly(ctr: Container) -> None:

@@ -12,7 +12,7 @@ import copy
 from typing import Any
 
 from ..errors import UsageError
-from .exec_records import ExecConfig
+from ..state.records import ExecConfig
 
 
 def _merge_env(base: list[str], extra: list[str], tty: bool) -> list[str]:

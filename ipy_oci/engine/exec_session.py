@@ -9,42 +9,24 @@ container never queue behind each other.
 from __future__ import annotations
 
 import json
-import signal as _signal
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidState, NoSuchExecSession, UsageError
-from ..oci.attach import AttachResult, parse_detach_keys, pump
 from ..oci.runtime import ExecRequest
 from ..state.procs import identity, signal_process
-from .exec_records import ExecConfig, ExecRecord, ExecState
+from ..state.records import ExecConfig, ExecRecord, ExecState
+from .attached import OutputCallback, ProcessResult, attach_until_exit
 from .names import new_id
-from .records import ContainerConfig, State
 
 if TYPE_CHECKING:
-    from ..oci.exec_handle import ExecHandle
+    from ..oci.runtime import ExecHandle, OCIRuntime
     from .container import Container
     from .runtime import Runtime
-
-OutputCallback = Callable[[int, bytes], None]
-
-
-@dataclass
-class ExecResult:
-    session_id: str
-    exit_code: int | None
-    interrupted: bool = False
-    detached: bool = False
-    started_at: float = 0.0
-    finished_at: float = 0.0
-
-    @property
-    def duration(self) -> float:
-        return max(0.0, self.finished_at - self.started_at)
 
 
 class ExecSession:
@@ -60,9 +42,15 @@ class ExecSession:
     def state(self) -> str:
         return self.record.state
 
+    @cached_property
+    def oci(self) -> OCIRuntime:
+        """The OCI runtime of the session's container (the one it was created with)."""
+        ctr = self.runtime.state.container(self.record.container_id)
+        return self.runtime.oci_named(ctr.config.runtime if ctr is not None else "")
+
     @property
     def bundle(self) -> Path:
-        return self.runtime.runroot / "exec" / self.id  # = ConmonRuntime.exec_bundle
+        return self.oci.exec_bundle(self.id)
 
     def __repr__(self) -> str:
         return f"<ExecSession {self.id[:12]} {self.state} exit={self.record.exit_code}>"
@@ -79,26 +67,12 @@ class ExecSession:
                          config=config, created_at=time.time(), owner_pid=pid,
                          owner_start=start, owner_kernel=owner_kernel)
         rt = ctr.runtime
-        if ctr._needs_sync():
+        if ctr.needs_sync():
             ctr.refresh()
-        cols = rec.columns()
-        with rt.db.write() as cur:
-            row = cur.execute("SELECT state, name FROM containers WHERE id = ?",
-                              (ctr.id,)).fetchone()
-            if row is None:
-                from ..errors import NoSuchContainer
-
-                raise NoSuchContainer(ctr.name)
-            if row["state"] != State.RUNNING:
-                hint = ("unpause it first" if row["state"] == State.PAUSED
-                        else "start it first")
-                raise InvalidState(
-                    f"can only create exec sessions on running containers: container "
-                    f"{row['name']} is {State.display(row['state'])} ({hint})"
-                )
-            cur.execute(f"INSERT INTO exec_sessions ({', '.join(cols)}) "
-                        f"VALUES ({', '.join('?' * len(cols))})", tuple(cols.values()))
-        return cls(rt, rec)
+        rt.state.add_exec_session(rec)
+        sess = cls(rt, rec)
+        sess.__dict__["oci"] = ctr.oci  # known already: spares a lookup
+        return sess
 
     def _process_spec(self) -> dict[str, Any]:
         from .exec_process import exec_process
@@ -107,67 +81,51 @@ class ExecSession:
         spec = json.loads((ctr_dir / "config.json").read_text())
         return exec_process(spec, self.record.config)
 
-    def _spawn(self, attach: bool) -> ExecHandle:
-        from ..oci.conmon import ConmonRuntime
-
+    def _spawn(self, attach: bool, foreground: bool = False,
+               stdin_fd: int | None = None) -> ExecHandle:
         rt = self.runtime
         cfg = self.record.config
-        row = rt.db.query_one("SELECT config FROM containers WHERE id = ?",
-                              (self.record.container_id,))
-        oci = rt.oci_named(ContainerConfig.from_json(row["config"]).runtime if row else "")
-        req = ExecRequest(
+        # An attached client reaps its own session; the delayed exit command is the
+        # safety net for when that client dies without doing so. A foreground
+        # session has no conmon, so no exit command either.
+        return self.oci.exec_container(ExecRequest(
             container_id=self.record.container_id, session_id=self.id, bundle=self.bundle,
             process=self._process_spec(), terminal=cfg.tty, stdin=cfg.attach_stdin and attach,
             attach=attach, preserve_fds=cfg.preserve_fds,
             exit_command=(rt.exit_command(self.record.container_id, exec_id=self.id)
-                          if cfg.exit_command else []),
-        )
-        if not isinstance(oci, ConmonRuntime):
-            oci.exec_container(req)  # MissingRuntime: raises a clear error
-            raise AssertionError("unreachable")
-        # An attached client reaps its own session; the delayed exit command is the
-        # safety net for when that client dies without doing so.
-        return oci.exec_spawn(req, exit_delay=rt.config.exec_exit_delay if attach else 0)
+                          if cfg.exit_command and not foreground else []),
+            exit_delay=rt.config.exec_exit_delay if attach else 0,
+            foreground=foreground, stdin_fd=stdin_fd if cfg.attach_stdin else None,
+        ))
 
     def _fail_start(self, handle: ExecHandle | None) -> None:
         """A session that never ran leaves nothing behind (podman #20392)."""
         if handle is not None:
             handle.close()
-        self.runtime.oci.exec_container_cleanup(self.record.container_id, self.id,
-                                                self.bundle)
-        with self.runtime.db.write() as cur:
-            cur.execute("DELETE FROM exec_sessions WHERE id = ?", (self.id,))
+        self.cleanup()
+        self.runtime.state.delete_exec_session(self.id)
 
-    def _mark_running(self, handle: ExecHandle, attached: bool) -> None:
-        sp = handle.spawned
-        assert sp is not None
-        now = time.time()
-        self._update(state=ExecState.RUNNING, pid=sp.pid, pid_start=sp.pid_start,
-                     conmon_pid=sp.conmon_pid, conmon_start=sp.conmon_start,
-                     started_at=now, attached=attached)
-
-    def _update(self, **changes: Any) -> None:
-        for k, v in changes.items():
-            setattr(self.record, k, v)
-        cols = self.record.columns()
-        sets = ", ".join(f"{k} = ?" for k in changes)
-        with self.runtime.db.write() as cur:
-            cur.execute(f"UPDATE exec_sessions SET {sets} WHERE id = ?",
-                        (*(cols[k] for k in changes), self.id))
+    def _started(self, attach: bool, foreground: bool = False,
+                 stdin_fd: int | None = None) -> ExecHandle:
+        """Spawn and wait until the process runs; record it as running."""
+        self._require(ExecState.CREATED, "started")
+        handle = None
+        try:
+            handle = self._spawn(attach, foreground, stdin_fd)
+            sp = handle.wait_started()
+        except BaseException:
+            self._fail_start(handle)
+            raise
+        self.runtime.state.update(
+            self.record, state=ExecState.RUNNING, pid=sp.pid, pid_start=sp.pid_start,
+            conmon_pid=sp.conmon_pid, conmon_start=sp.conmon_start, started_at=time.time(),
+            attached=attach)
+        return handle
 
     # -- starting ----------------------------------------------------------------------
     def start(self) -> None:
         """Start detached: the process runs on after we return (its output is dropped)."""
-        self._require(ExecState.CREATED, "started")
-        handle = None
-        try:
-            handle = self._spawn(attach=False)
-            handle.wait_started()
-        except BaseException:
-            self._fail_start(handle)
-            raise
-        handle.close()
-        self._mark_running(handle, attached=False)
+        self._started(attach=False).close()
 
     def start_and_attach(
         self,
@@ -177,88 +135,70 @@ class ExecSession:
         interrupt_grace: float = 2.0,
         on_started: Callable[[ExecSession], None] | None = None,
         remove: bool = False,
-    ) -> ExecResult:
-        """Stream until the process exits. Ctrl-C is forwarded as SIGINT; after
-        ``interrupt_grace`` seconds (or a second Ctrl-C) the session is stopped."""
-        self._require(ExecState.CREATED, "started")
-        handle = None
-        try:
-            handle = self._spawn(attach=True)
-            handle.wait_started()
-        except BaseException:
-            self._fail_start(handle)
-            raise
-        self._mark_running(handle, attached=True)
+    ) -> ProcessResult:
+        """Stream until the process exits (see engine/attached.py for Ctrl-C and
+        ``should_stop``). With ``remove`` the session is gone when this returns.
+
+        A one-shot session (``remove``) without a terminal runs in this client's
+        foreground, with no conmon (oci/foreground.py): nobody else can attach to
+        it, and it is the hot path of ``exec`` and notebook cells.
+        """
+        from ..oci.attach import parse_detach_keys
+        from .reaping import stop_interrupted
+
+        cfg = self.record.config
+        foreground = remove and not cfg.tty
+        handle = self._started(attach=True, foreground=foreground, stdin_fd=stdin_fd)
+        if foreground:
+            stdin_fd = None  # the process reads it directly
         if on_started is not None:
             on_started(self)
-        assert handle.sock is not None
-        keys = parse_detach_keys(self.record.config.detach_keys) \
-            if stdin_fd is not None and self.record.config.tty else b""
-        interrupted = detached = False
-        deadline: float | None = None
+        keys = parse_detach_keys(cfg.detach_keys) \
+            if stdin_fd is not None and cfg.tty else b""
         code: int | None = None
-
-        def stop_requested() -> bool:
-            if should_stop is not None and should_stop():
-                return True
-            return deadline is not None and time.monotonic() > deadline
-
+        detached = False
         try:
-            while True:
-                try:
-                    res = pump(handle.sock, on_output, stdin_fd=stdin_fd,
-                               detach_keys=keys, should_stop=stop_requested,
-                               poll_interval=0.05 if deadline else 0.2)
-                    if res == AttachResult.DETACHED:
-                        detached = True
-                    elif res == AttachResult.STOPPED:
-                        interrupted = interrupted or deadline is None
-                        self.runtime.oci.exec_stop_container(
-                            self.record.container_id, self.id, self.record.pid,
-                            self.record.pid_start, 0 if deadline else interrupt_grace)
-                    break
-                except KeyboardInterrupt:
-                    if interrupted:  # a second Ctrl-C: stop now
-                        deadline = time.monotonic()
-                        continue
-                    interrupted = True
-                    self.signal(_signal.SIGINT)
-                    deadline = time.monotonic() + interrupt_grace
-                    stdin_fd = None
-            if detached:
-                handle.close()
-                return ExecResult(self.id, None, detached=True,
-                                  started_at=self.record.started_at)
-            code = handle.wait_exit(timeout=5.0)
+            out = attach_until_exit(
+                handle.pump, on_output, signal=self.signal,
+                stop=lambda grace: stop_interrupted(self, grace), stdin_fd=stdin_fd,
+                detach_keys=keys, should_stop=should_stop, interrupt_grace=interrupt_grace)
+            detached = out.detached
+            if not detached:
+                code = handle.wait_exit(timeout=5.0)
         except BaseException:
             # The client failed mid-stream: the session must not outlive it.
-            self.runtime.oci.exec_stop_container(self.record.container_id, self.id,
-                                                 self.record.pid, self.record.pid_start, 0)
+            stop_interrupted(self, 0)
             raise
         finally:
             handle.close()
             if not detached:
-                self._finish(code)
-        result = ExecResult(self.id, self.record.exit_code, interrupted=interrupted,
-                            started_at=self.record.started_at,
-                            finished_at=self.record.finished_at)
-        if remove:
-            self.remove(force=True)
-        return result
+                self._finish(code, remove)
+        return ProcessResult(
+            kind="exec", container_id=self.record.container_id, session_id=self.id,
+            command=list(self.record.config.command),
+            exit_code=None if detached else self.record.exit_code,
+            interrupted=out.interrupted, detached=detached,
+            started_at=self.record.started_at,
+            finished_at=self.record.finished_at if not detached else 0.0)
 
-    def _finish(self, code: int | None) -> None:
-        """Record the exit and drop the session's files and conmon."""
-        from .exec_reaper import sync_session
-
+    def _finish(self, code: int | None, remove: bool) -> None:
+        """Record the exit and drop the session's files and conmon (and the row)."""
         if code is None:
+            from .reaping import sync_session
+
             sync_session(self.runtime, self, wait=2.0)
-            return
-        self.runtime.oci.exec_container_cleanup(self.record.container_id, self.id,
-                                                self.bundle)
+            code = self.record.exit_code
+        self.cleanup()
+        rec = self.record
+        rec.state, rec.exit_code, rec.finished_at = ExecState.STOPPED, code, time.time()
         try:
-            self._update(state=ExecState.STOPPED, exit_code=code, finished_at=time.time())
+            if remove:
+                self.runtime.state.delete_exec_session(self.id)
+            else:
+                self.runtime.state.update(rec, state=rec.state, exit_code=code,
+                                          finished_at=rec.finished_at)
         except Exception:
-            pass
+            pass  # the row is the reaper's to fix; the process is already gone
 
     # -- control -------------------------------------------------------------------------
     def _require(self, state: str, verb: str) -> None:
@@ -267,15 +207,14 @@ class ExecSession:
                                f"it cannot be {verb}")
 
     def reload(self) -> ExecSession:
-        row = self.runtime.db.query_one("SELECT * FROM exec_sessions WHERE id = ?",
-                                        (self.id,))
-        if row is None:
+        rec = self.runtime.state.exec_session(self.id)
+        if rec is None:
             raise NoSuchExecSession(self.id)
-        self.record = ExecRecord.from_row(row)
+        self.record = rec
         return self
 
     def sync(self) -> ExecSession:
-        from .exec_reaper import sync_session
+        from .reaping import sync_session
 
         self.reload()
         sync_session(self.runtime, self)
@@ -291,16 +230,15 @@ class ExecSession:
         self.sync()
         if self.record.state == ExecState.RUNNING:
             t = self.runtime.config.exec_stop_timeout if timeout is None else timeout
-            self.runtime.oci.exec_stop_container(self.record.container_id, self.id,
-                                                 self.record.pid, self.record.pid_start, t)
-            from .exec_reaper import sync_session
+            self.oci.exec_stop_container(self.record.container_id, self.id,
+                                         self.record.pid, self.record.pid_start, t)
+            from .reaping import sync_session
 
             sync_session(self.runtime, self, wait=5.0)
         return self.record.exit_code
 
     def cleanup(self) -> None:
-        self.runtime.oci.exec_container_cleanup(self.record.container_id, self.id,
-                                                self.bundle)
+        self.oci.exec_container_cleanup(self.record.container_id, self.id, self.bundle)
 
     def remove(self, force: bool = False) -> None:
         try:
@@ -313,21 +251,20 @@ class ExecSession:
                                    "first or remove it with force")
             self.stop(timeout=0)
         self.cleanup()
-        with self.runtime.db.write() as cur:
-            cur.execute("DELETE FROM exec_sessions WHERE id = ?", (self.id,))
+        self.runtime.state.delete_exec_session(self.id)
 
     def attach_socket(self) -> socket.socket:
         """Another viewer's connection to a running attached session's conmon."""
-        from ..oci.fsutil import connect_seqpacket
-
-        return connect_seqpacket(self.runtime.oci.exec_attach_socket_path(self.bundle))
+        return self.oci.exec_attach(self.bundle)
 
     def resize(self, rows: int, cols: int) -> None:
         if not self.record.config.tty:
             raise InvalidState(f"exec session {self.id[:12]} has no terminal to resize")
-        self.runtime.oci.resize(self.bundle, rows, cols)
+        self.oci.resize(self.bundle, rows, cols)
 
     def inspect(self) -> dict[str, Any]:
+        from .views import iso
+
         r = self.record
         c = r.config
         return {
@@ -338,9 +275,9 @@ class ExecSession:
             "ExitCode": r.exit_code,
             "Pid": r.pid,
             "ConmonPid": r.conmon_pid,
-            "CreatedAt": _iso(r.created_at),
-            "StartedAt": _iso(r.started_at),
-            "FinishedAt": _iso(r.finished_at),
+            "CreatedAt": iso(r.created_at),
+            "StartedAt": iso(r.started_at),
+            "FinishedAt": iso(r.finished_at),
             "OpenStdin": c.attach_stdin,
             "OpenStdout": c.attach_stdout,
             "OpenStderr": c.attach_stderr,
@@ -357,17 +294,3 @@ class ExecSession:
                 "env": c.env,
             },
         }
-
-
-def _iso(ts: float) -> str:
-    if not ts:
-        return "0001-01-01T00:00:00Z"
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + \
-        f".{int((ts % 1) * 1e9):09d}Z"
-
-
-def owner_alive(rec: ExecRecord) -> bool:
-    from ..state.procs import is_alive
-
-    return is_alive(rec.owner_pid, rec.owner_start)
-

@@ -17,10 +17,39 @@ from ..images import refs
 
 if TYPE_CHECKING:
     from ..images.archive import ArchiveFormat
-    from ..images.progress import ProgressCallback
+    from ..images.platforms import Platform, host_platform
+    from ..images.progress import LayerState, ProgressCallback, PullEvent, PullTracker
     from ..images.pull import PullOptions
     from ..images.store import Image, ImageStore
     from .runtime import Runtime
+
+__all__ = [
+    "PULL_POLICIES", "ArchiveFormat", "Image", "ImageInUse", "ImageStore", "ImageSummary",
+    "LayerState", "Platform", "ProgressCallback", "PruneReport", "PullEvent", "PullOptions",
+    "PullPolicy", "PullTracker", "RemoveReport", "authfile_for", "ensure_image",
+    "filter_images", "host_platform", "image_store", "image_users", "import_image",
+    "list_images", "load_images", "login", "logout", "prune_images", "pull_image",
+    "registry_host", "remove_images", "save_images", "save_images_to", "stored_login",
+    "tag_image", "untag_image",
+]
+
+# The image types front ends and the grammar use, offered here so they import the
+# engine only. Loaded on first use (images.store is heavy; most commands never need it).
+_DRIVER_TYPES = {
+    "Image": "store", "ImageStore": "store", "PullOptions": "pull",
+    "LayerState": "progress", "ProgressCallback": "progress", "PullEvent": "progress",
+    "PullTracker": "progress", "Platform": "platforms", "host_platform": "platforms",
+    "ArchiveFormat": "archive",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _DRIVER_TYPES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"ipy_oci.images.{module}"), name)
 
 PullPolicy = Literal["missing", "always", "never"]
 PULL_POLICIES: tuple[PullPolicy, ...] = ("missing", "always", "never")
@@ -77,14 +106,11 @@ def ensure_image(rt: Runtime, ref: str, policy: PullPolicy = "missing",
 
 def image_users(rt: Runtime, image_id: str) -> list[tuple[str, str]]:
     """(container id, name) of every container made from ``image_id``."""
-    rows = rt.db.query("SELECT id, name FROM containers WHERE image_id = ? ORDER BY created_at",
-                       (image_id,))
-    return [(str(r["id"]), str(r["name"])) for r in rows]
+    return [(r.id, r.name) for r in rt.state.containers(image_id=image_id)]
 
 
 def _use_counts(rt: Runtime) -> dict[str, int]:
-    rows = rt.db.query("SELECT image_id, COUNT(*) AS n FROM containers GROUP BY image_id")
-    return {str(r["image_id"]): int(r["n"]) for r in rows}
+    return rt.state.image_use_counts()
 
 
 class ImageInUse(InvalidState):
@@ -105,6 +131,26 @@ class ImageSummary:
 def list_images(rt: Runtime) -> list[ImageSummary]:
     counts = _use_counts(rt)
     return [ImageSummary(img, counts.get(img.id, 0)) for img in image_store(rt).list()]
+
+
+def filter_images(summaries: list[ImageSummary], filters: Sequence[str]) -> list[ImageSummary]:
+    """``images --filter``: ``dangling=true|false`` and ``reference=PATTERN`` (globs)."""
+    import fnmatch
+
+    out = summaries
+    for f in filters:
+        key, _, value = f.partition("=")
+        if key == "dangling":
+            want = value.lower() in ("true", "1", "")
+            out = [s for s in out if (not s.image.names) == want]
+        elif key == "reference":
+            out = [s for s in out if any(
+                fnmatch.fnmatch(n, value) or fnmatch.fnmatch(n.rpartition(":")[0], value)
+                or fnmatch.fnmatch(n.split("/", 1)[-1], value) for n in s.image.names)]
+        else:
+            raise UsageError(f"unsupported filter {f!r}: use dangling=true|false or "
+                             "reference=PATTERN")
+    return out
 
 
 # ----- removal --------------------------------------------------------------------
@@ -242,6 +288,25 @@ def save_images(rt: Runtime, image_refs: Sequence[str], out: BinaryIO,
     save(store, items, out, fmt)
 
 
+def save_images_to(rt: Runtime, image_refs: Sequence[str], path: str | Path,
+                   fmt: ArchiveFormat = "oci-archive") -> Path:
+    """``save -o PATH``: written beside the target and renamed, so a failed save
+    leaves no half-written file."""
+    import os
+    import tempfile
+
+    target = Path(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".save-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            save_images(rt, image_refs, out, fmt)
+        os.rename(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return target
+
+
 def load_images(rt: Runtime, src: BinaryIO) -> list[Image]:
     from ..images.archive import load
 
@@ -304,34 +369,3 @@ def logout(rt: Runtime, registry: str | None = None,
     path = authfile_for(rt, authfile)
     Skopeo().logout(registry_host(registry) if registry else None, path)
     return path
-
-
-# ----- inspect ----------------------------------------------------------------------
-
-
-def inspect_image(rt: Runtime, img: Image) -> dict[str, Any]:
-    """podman-style ``image inspect`` JSON for one image."""
-    cfg = img.config
-    ccfg = cfg.get("config") or {}
-    return {
-        "Id": img.id,
-        "Digest": img.digest,
-        "RepoTags": list(img.names),
-        "RepoDigests": list(img.repo_digests),
-        "Created": img.created,
-        "Config": ccfg,
-        "Author": cfg.get("author", ""),
-        "Architecture": cfg.get("architecture", ""),
-        "Os": cfg.get("os", ""),
-        "Variant": cfg.get("variant", ""),
-        "Size": img.size,
-        "Labels": ccfg.get("Labels") or {},
-        "User": ccfg.get("User", ""),
-        "ManifestType": img.media_type,
-        "GraphDriver": {"Name": "overlay", "Data": {
-            "LowerDir": ":".join(str(p) for p in reversed(img.layer_dirs))}},
-        "RootFS": {"Type": "layers",
-                   "Layers": list((cfg.get("rootfs") or {}).get("diff_ids") or [])},
-        "History": cfg.get("history", []),
-        "Containers": len(image_users(rt, img.id)),
-    }

@@ -7,7 +7,6 @@ image store are resolved on first use.
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -16,31 +15,35 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config, find_binary
-from ..errors import AmbiguousRef, NameInUse, NoSuchContainer, NoSuchExecSession, UsageError
-from ..state.db import StateDB
+from ..errors import NameInUse, UsageError
 from ..state.locks import FileLock
+from ..state.records import ContainerConfig, ContainerRecord, ExecConfig, State
+from ..state.store import StateStore
 from .container import Container
-from .exec_records import ExecConfig
 from .names import generate_name, new_id, valid_name
-from .records import ContainerConfig, ContainerRecord, State
 
 if TYPE_CHECKING:
     from ..images.progress import ProgressCallback
     from ..images.pull import PullOptions
     from ..images.store import ImageStore
     from ..oci.runtime import OCIRuntime
-    from .exec_reaper import ReapReport
-    from .exec_session import ExecResult, ExecSession
+    from .attached import ProcessResult
+    from .exec_session import ExecSession
     from .images import PullPolicy
+    from .reaping import ReapReport
 
 RUNTIME_CANDIDATES = {
     "runc": ("/usr/sbin/runc", "/usr/bin/runc"),
     "crun": ("/usr/bin/crun",),
 }
 
+# Makes the OCI runtime for a name ("runc", "crun" or a path); tests pass their own.
+OCIFactory = Callable[[str], "OCIRuntime"]
+
 
 class Runtime:
-    def __init__(self, config: Config | None = None) -> None:
+    def __init__(self, config: Config | None = None,
+                 oci_factory: OCIFactory | None = None) -> None:
         self.config = config or Config.load()
         self.root = self.config.root
         self.runroot = self.config.runroot
@@ -48,22 +51,32 @@ class Runtime:
         self.locks_dir = self.runroot / "locks"
         for d in (self.containers_dir, self.locks_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self.db = StateDB(self.root / "state.db")
-        self._other_ocis: dict[str, OCIRuntime] = {}
+        self.state = StateStore(self.root / "state.db")
+        self._oci_factory = oci_factory or self._make_oci
+        self._ocis: dict[str, OCIRuntime] = {}
+
+    def close(self) -> None:
+        """Release this Runtime's database connection (the object is done)."""
+        self.state.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- drivers --------------------------------------------------------------------
-    @cached_property
+    @property
     def oci(self) -> OCIRuntime:
         """The configured default runtime."""
-        return self._make_oci(self.config.runtime)
+        return self.oci_named("")
 
     def oci_named(self, name: str) -> OCIRuntime:
         """The runtime a container was created with ("" = the default)."""
-        if not name or name == self.config.runtime:
-            return self.oci
-        if name not in self._other_ocis:
-            self._other_ocis[name] = self._make_oci(name)
-        return self._other_ocis[name]
+        name = name or self.config.runtime
+        if name not in self._ocis:
+            self._ocis[name] = self._oci_factory(name)
+        return self._ocis[name]
 
     def _make_oci(self, name: str) -> OCIRuntime:
         from ..oci.conmon import ConmonRuntime
@@ -114,15 +127,15 @@ class Runtime:
 
         if not config.runtime:
             config.runtime = self.config.runtime
+        if name is not None and not valid_name(name):
+            raise UsageError(f"container name {name!r} is invalid: names must match "
+                             "[a-zA-Z0-9][a-zA-Z0-9_.-]*")
         image = ensure_image(self, config.image, pull, progress, pull_options)
         img_cfg = image.config.get("config") or {}
         if config.idle:
             config.command = ["/run/ipy-oci-init", "-P"]  # what spec_builder runs
         else:
             config.command = resolve_command(img_cfg, config.entrypoint, config.cmd)
-        if name is not None and not valid_name(name):
-            raise UsageError(f"container name {name!r} is invalid: names must match "
-                             "[a-zA-Z0-9][a-zA-Z0-9_.-]*")
         rec = ContainerRecord(
             id=new_id(), name=name or "", image_id=image.id,
             image_name=image.names[0] if image.names else image.id[:12],
@@ -132,48 +145,34 @@ class Runtime:
         for _attempt in range(20):
             if name is None:
                 rec.name = generate_name()
-            cols = rec.columns()
             try:
-                with self.db.write() as cur:
-                    cur.execute(
-                        f"INSERT INTO containers ({', '.join(cols)}) "
-                        f"VALUES ({', '.join('?' * len(cols))})",
-                        tuple(cols.values()),
-                    )
+                self.state.add_container(rec)
                 return Container(self, rec)
-            except sqlite3.IntegrityError:
+            except NameInUse:
                 if name is not None:
-                    owner = self.db.query_one("SELECT id FROM containers WHERE name = ?",
-                                              (name,))
-                    raise NameInUse(name, owner["id"] if owner else "?") from None
+                    raise
         raise UsageError("could not generate a unique container name: pass --name")
+
+    def container(self, record: ContainerRecord) -> Container:
+        """The Container for a record just read from the state store."""
+        return Container(self, record)
 
     def lookup_container(self, ref: str) -> Container:
         """By full ID, name, or unique ID prefix (as podman)."""
-        db = self.db
-        row = db.query_one("SELECT * FROM containers WHERE id = ? OR name = ?", (ref, ref))
-        if row is None and ref and all(c in "0123456789abcdef" for c in ref):
-            rows = db.query("SELECT * FROM containers WHERE id LIKE ? LIMIT 2", (ref + "%",))
-            if len(rows) > 1:
-                n = db.query_one("SELECT COUNT(*) AS n FROM containers WHERE id LIKE ?",
-                                 (ref + "%",))
-                raise AmbiguousRef("container", ref, int(n["n"]) if n else 2)
-            row = rows[0] if rows else None
-        if row is None:
-            raise NoSuchContainer(ref)
-        return Container(self, ContainerRecord.from_row(row))
+        return Container(self, self.state.find_container(ref))
 
     def containers(self, all: bool = True, sync: bool = True) -> list[Container]:
-        rows = self.db.query("SELECT * FROM containers ORDER BY created_at")
+        from ..errors import NoSuchContainer
+
         out = []
-        for row in rows:
-            ctr = Container(self, ContainerRecord.from_row(row))
+        for rec in self.state.containers():
+            ctr = Container(self, rec)
             if sync:
                 try:
                     ctr.refresh(reload=False)
                 except NoSuchContainer:
                     continue  # removed meanwhile (e.g. by an --rm exit command)
-            if all or ctr.state in (State.RUNNING, State.PAUSED, State.STOPPING):
+            if all or ctr.state in State.LIVE:
                 out.append(ctr)
         return out
 
@@ -184,17 +183,28 @@ class Runtime:
         try:
             ctr.start()
         except BaseException:
-            _remove_quietly(ctr)
+            try:
+                ctr.remove(force=True, timeout=0)
+            except Exception:
+                pass
             raise
         return ctr
 
-    # -- exec sessions (see exec_session.py, exec_reaper.py) ---------------------------
-    def reap_container_sessions(self, ctr: Container, remove: bool) -> None:
-        """Rules 2 and 3: a container that stops or is removed takes its sessions along."""
-        from .exec_reaper import reap_container_sessions
+    def touch(self, ctr: Container) -> Container:
+        """Look up a container for a command: sync it and run its reaping pass."""
+        from .reaping import touch_sessions
 
-        reap_container_sessions(self, ctr, remove)
+        ctr.refresh()
+        touch_sessions(self, ctr.id)
+        return ctr
 
+    def touch_all(self) -> None:
+        """The reaping pass of a command that looks at every container (``ps``)."""
+        from .reaping import touch_sessions
+
+        touch_sessions(self)
+
+    # -- exec sessions (see exec_session.py, reaping.py) -------------------------------
     def exec_create(self, ctr: Container | str, config: ExecConfig,
                     owner_kernel: str = "") -> ExecSession:
         from .exec_session import ExecSession
@@ -205,72 +215,58 @@ class Runtime:
 
     def exec(self, ctr: Container | str, command: list[str],
              on_output: Callable[[int, bytes], None], owner_kernel: str = "",
-             stdin_fd: int | None = None, **config: Any) -> ExecResult:
+             stdin_fd: int | None = None, **config: Any) -> ProcessResult:
         """One-shot: create, attach until exit, remove. The common case."""
         sess = self.exec_create(ctr, ExecConfig(command=command, **config), owner_kernel)
         return sess.start_and_attach(on_output, stdin_fd=stdin_fd, remove=True)
 
     def exec_counts(self) -> dict[str, int]:
         """Exec sessions per container id, in one query."""
-        rows = self.db.query("SELECT container_id, COUNT(*) AS n FROM exec_sessions "
-                             "GROUP BY container_id")
-        return {r["container_id"]: int(r["n"]) for r in rows}
-
-    def touch_all(self) -> None:
-        """The reaping pass of a command that looks at every container (``ps``)."""
-        from .exec_reaper import touch_all
-
-        touch_all(self)
-
-    def touch(self, ctr: Container) -> Container:
-        """Look up a container for a command: sync it and run its reaping pass."""
-        from .exec_reaper import touch_container
-
-        ctr.refresh()
-        touch_container(self, ctr.id)
-        return ctr
+        return self.state.exec_counts()
 
     def lookup_exec(self, ref: str) -> ExecSession:
-        from .exec_records import ExecRecord
         from .exec_session import ExecSession
 
-        rows = self.db.query("SELECT * FROM exec_sessions WHERE id LIKE ? LIMIT 2",
-                             (ref + "%",)) if ref else []
-        if len(rows) > 1:
-            raise AmbiguousRef("exec session", ref, len(rows))
-        if not rows:
-            raise NoSuchExecSession(ref)
-        return ExecSession(self, ExecRecord.from_row(rows[0]))
+        return ExecSession(self, self.state.find_exec_session(ref))
 
     def exec_sessions(self, container_id: str | None = None,
                       sync: bool = True) -> list[ExecSession]:
-        from .exec_reaper import list_sessions, sync_session
+        from .exec_session import ExecSession
+        from .reaping import sync_session
 
-        sessions = list_sessions(self, container_id)
+        sessions = [ExecSession(self, r) for r in self.state.exec_sessions(container_id)]
         if sync:
             for s in sessions:
                 sync_session(self, s)
         return sessions
 
-    def reap(self, prune_age: float | None = None) -> ReapReport:
-        from .exec_reaper import system_reap
+    def active_exec_sessions(self, ctr: Container) -> list[ExecSession]:
+        """The container's running sessions, synced (libpod's getActiveExecSessions)."""
+        from .reaping import get_active_exec_sessions
 
-        report = system_reap(self, prune_age)
-        # --rm containers whose attached client died before removing them.
-        for ctr in self.containers(all=True, sync=False):
-            if ctr.state == State.EXITED and ctr.record.config.auto_remove:
-                try:
-                    ctr.cleanup(rm=True)
-                except NoSuchContainer:
-                    pass
-        return report
+        return get_active_exec_sessions(self, ctr.id)
 
-    def reap_owner(self, kernel_id: str = "", pid: int = 0,
-                   timeout: float | None = None) -> list[str]:
-        """Reap what a departing kernel or process owns (see exec_reaper.reap_owner)."""
-        from .exec_reaper import reap_owner
+    # -- reaping: one entry point per trigger (reaping.py) -----------------------------
+    def reap(self, prune_age: float | None = None,
+             running_kernels: set[str] | None = None) -> ReapReport:
+        """``system reap``: sync everything, reap what lost its owner, prune."""
+        from .reaping import system_reap
 
-        return reap_owner(self, kernel_id=kernel_id, pid=pid, timeout=timeout)
+        return system_reap(self, prune_age, running_kernels)
+
+    def reap_kernel(self, kernel_id: str = "", pid: int = 0, timeout: float | None = None,
+                    restarted: bool = False, created_before: float | None = None
+                    ) -> list[str]:
+        """A kernel (or a process) went away: its sessions and ``--rm`` containers go."""
+        from .reaping import reap_kernel
+
+        return reap_kernel(self, kernel_id, pid, timeout, restarted, created_before)
+
+    def reap_dead_clients(self, running_kernels: set[str] | None = None) -> list[str]:
+        """Sessions whose client (or, given the running kernels, kernel) is gone."""
+        from .reaping import reap_dead_clients
+
+        return reap_dead_clients(self, running_kernels=running_kernels)
 
     # -- info ----------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -280,15 +276,7 @@ class Runtime:
             "version": __version__,
             "root": str(self.root),
             "runroot": str(self.runroot),
-            "database": str(self.db.path),
+            "database": str(self.state.path),
             "runtime": self.oci.runtime_info(),
-            "containers": len(self.db.query("SELECT id FROM containers")),
-            "checkpoint": self.oci.supports_checkpoint(),
+            "containers": self.state.count_containers(),
         }
-
-
-def _remove_quietly(ctr: Container) -> None:
-    try:
-        ctr.remove(force=True, timeout=0)
-    except Exception:
-        pass

@@ -1,20 +1,30 @@
-"""Shapes every front end shows: podman's status words and ``ps --format json`` rows.
+"""What every front end shows, in one place: podman's status words, durations and
+sizes, ``ps`` rows, container ``inspect`` JSON, image JSON and pull progress lines.
 
-The CLI, the magics and the server extension all list containers; the words and
-fields come from here so they cannot drift apart.
+The CLI, the magics and the server extension all call these functions (one per
+shape, with podman's field names), so ``ipy-oci inspect``, ``%oci inspect`` and
+``GET /ipy-oci/api/containers/NAME`` cannot drift apart.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .records import State
+from ..state.records import State
 
 if TYPE_CHECKING:
+    from typing import TextIO
+
+    from ..images.progress import LayerState, PullEvent
+    from ..images.store import Image
     from .container import Container
+    from .reaping import ReapReport
+    from .runtime import Runtime
 
 
+# -- words: durations, times, sizes, states ----------------------------------------------------
 def human_duration(seconds: float) -> str:
     """Like Go's units.HumanDuration, which podman prints."""
     s = int(seconds)
@@ -40,7 +50,26 @@ def human_duration(seconds: float) -> str:
 
 
 def ago(ts: float) -> str:
-    return f"{human_duration(time.time() - ts)} ago"
+    """"3 minutes ago" ("" for an unset time)."""
+    return f"{human_duration(time.time() - ts)} ago" if ts else ""
+
+
+def iso(ts: float) -> str:
+    """RFC 3339 with nanoseconds; Go's zero time when unset (as podman prints it)."""
+    if not ts:
+        return "0001-01-01T00:00:00Z"
+    frac = int(round((ts % 1) * 1e9)) % 1_000_000_000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{frac:09d}Z"
+
+
+def human_size(n: int | float) -> str:
+    """Decimal units as podman prints them: 4.2 MB, 812 kB, 96 B."""
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.3g} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1000
+    return f"{int(n)} B"  # not reached
 
 
 def status_text(ctr: Container) -> str:
@@ -59,8 +88,17 @@ def status_text(ctr: Container) -> str:
     return "Created"
 
 
+def reap_summary(rep: ReapReport) -> str:
+    """What ``system reap`` says it did."""
+    return (f"synced {rep.containers_synced} containers and {rep.sessions_synced} running "
+            f"exec sessions; reaped {len(rep.orphans_reaped)} orphaned and pruned "
+            f"{len(rep.pruned)} finished sessions")
+
+
+# -- containers ------------------------------------------------------------------------------
 def container_summary(ctr: Container, exec_sessions: int) -> dict[str, Any]:
-    """One ``ps --format json`` row (also the server's ``GET containers`` item)."""
+    """One ``ps --format json`` row (also ``%oci ps --format json`` and the server's
+    ``GET containers`` item)."""
     r = ctr.record
     return {
         "Id": r.id,
@@ -79,22 +117,208 @@ def container_summary(ctr: Container, exec_sessions: int) -> dict[str, Any]:
         "Labels": r.config.labels,
         "AutoRemove": r.config.auto_remove,
         "ExecSessions": exec_sessions,
+        "OwnerKernel": r.owner_kernel,
     }
 
 
-def image_json(img: Any) -> dict[str, Any]:
-    """An images.store.Image as ``inspect`` shows it."""
-    cfg: dict[str, Any] = img.config or {}
+def container_inspect(ctr: Container) -> dict[str, Any]:
+    """Podman-shaped ``inspect`` JSON of a container (``Container.inspect()``)."""
+    ctr.refresh()
+    rec = ctr.record
+    cfg = rec.config
+    st = rec.state
+    rt = ctr.runtime
+    exec_ids = [r.id for r in rt.state.exec_sessions(rec.id)]
+    mounts = [{
+        "Type": "bind", "Source": m["source"], "Destination": m["destination"],
+        "Driver": "", "Mode": "", "Options": ["rbind"], "RW": not m.get("readonly", False),
+        "Propagation": "rprivate",
+    } for m in cfg.mounts]
+    layer_dirs: list[str] = []
+    try:
+        layer_dirs = [str(p) for p in rt.images.lookup(rec.image_id).layer_dirs]
+    except Exception:
+        pass  # the image may have been force-removed; inspect still works
+    cmd = cfg.command
+    return {
+        "Id": rec.id,
+        "Created": iso(rec.created_at),
+        "Path": cmd[0] if cmd else "",
+        "Args": cmd[1:],
+        "State": {
+            "OciVersion": "1.0.2-dev",
+            "Status": State.display(st),
+            "Running": st in (State.RUNNING, State.STOPPING),
+            "Paused": st == State.PAUSED,
+            "Restarting": False,
+            "OOMKilled": rec.oom_killed,
+            "Dead": False,
+            "Pid": rec.pid if st in State.LIVE else 0,
+            "ConmonPid": rec.conmon_pid if st in State.ACTIVE else 0,
+            "ExitCode": rec.exit_code if rec.exit_code is not None else 0,
+            "Error": "",
+            "StartedAt": iso(rec.started_at),
+            "FinishedAt": iso(rec.finished_at),
+        },
+        "Image": rec.image_id,
+        "ImageName": rec.image_name,
+        "Rootfs": "",
+        "Name": rec.name,
+        "RestartCount": 0,
+        "Driver": "overlay",
+        "OCIRuntime": ctr.oci.name(),
+        "OCIConfigPath": str(ctr.dir / "config.json"),
+        "ConmonPidFile": str(ctr.dir / "conmon.pid"),
+        "PidFile": str(ctr.dir / "pidfile"),
+        "LogPath": str(ctr.log_path),
+        "HostnamePath": str(ctr.dir / "hostname"),
+        "HostsPath": str(ctr.dir / "hosts"),
+        "ResolvConfPath": str(ctr.dir / "resolv.conf"),
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {
+                "LowerDir": ":".join(reversed(layer_dirs)),
+                "UpperDir": str(ctr.dir / "upper"),
+                "WorkDir": str(ctr.dir / "work"),
+                "MergedDir": rec.rootfs or str(ctr.dir / "merged"),
+            },
+        },
+        "Mounts": mounts,
+        "ExecIDs": exec_ids,
+        "Config": {
+            "Hostname": cfg.hostname or rec.id[:12],
+            "User": cfg.user,
+            "Env": cfg.env,
+            "Cmd": cfg.cmd,
+            "Entrypoint": cfg.entrypoint,
+            "Image": cfg.image,
+            "WorkingDir": cfg.workdir or "/",
+            "Labels": cfg.labels,
+            "Annotations": cfg.annotations,
+            "StopSignal": cfg.stop_signal,
+            "StopTimeout": cfg.stop_timeout,
+            "Tty": cfg.tty,
+            "OpenStdin": cfg.stdin,
+            "CreateCommand": cmd,
+        },
+        "HostConfig": {
+            "Binds": [f"{m['source']}:{m['destination']}" + (":ro" if m.get("readonly")
+                                                              else "") for m in cfg.mounts],
+            "NetworkMode": cfg.network,
+            "Privileged": cfg.privileged,
+            "ReadonlyRootfs": cfg.read_only,
+            "CapAdd": cfg.cap_add,
+            "CapDrop": cfg.cap_drop,
+            "Memory": cfg.memory or 0,
+            "PidsLimit": cfg.pids_limit or 0,
+            "NanoCpus": int((cfg.cpus or 0) * 1e9),
+            "AutoRemove": cfg.auto_remove,
+            "Init": cfg.init,
+            "Ulimits": cfg.ulimits,
+        },
+        "OwnerKernel": rec.owner_kernel,
+    }
+
+
+# -- images ------------------------------------------------------------------------------------
+def image_created(img: Image) -> float:
+    """The image's creation time as a timestamp (0 when it has none or a bad one)."""
+    try:
+        return datetime.fromisoformat(img.created.replace("Z", "+00:00")).timestamp()
+    except (AttributeError, ValueError):
+        return 0.0
+
+
+def image_summary(img: Image, containers: int) -> dict[str, Any]:
+    """One ``images --format json`` row (also ``%oci images`` and ``GET images``)."""
+    labels = (img.config.get("config") or {}).get("Labels") or {}
+    return {
+        "Id": img.id,
+        "Names": list(img.names),
+        "RepoTags": list(img.names),
+        "RepoDigests": list(img.repo_digests),
+        "Digest": img.digest,
+        "Created": int(image_created(img)),
+        "CreatedAt": img.created,
+        "Size": img.size,
+        "Containers": containers,
+        "Dangling": not img.names,
+        "Labels": labels,
+    }
+
+
+def image_inspect(rt: Runtime, img: Image) -> dict[str, Any]:
+    """Podman-shaped ``image inspect`` JSON (also ``inspect IMAGE``, ``%oci inspect``
+    and ``GET images/NAME``)."""
+    from .images import image_users
+
+    cfg = img.config or {}
+    ccfg = cfg.get("config") or {}
     return {
         "Id": img.id,
         "Digest": img.digest,
         "RepoTags": list(img.names),
+        "RepoDigests": list(img.repo_digests),
         "Names": list(img.names),
         "Created": img.created,
-        "Size": img.size,
+        "Config": ccfg,
+        "Author": cfg.get("author", ""),
         "Architecture": cfg.get("architecture", ""),
         "Os": cfg.get("os", ""),
-        "Config": cfg.get("config", {}),
-        "RootFS": {"Type": "layers", "Layers": cfg.get("rootfs", {}).get("diff_ids", [])},
+        "Variant": cfg.get("variant", ""),
+        "Size": img.size,
+        "Labels": ccfg.get("Labels") or {},
+        "User": ccfg.get("User", ""),
+        "ManifestType": img.media_type,
+        "GraphDriver": {"Name": "overlay", "Data": {
+            "LowerDir": ":".join(str(p) for p in reversed(img.layer_dirs))}},
+        "RootFS": {"Type": "layers",
+                   "Layers": list((cfg.get("rootfs") or {}).get("diff_ids") or [])},
         "History": cfg.get("history", []),
+        "Containers": len(image_users(rt, img.id)),
     }
+
+
+# -- pull progress as lines ----------------------------------------------------------------------
+class LinePrinter:
+    """A pull ProgressCallback writing one line per change of a layer's state (no byte
+    counts), as podman does without a terminal: for logs, pipes and notebook cells."""
+
+    def __init__(self, out: TextIO) -> None:
+        from .images import PullTracker
+
+        self.out = out
+        self.tracker = PullTracker()
+        self._said: dict[str, str] = {}
+
+    def __call__(self, ev: PullEvent) -> None:
+        st = self.tracker.update(ev)
+        line = None
+        if ev.kind == "trying":
+            line = ev.text or f"Trying to pull {ev.ref}..."
+        elif ev.kind == "resolved":
+            line = f"Resolved {ev.ref} to {ev.digest}"
+        elif ev.kind == "writing":
+            line = "Writing manifest to image destination"
+        elif ev.kind == "warning":
+            line = f"Warning: {ev.text}"
+        elif st is not None and self._said.get(st.digest) != st.status:
+            self._said[st.digest] = st.status
+            line = _layer_words(st)
+        if line:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+
+def _layer_words(st: LayerState) -> str:
+    if st.status == "downloading":
+        return f"Copying blob {st.short} ({human_size(st.total)})"
+    if st.status == "downloaded":
+        return f"Copying blob {st.short} done"
+    if st.status == "exists":
+        return f"Copying blob {st.short} skipped: already exists"
+    if st.status == "extracting":
+        return f"Extracting layer {st.short}"
+    if st.status == "extracted":
+        return f"Extracting layer {st.short} done"
+    return f"Waiting for blob {st.short}"

@@ -57,7 +57,8 @@ from ipy_oci.images.mediatypes import (
     REF_NAME_ANNOTATION,
 )
 from ipy_oci.images.workspace import gc_shared, sweep
-from ipy_oci.storage.atomic import FileLock, atomic_write
+from ipy_oci.state.locks import FileLock
+from ipy_oci.storage.atomic import atomic_write
 
 if TYPE_CHECKING:
     from ipy_oci.images.platforms import Platform

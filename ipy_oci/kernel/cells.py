@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..cli.options import container_config, exec_config
-from ..engine.exec_records import ExecConfig
+from ..engine.records import ExecConfig
 from ..errors import NoSuchContainer, OciError, UsageError
+from ..grammar.options import container_config, exec_config
 from .execs import attached_exec, body_program, raise_for
 from .handles import ContainerHandle
 from .interrupts import StopControl

@@ -1,41 +1,42 @@
-"""``%oci SUBCOMMAND``: the CLI's commands, returning Python objects instead of text."""
+"""``%oci SUBCOMMAND``: the shared grammar's commands, returning Python objects.
+
+The CLI prints text for the same commands; both take their words and JSON shapes
+from engine/views.py. The image commands are in commands_images.py.
+"""
 
 from __future__ import annotations
 
-import importlib
 import json
 import shlex
-import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..cli.options import container_config, exec_config
-from ..cli.signals import parse_signal
 from ..engine.records import State
+from ..engine.views import container_summary, image_inspect, reap_summary
 from ..errors import (
     NoSuchContainer,
     NoSuchExecSession,
     NoSuchImage,
     NotFoundError,
     OciError,
-    Unsupported,
     UsageError,
 )
+from ..grammar.options import container_config, exec_config
+from ..grammar.signals import parse_signal
+from .commands_images import IMAGE_HANDLERS
 from .execs import attached_exec, raise_for
 from .handles import (
-    CellResult,
     ContainerHandle,
     ContainerList,
     ExecSessionHandle,
-    ImageList,
     InspectData,
-    image_dict,
 )
 from .interrupts import StopControl
 from .streams import STDERR, STDOUT, CellOutput
 
 if TYPE_CHECKING:
+    from ..engine.attached import ProcessResult
     from ..engine.container import Container
     from ..engine.runtime import Runtime
     from .context import KernelContext
@@ -81,14 +82,11 @@ def cmd_run(c: Call) -> Any:
         res = ctr.run_attached(out, should_stop=should_stop, interrupt_grace=c.grace)
     finally:
         out.close()
-    result = CellResult(kind="run", session_id="", container_id=ctr.id,
-                        container_name=ctr.name, command=list(cfg.command),
-                        exit_code=res.exit_code, started_at=res.started_at,
-                        finished_at=res.finished_at or time.time(),
-                        interrupted=res.interrupted and not timed_out, timed_out=timed_out,
-                        output=out.digests())
-    c.ctx.last = result
-    raise_for(result, shlex.join(cfg.command), c.opts.no_raise)
+    res.finished_at = res.finished_at or time.time()
+    res.interrupted, res.timed_out = res.interrupted and not timed_out, timed_out
+    res.output = out.digests()
+    c.ctx.last = res
+    raise_for(res, shlex.join(cfg.command), c.opts.no_raise)
     if cfg.auto_remove:
         return None
     return ContainerHandle(rt, ctr)
@@ -155,19 +153,10 @@ def cmd_ps(c: Call) -> Any:
         return [ctr.id if args.no_trunc else ctr.id[:12] for ctr in ctrs]
     handles = ContainerList(ContainerHandle(rt, ctr) for ctr in ctrs)
     if args.format == "json":
-        return [_summary(hd) for hd in handles]
+        return [container_summary(hd.container, hd.exec_sessions()) for hd in handles]
     if args.format:
         raise UsageError(f"unsupported --format {args.format!r}: use 'json'")
     return handles
-
-
-def _summary(hd: ContainerHandle) -> dict[str, Any]:
-    r = hd.container.record
-    return {"Id": r.id, "Names": [r.name], "Image": r.image_name, "ImageID": r.image_id,
-            "Command": r.config.command, "Created": int(r.created_at), "State": hd.state,
-            "ExitCode": r.exit_code or 0, "StartedAt": int(r.started_at),
-            "ExitedAt": int(r.finished_at), "AutoRemove": r.config.auto_remove,
-            "ExecSessions": hd.exec_sessions(), "OwnerKernel": r.owner_kernel}
 
 
 def cmd_logs(c: Call) -> None:
@@ -196,7 +185,7 @@ def _inspect_one(rt: Runtime, ref: str, kind: str) -> InspectData:
                 raise
     if kind in ("all", "image"):
         try:
-            return InspectData(image_dict(rt.images.lookup(ref)))
+            return InspectData(image_inspect(rt, rt.images.lookup(ref)))
         except NoSuchImage:
             if kind == "image":
                 raise
@@ -205,17 +194,6 @@ def _inspect_one(rt: Runtime, ref: str, kind: str) -> InspectData:
     except NoSuchExecSession:
         raise NotFoundError(f"no such object: {ref!r} (not a container, image or exec "
                             "session known here)") from None
-
-
-def cmd_images(c: Call) -> Any:
-    images = c.rt.images.list()
-    if getattr(c.args, "quiet", False):
-        return [img.id if getattr(c.args, "no_trunc", False) else img.id[:12]
-                for img in images]
-    found = ImageList(InspectData(image_dict(img)) for img in images)
-    if getattr(c.args, "format", None) == "json":
-        return [dict(i) for i in found]
-    return found
 
 
 def cmd_info(c: Call) -> Any:
@@ -326,58 +304,40 @@ def cmd_wait(c: Call) -> Any:
     return codes[0] if len(codes) == 1 else codes
 
 
-# -- everything else the CLI grammar knows (pull, system, …): the CLI's own handler ----------
-_CLI_MODULES = ("commands_images", "commands_info", "commands_containers")
+# -- maintenance ------------------------------------------------------------------------------
+def cmd_system(c: Call) -> None:
+    if c.args.scmd != "reap":
+        raise UsageError("missing subcommand: try '%oci system reap'")
+    print(reap_summary(c.rt.reap(prune_age=c.args.prune_age)))
 
 
-def cmd_pull(c: Call) -> InspectData:
-    """The image engineer's CLI handler (progress to the cell), then the image's data."""
-    try:
-        module = importlib.import_module("ipy_oci.cli.commands_images")
-    except ImportError:
-        module = None
-    handler = getattr(module, "cmd_pull", None)
-    if handler is None:
-        raise Unsupported("'%oci pull' needs the image commands, which this build of ipy-oci "
-                          "does not have yet; the built-in image 'busybox' works offline")
-    rc = handler(c.rt, c.args)
-    if rc:
-        raise OciError(f"'%oci pull' failed (exit code {rc}); see the message above")
-    return InspectData(image_dict(c.rt.images.lookup(c.args.image)))
-
-
-def cli_fallback(c: Call) -> None:
-    """Run the CLI handler of ``args.cmd``; its text goes to the cell."""
-    name = str(c.args.cmd)
-    handler = None
-    for mod in _CLI_MODULES:
+def cmd_container(c: Call) -> None:
+    """``container cleanup``: what conmon's exit command runs, by hand."""
+    if c.args.ccmd != "cleanup":
+        raise UsageError("missing subcommand: try '%oci container cleanup --help'")
+    for ref in c.args.containers:
         try:
-            module = importlib.import_module(f"ipy_oci.cli.{mod}")
-        except ImportError:
-            continue
-        handler = getattr(module, f"cmd_{name}", None)
-        if handler is not None:
-            break
-    if handler is None:
-        raise Unsupported(f"'%oci {name}' is not available in the kernel yet: run "
-                          f"'ipy-oci {name}' in a terminal")
-    rc = handler(c.rt, c.args)
-    sys.stdout.flush()
-    if rc:
-        raise OciError(f"'%oci {name}' failed (exit code {rc}); see the message above")
+            ctr = c.rt.lookup_container(ref)
+            if c.args.exec:
+                c.rt.lookup_exec(c.args.exec).sync()
+            else:
+                ctr.cleanup(rm=c.args.rm)
+        except (NoSuchContainer, NoSuchExecSession):
+            continue  # already cleaned up and removed by someone else
 
 
 LINE_COMMANDS: dict[str, Handler] = {
-    "run": cmd_run, "create": cmd_create, "exec": cmd_exec, "pull": cmd_pull,
-    "ps": cmd_ps, "logs": cmd_logs, "inspect": cmd_inspect, "images": cmd_images,
+    "run": cmd_run, "create": cmd_create, "exec": cmd_exec,
+    "ps": cmd_ps, "logs": cmd_logs, "inspect": cmd_inspect,
     "info": cmd_info, "version": cmd_version, "stop": cmd_stop, "restart": cmd_restart,
     "kill": cmd_kill, "pause": cmd_pause, "unpause": cmd_unpause, "start": cmd_start,
-    "init": cmd_init, "rm": cmd_rm, "wait": cmd_wait,
+    "init": cmd_init, "rm": cmd_rm, "wait": cmd_wait, "system": cmd_system,
+    "container": cmd_container, **IMAGE_HANDLERS,
 }
 
 
 # -- kernel-only subcommands ---------------------------------------------------------------------
-def cmd_last(ctx: KernelContext, argv: list[str]) -> CellResult:
+def cmd_last(ctx: KernelContext, argv: list[str]) -> ProcessResult:
     if argv:
         raise UsageError("%oci last takes no arguments")
     if ctx.last is None:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..engine.attached import ProcessResult
     from ..engine.runtime import Runtime
-    from .results import CellResult
 
 PROVENANCE_KEEP = 200
 
@@ -49,7 +49,9 @@ class KernelContext:
         self._runtime: Runtime | None = None
         self.kernel_id = current_kernel_id()
         self.pid = os.getpid()
-        self.last: CellResult | None = None
+        self.last: ProcessResult | None = None
+        # IPython's OciMagics.shutdown_timeout; None: the engine config's value.
+        self.shutdown_timeout: float | None = None
         self.provenance: list[dict[str, Any]] = []
         self._runtime_info: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()

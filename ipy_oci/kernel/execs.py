@@ -11,19 +11,20 @@ import shlex
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..engine.attached import ProcessResult
 from ..errors import ExecError, NoSuchExecSession, OciError, UsageError
 from .failures import ExecInterrupted, ExecTimeout, describe_exit
-from .handles import CellResult
 from .interrupts import StopControl
 from .streams import CellOutput
 
 if TYPE_CHECKING:
     from ..engine.container import Container
-    from ..engine.exec_records import ExecConfig
     from ..engine.exec_session import ExecSession
+    from ..engine.records import ExecConfig
     from ..engine.runtime import Runtime
     from .context import KernelContext
 
@@ -98,46 +99,60 @@ def reap_quietly(sess: ExecSession) -> None:
 
 
 def attached_exec(ctx: KernelContext, rt: Runtime, ctr: Container, config: ExecConfig,
-                  ctl: StopControl, kind: str, stdin: bytes | None = None) -> CellResult:
-    """Run ``config`` in ``ctr`` with output streaming into the cell.
+                  ctl: StopControl, kind: str, stdin: bytes | None = None,
+                  session: ExecSession | None = None,
+                  on_output: Callable[[int, bytes], None] | None = None,
+                  on_started: Callable[[ExecSession], None] | None = None) -> ProcessResult:
+    """Run ``config`` in ``ctr`` attached, with output streaming into the cell (or to
+    ``on_output``), and reap the session in every case.
 
-    ``ctl`` must be entered by the caller (it owns Ctrl-C for the whole cell).
+    ``session``: one already created for ``config`` (a widget creates it first so
+    that errors surface in the cell). ``ctl`` must be entered by the caller (it
+    owns Ctrl-C for the whole cell) or driven by the caller's thread.
     """
-    out = CellOutput()
+    cell = CellOutput() if on_output is None else None
+    sink = on_output or cell
+    assert sink is not None
     feed: _StdinFeed | None = None
-    sess: ExecSession | None = None
-    started = finished = time.time()
-    exit_code: int | None = None
-    removed = False
+    sess = session
+    result = ProcessResult(kind=kind, container_id=ctr.id, container_name=ctr.name,
+                           command=list(config.command), started_at=time.time())
+
+    def started(s: ExecSession) -> None:
+        ctl.bind(s)
+        if on_started is not None:
+            on_started(s)
+
     try:
-        if stdin is not None:
-            config.attach_stdin = True
-        sess = rt.exec_create(ctr, config, owner_kernel=ctx.kernel_id)
+        if sess is None:
+            if stdin is not None:
+                config.attach_stdin = True
+            sess = rt.exec_create(ctr, config, owner_kernel=ctx.kernel_id)
+        result.session_id = sess.id
         if not ctl.interrupted:
             if stdin is not None:
                 feed = _StdinFeed(stdin)
-            started = time.time()  # wall clock around the process, spawn included
-            res = sess.start_and_attach(out, stdin_fd=feed.fd if feed else None,
+            result.started_at = time.time()  # wall clock around the process, spawn included
+            res = sess.start_and_attach(sink, stdin_fd=feed.fd if feed else None,
                                         should_stop=ctl.should_stop, interrupt_grace=0.0,
-                                        on_started=ctl.bind, remove=True)
-            exit_code = res.exit_code
-            removed = True  # start_and_attach(remove=True) reaped it
-        finished = time.time()
+                                        on_started=started, remove=True)
+            result.exit_code = res.exit_code
+            sess = None  # start_and_attach(remove=True) reaped it
+        result.finished_at = time.time()
     finally:
-        out.close()
+        if cell is not None:
+            cell.close()
         if feed is not None:
             feed.close()
-        if sess is not None and not removed:
+        if sess is not None:
             reap_quietly(sess)  # it never ran, or an error cut the attach short
-    assert sess is not None
-    return CellResult(kind=kind, session_id=sess.id, container_id=ctr.id,
-                      container_name=ctr.name, command=list(config.command),
-                      exit_code=exit_code, started_at=started, finished_at=finished,
-                      interrupted=ctl.interrupted, timed_out=ctl.timed_out,
-                      output=out.digests())
+    result.interrupted, result.timed_out = ctl.interrupted, ctl.timed_out
+    if cell is not None:
+        result.output = cell.digests()
+    return result
 
 
-def raise_for(result: CellResult, what: str, no_raise: bool = False) -> None:
+def raise_for(result: ProcessResult, what: str, no_raise: bool = False) -> None:
     """The cell's verdict: interrupted always raises; a failure unless --no-raise."""
     code = result.exit_code if result.exit_code is not None else -1
     where = f"in container {result.container_name}"

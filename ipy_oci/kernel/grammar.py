@@ -1,10 +1,10 @@
-"""``%oci`` lines -> the CLI's own grammar, plus a few flags only magics have.
+"""``%oci`` lines -> the shared grammar, plus a few flags only magics have.
 
 One parser, two front ends: everything but the magic-only flags goes through
-``ipy_oci.cli.parser.parse``. The magic-only flags (``--shell``, ``--timeout`` …)
-are taken out first by a small parser of their own, wherever they appear on
-the line, except inside a command: in ``%oci exec c1 python3 --timeout 3``
-the ``--timeout`` belongs to python3.
+``ipy_oci.grammar.parser.parse``, which the CLI uses too. The magic-only flags
+(``--shell``, ``--timeout`` …) are taken out first by a small parser of their own,
+wherever they appear on the line, except inside a command: in
+``%oci exec c1 python3 --timeout 3`` the ``--timeout`` belongs to python3.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import shlex
 from dataclasses import dataclass
 from typing import NoReturn
 
-from ..cli.parser import parse
 from ..errors import UsageError
+from ..grammar.parser import parse
 
 # flag -> takes a value
 MAGIC_FLAGS = {"--shell": True, "--interpreter": True, "--timeout": True, "--grace": True,

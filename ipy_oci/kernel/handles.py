@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import signal as _signal
-import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..engine.attached import ProcessResult
 from ..engine.records import State
+from ..engine.views import ago, human_size, status_text
 from ..errors import NoSuchContainer
 from . import html as h
 from .failures import describe_exit
@@ -21,20 +21,6 @@ if TYPE_CHECKING:
     from ..engine.container import Container
     from ..engine.exec_session import ExecSession
     from ..engine.runtime import Runtime
-
-
-def container_status(ctr: Container) -> str:
-    r = ctr.record
-    if r.state in (State.RUNNING, State.STOPPING):
-        return f"Up {h.human_duration(time.time() - r.started_at)}"
-    if r.state == State.PAUSED:
-        return f"Up {h.human_duration(time.time() - r.started_at)} (paused)"
-    if r.state in (State.EXITED, State.STOPPED):
-        code = r.exit_code if r.exit_code is not None else 0
-        return f"Exited ({code}) {h.ago(r.finished_at)}".strip()
-    if r.state == State.CREATED:
-        return "Initialized"
-    return "Created"
 
 
 class ContainerHandle:
@@ -138,8 +124,8 @@ class ContainerHandle:
             ("id", h.mono(self.id[:12])),
             ("image", h.esc(self.image)),
             ("command", h.mono(" ".join(self.command))),
-            ("state", h.badge(self.state) + " " + h.esc(container_status(self.container))),
-            ("created", h.esc(h.ago(r.created_at))),
+            ("state", h.badge(self.state) + " " + h.esc(status_text(self.container))),
+            ("created", h.esc(ago(r.created_at))),
             ("exec sessions", str(self.exec_sessions())),
         ]
         if r.state in (State.EXITED, State.STOPPED):
@@ -156,14 +142,14 @@ class ContainerList(list[ContainerHandle]):
         if not self:
             return "(no containers)"
         return "\n".join(f"{c.id[:12]}  {c.name:<20} {c.image:<28} "
-                         f"{container_status(c.container)}" for c in self)
+                         f"{status_text(c.container)}" for c in self)
 
     def _repr_html_(self) -> str:
         if not self:
             return "<i>no containers</i>"
         rows = [[h.mono(c.id[:12]), h.esc(c.name), h.esc(c.image),
                  h.mono(_short(" ".join(c.command), 30)), h.badge(c.state),
-                 h.esc(container_status(c.container)), str(c.exec_sessions())]
+                 h.esc(status_text(c.container)), str(c.exec_sessions())]
                 for c in self]
         return h.table(["ID", "NAME", "IMAGE", "COMMAND", "STATE", "STATUS", "EXECS"], rows)
 
@@ -178,19 +164,9 @@ class InspectData(dict[str, Any]):
         return json.dumps(self, indent=2, default=str)
 
 
-def image_dict(img: Any) -> dict[str, Any]:
-    cfg = img.config or {}
-    return {
-        "Id": img.id, "Digest": img.digest, "RepoTags": list(img.names),
-        "Created": img.created, "Size": img.size,
-        "Architecture": cfg.get("architecture", ""), "Os": cfg.get("os", ""),
-        "Config": cfg.get("config", {}),
-        "RootFS": {"Type": "layers", "Layers": (cfg.get("rootfs") or {}).get("diff_ids", [])},
-    }
-
-
 class ImageList(list[InspectData]):
-    """``%oci images``: one dict per image, shown as a table."""
+    """``%oci images``: one dict per image (``images --format json`` rows), shown as a
+    table."""
 
     def _repr_html_(self) -> str:
         if not self:
@@ -199,9 +175,10 @@ class ImageList(list[InspectData]):
         for img in self:
             for name in img["RepoTags"] or ["<none>:<none>"]:
                 repo, _, tag = name.rpartition(":")
+                created = ago(img["Created"]) or img["CreatedAt"]
                 rows.append([h.esc(repo), h.esc(tag), h.mono(img["Id"][:12]),
-                             h.mono(img["Digest"][:19]), h.esc(img["Created"]),
-                             h.esc(_size(int(img["Size"])))])
+                             h.mono(img["Digest"][:19]), h.esc(created),
+                             h.esc(human_size(int(img["Size"])))])
         return h.table(["REPOSITORY", "TAG", "IMAGE ID", "DIGEST", "CREATED", "SIZE"], rows)
 
 
@@ -251,60 +228,37 @@ class ExecSessionHandle:
         return h.fields(pairs)
 
 
-@dataclass
-class CellResult:
-    """How one ``%%oci exec`` / ``%%oci run`` cell ended (``%oci last``)."""
+def outcome(res: ProcessResult) -> str:
+    how = ("interrupted" if res.interrupted else "timed out" if res.timed_out else "exited")
+    return f"{how} with code {describe_exit(res.exit_code)} after {res.duration:.2f} s"
 
-    kind: str
-    session_id: str
-    container_id: str
-    container_name: str
-    command: list[str]
-    exit_code: int | None
-    started_at: float
-    finished_at: float
-    interrupted: bool = False
-    timed_out: bool = False
-    output: dict[str, dict[str, object]] = field(default_factory=dict)
 
-    @property
-    def duration(self) -> float:
-        return max(0.0, self.finished_at - self.started_at)
+def result_text(res: ProcessResult) -> str:
+    """How ``%oci last`` shows the engine's result of a cell (or ``%oci run``)."""
+    return (f"<{res.kind} {' '.join(res.command)[:40]!r} in {res.container_name}: "
+            f"{outcome(res)}; session {res.session_id[:12]}>")
 
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and not self.interrupted and not self.timed_out
 
-    def outcome(self) -> str:
-        how = ("interrupted" if self.interrupted else "timed out" if self.timed_out
-               else "exited")
-        return f"{how} with code {describe_exit(self.exit_code)} after {self.duration:.2f} s"
+def result_html(res: ProcessResult) -> str:
+    state = ("ok" if res.ok else "interrupted" if res.interrupted or res.timed_out
+             else "failed")
+    return h.fields([
+        ("cell", h.esc(f"%%oci {res.kind}")),
+        ("container", h.esc(res.container_name) + " " + h.mono(res.container_id[:12])),
+        ("command", h.mono(_short(" ".join(res.command), 80))),
+        ("result", h.badge(state, outcome(res))),
+        ("started", h.esc(h.iso(res.started_at))),
+        ("exec session", h.mono(res.session_id[:12])),
+    ])
 
-    def __repr__(self) -> str:
-        return (f"<{self.kind} {' '.join(self.command)[:40]!r} in {self.container_name}: "
-                f"{self.outcome()}; session {self.session_id[:12]}>")
 
-    def _repr_html_(self) -> str:
-        state = ("ok" if self.ok else "interrupted" if self.interrupted or self.timed_out
-                 else "failed")
-        return h.fields([
-            ("cell", h.esc(f"%%oci {self.kind}")),
-            ("container", h.esc(self.container_name) + " " + h.mono(self.container_id[:12])),
-            ("command", h.mono(_short(" ".join(self.command), 80))),
-            ("result", h.badge(state, self.outcome())),
-            ("started", h.esc(h.iso(self.started_at))),
-            ("exec session", h.mono(self.session_id[:12])),
-        ])
+def register_formatters(ipython: Any) -> None:
+    """Display the engine's ProcessResult in the notebook (text and HTML)."""
+    formatters = ipython.display_formatter.formatters
+    formatters["text/plain"].for_type(
+        ProcessResult, lambda res, p, cycle: p.text(result_text(res)))
+    formatters["text/html"].for_type(ProcessResult, result_html)
 
 
 def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000:
-            return f"{size:.3g} {unit}" if unit != "B" else f"{int(size)} B"
-        size /= 1000
-    return f"{size:.3g} TB"

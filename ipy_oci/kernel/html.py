@@ -67,23 +67,9 @@ def _details(summary: str, items: str, is_open: bool) -> str:
             f'<ul style="margin:0;padding-left:1.2em;list-style:none">{items}</ul></details>')
 
 
-def human_duration(seconds: float) -> str:
-    s = int(max(0.0, seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min"
-    if s < 86400 * 2:
-        return f"{s // 3600} h {s % 3600 // 60} min"
-    return f"{s // 86400} days"
-
-
-def ago(ts: float) -> str:
-    return f"{human_duration(time.time() - ts)} ago" if ts else ""
-
-
 def iso(ts: float) -> str:
-    """RFC 3339 UTC with microseconds ("" when unset)."""
+    """RFC 3339 UTC with microseconds ("" when unset), as provenance records keep times
+    (durations and podman's times: engine/views.py)."""
     if not ts:
         return ""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e6):06d}Z"

@@ -1,6 +1,6 @@
-"""``%oci`` and ``%%oci``: the CLI's grammar inside IPython.
+"""``%oci`` and ``%%oci``: the shared command grammar inside IPython.
 
-``%oci SUBCOMMAND …`` parses with the CLI's own parser and returns Python objects;
+``%oci SUBCOMMAND …`` parses with the grammar the CLI uses and returns Python objects;
 ``%%oci exec CONTAINER`` and ``%%oci run IMAGE`` run the cell body. Engine errors
 show as one line; the kernel still marks the cell as failed.
 """
@@ -13,11 +13,11 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from traitlets import Float
 
-from ..cli.parser import HelpShown, build_parser, command_name
-from ..errors import OciError, UsageError
+from ..errors import OciError, Unsupported, UsageError
+from ..grammar.parser import HelpShown, build_parser, command_name
 from . import shutdown
 from .cells import cell_exec, cell_run
-from .commands import LINE_COMMANDS, Call, cli_fallback, cmd_last, cmd_provenance
+from .commands import LINE_COMMANDS, Call, cmd_last, cmd_provenance
 from .context import get_context
 from .failures import concise
 from .grammar import MAGIC_HELP, parse_line, tokenize
@@ -30,18 +30,23 @@ class OciMagics(Magics):
     """Configurable as ``c.OciMagics.interrupt_grace = 5`` in an IPython config file."""
 
     interrupt_grace = Float(
-        2.0, help="Seconds between forwarding Ctrl-C (SIGINT) to a command and killing it."
+        None, allow_none=True,
+        help="Seconds between forwarding Ctrl-C (SIGINT) to a command and killing it "
+             "(unset: interrupt_grace from ipy-oci.toml, default 2).",
     ).tag(config=True)
     shutdown_timeout = Float(
-        1.0, help="Seconds a command gets after SIGTERM when the kernel shuts down."
+        None, allow_none=True,
+        help="Seconds a command gets after SIGTERM when the kernel shuts down "
+             "(unset: kernel_stop_timeout from ipy-oci.toml, default 1).",
     ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.ctx = get_context()
-        shutdown.install(self.ctx, self.shutdown_timeout)
-        self.observe(lambda ch: shutdown.install(self.ctx, ch["new"]),
+        self.ctx.shutdown_timeout = self.shutdown_timeout
+        self.observe(lambda ch: setattr(self.ctx, "shutdown_timeout", ch["new"]),
                      names="shutdown_timeout")
+        shutdown.install(self.ctx)
 
     @line_cell_magic
     def oci(self, line: str, cell: str | None = None) -> Any:
@@ -75,12 +80,17 @@ class OciMagics(Magics):
         if args.version and args.cmd is None:
             return LINE_COMMANDS["version"](Call(self.ctx, self.ctx.runtime, ml, 0.0))
         rt = self._runtime_for(args)
-        grace = ml.opts.grace if ml.opts.grace is not None else float(self.interrupt_grace)
+        grace = ml.opts.grace if ml.opts.grace is not None else (
+            self.interrupt_grace if self.interrupt_grace is not None
+            else rt.config.interrupt_grace)
         if cell is not None:
             if args.cmd == "exec":
                 return cell_exec(self.ctx, rt, ml, cell, grace)
             return cell_run(self.ctx, rt, ml, line, cell, grace)
-        handler = LINE_COMMANDS.get(args.cmd, cli_fallback)
+        handler = LINE_COMMANDS.get(args.cmd)
+        if handler is None:
+            raise Unsupported(f"'%oci {args.cmd}' is not available in the kernel: run "
+                              f"'ipy-oci {args.cmd}' in a terminal")
         return handler(Call(self.ctx, rt, ml, grace))
 
     def _runtime_for(self, args: Any) -> Any:
@@ -97,7 +107,10 @@ class OciMagics(Magics):
 
 
 def load(ipython: Any) -> None:
+    from .handles import register_formatters
+
     ipython.register_magics(OciMagics)
+    register_formatters(ipython)
 
 
 def unload(ipython: Any) -> None:

@@ -17,10 +17,10 @@ from . import html as h
 from .failures import describe_exit
 
 if TYPE_CHECKING:
+    from ..engine.attached import ProcessResult
     from ..engine.container import Container
-    from ..images.store import Image
+    from ..engine.images import Image
     from .execs import BodyProgram
-    from .handles import CellResult
 
 SCHEMA = "ipy-oci/provenance/v1"
 METADATA_KEY = "ipy_oci"
@@ -46,7 +46,7 @@ def cell_digest(body: str) -> str:
 
 def build_record(*, line: str, body: str, image_ref: str, image: Image, ctr: Container,
                  env: list[str], env_args: list[str], program: BodyProgram,
-                 result: CellResult, removed: bool, runtime: dict[str, Any],
+                 result: ProcessResult, removed: bool, runtime: dict[str, Any],
                  kernel_id: str) -> dict[str, Any]:
     cfg = ctr.record.config
     config = {k: getattr(cfg, k) for k in _CONFIG_KEYS}

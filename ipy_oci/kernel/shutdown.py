@@ -4,9 +4,9 @@ On ``atexit`` (a clean shutdown or restart) and on SIGTERM (what jupyter_client
 sends a kernel that did not exit in time, e.g. because a cell still ran):
 
 1. widgets stop their threads;
-2. exec sessions owned by this kernel are stopped (their process group gets
-   SIGTERM, then SIGKILL after the timeout) and removed;
-3. ``--rm`` containers this kernel started are removed.
+2. the engine's "a kernel goes away" entry point (``Runtime.reap_kernel``) stops
+   this kernel's exec sessions (their process groups get SIGTERM, one shared
+   timeout, then SIGKILL), removes them, and removes its ``--rm`` containers.
 
 A SIGKILLed kernel can do none of this: the server extension reaps by kernel id
 (every session records it) and conmon's exit commands keep the state right.
@@ -19,15 +19,10 @@ import os
 import signal
 import sys
 import threading
-import time
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from ..engine.exec_records import ExecState
-
 if TYPE_CHECKING:
-    from ..engine.exec_session import ExecSession
-    from ..engine.runtime import Runtime
     from .context import KernelContext
 
 # jupyter_client SIGKILLs a kernel 2.5 s (half its shutdown_wait_time) after SIGTERM.
@@ -37,10 +32,9 @@ _lock = threading.Lock()
 _installed: dict[str, Any] = {}
 
 
-def install(ctx: KernelContext, stop_timeout: float = 1.0) -> None:
+def install(ctx: KernelContext) -> None:
     """Register the hooks once per process (loading the extension twice is harmless)."""
     _installed["ctx"] = ctx
-    _installed["stop_timeout"] = stop_timeout
     if _installed.get("done"):
         return
     _installed["done"] = True
@@ -52,7 +46,8 @@ def install(ctx: KernelContext, stop_timeout: float = 1.0) -> None:
 def _at_exit() -> None:
     ctx = _installed.get("ctx")
     if ctx is not None:
-        cleanup(ctx, float(_installed.get("stop_timeout", 1.0)))
+        timeout = ctx.shutdown_timeout
+        cleanup(ctx, ctx.config.kernel_stop_timeout if timeout is None else timeout)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -81,53 +76,14 @@ def cleanup(ctx: KernelContext, stop_timeout: float) -> list[str]:
         for close in list(ctx.closers):
             _quietly(close)
         ctx.closers.clear()
-        rt = ctx.new_runtime()
-        reaped = _reap_sessions(ctx, rt, stop_timeout)
-        _remove_containers(ctx, rt, stop_timeout)
-        return reaped
+        with ctx.new_runtime() as rt:
+            # Outside a Jupyter kernel there is no kernel id: this process owns them.
+            return rt.reap_kernel(kernel_id=ctx.kernel_id, pid=ctx.pid, timeout=stop_timeout)
     except Exception as exc:  # never turn a shutdown into a crash
         _warn(f"cleanup failed: {exc}")
         return []
     finally:
         _lock.release()
-
-
-def _owned(ctx: KernelContext, sess: ExecSession) -> bool:
-    rec = sess.record
-    if ctx.kernel_id:
-        return rec.owner_kernel == ctx.kernel_id
-    return rec.owner_pid == ctx.pid
-
-
-def _reap_sessions(ctx: KernelContext, rt: Runtime, stop_timeout: float) -> list[str]:
-    from .interrupts import signal_group
-
-    owned = [s for s in rt.exec_sessions(sync=False) if _owned(ctx, s)]
-    running = [s for s in owned if s.state == ExecState.RUNNING]
-    # Every group gets SIGTERM at once, then one shared wait, then SIGKILL.
-    live = [s for s in running if stop_timeout > 0 and signal_group(s, signal.SIGTERM)]
-    deadline = time.monotonic() + stop_timeout
-    while live and time.monotonic() < deadline:
-        time.sleep(0.05)
-        live = [s for s in live if s.signal(0)]
-    for s in running:
-        signal_group(s, signal.SIGKILL)
-    for s in owned:
-        _quietly(lambda s=s: s.remove(force=True))
-    if ctx.kernel_id:
-        _quietly(lambda: rt.reap_owner(kernel_id=ctx.kernel_id))
-    else:
-        _quietly(lambda: rt.reap_owner(pid=ctx.pid))
-    return [s.id for s in owned]
-
-
-def _remove_containers(ctx: KernelContext, rt: Runtime, stop_timeout: float) -> None:
-    if not ctx.kernel_id:
-        return  # outside a kernel, containers record no owner to match
-    for ctr in rt.containers(all=True, sync=False):
-        rec = ctr.record
-        if rec.owner_kernel == ctx.kernel_id and rec.config.auto_remove:
-            _quietly(lambda ctr=ctr: ctr.remove(force=True, timeout=stop_timeout))
 
 
 def _quietly(fn: Any) -> None:

@@ -21,6 +21,7 @@ import ipywidgets as w
 from traitlets import Unicode
 
 from ..engine.records import State
+from ..engine.views import human_duration
 from ..errors import NoSuchContainer, NoSuchExecSession, OciError
 from . import html as h
 from .context import get_context
@@ -29,7 +30,7 @@ from .interrupts import StopControl
 
 if TYPE_CHECKING:
     from ..engine.container import Container
-    from ..engine.exec_records import ExecConfig
+    from ..engine.records import ExecConfig
     from ..engine.runtime import Runtime
 
 MIN_INTERVAL = 0.5  # refresh at most twice a second
@@ -67,11 +68,12 @@ class _Poller:
 
 
 def _uptime(state: str, started: float) -> str:
-    """Minute resolution: a ticking seconds column would send a message every second."""
+    """podman's words at minute resolution: a ticking seconds column would send a
+    message every second."""
     if state not in (State.RUNNING, State.PAUSED, State.STOPPING) or not started:
         return ""
     seconds = time.time() - started
-    return "< 1 min" if seconds < 60 else h.human_duration(seconds)
+    return "Less than a minute" if seconds < 60 else human_duration(seconds)
 
 
 class _Row:
@@ -206,7 +208,7 @@ class ContainerTable(w.VBox):
         try:
             self._apply(self._read(rt, sync=True))
         finally:
-            rt.db.close()
+            rt.close()
 
     # -- actions (button clicks run on the kernel's main thread; the work does not) -------
     def _act(self, cid: str, action: str) -> None:
@@ -237,7 +239,7 @@ class ContainerTable(w.VBox):
         except OciError as exc:
             self._say(f"{action} failed: {exc}", error=True)
         finally:
-            rt.db.close()
+            rt.close()
             with self._lock:
                 row = self._rows.get(cid)
                 if row is not None:
@@ -263,7 +265,7 @@ class ContainerTable(w.VBox):
     def _stop_threads(self) -> None:
         self._poller.stop()
         if self._rt is not None:
-            self._rt.db.close()
+            self._rt.close()
             self._rt = None
 
     @property
@@ -350,32 +352,21 @@ class ExecSessionView(w.VBox):
         return view
 
     def _run(self, session_id: str, stdin: bytes | None) -> None:
-        from .execs import _StdinFeed, reap_quietly
+        from .execs import attached_exec
 
         assert self._ctl is not None
-        ctl = self._ctl
         rt = self._ctx.new_runtime()
-        feed = _StdinFeed(stdin) if stdin is not None else None
-        sess = None
         try:
             sess = rt.lookup_exec(session_id)
-
-            def started(s: Any) -> None:
-                ctl.bind(s)
-                self.state = "running"
-
-            res = sess.start_and_attach(self._on_output, stdin_fd=feed.fd if feed else None,
-                                        should_stop=ctl.should_stop, interrupt_grace=0.0,
-                                        on_started=started, remove=True)
+            ctr = rt.lookup_container(sess.record.container_id)
+            res = attached_exec(self._ctx, rt, ctr, sess.record.config, self._ctl, "exec",
+                                stdin=stdin, session=sess, on_output=self._on_output,
+                                on_started=lambda _s: setattr(self, "state", "running"))
             self.exit_code = res.exit_code
         except OciError as exc:
             self._append(3, f"\n{type(exc).__name__}: {exc}\n")
         finally:
-            if feed is not None:
-                feed.close()
-            if sess is not None:
-                reap_quietly(sess)
-            rt.db.close()
+            rt.close()
             for stream, dec in self._decoders.items():
                 tail = dec.decode(b"", final=True)
                 if tail:
@@ -431,7 +422,7 @@ class ExecSessionView(w.VBox):
                 sess = rt.lookup_exec(session_id).sync()
             except NoSuchExecSession:
                 self.state = "removed"
-                rt.db.close()
+                rt.close()
                 return False
             except OciError:
                 return True
@@ -442,7 +433,7 @@ class ExecSessionView(w.VBox):
             self.state = rec.state
             self._render_header()
             if rec.state == "stopped":
-                rt.db.close()
+                rt.close()
                 return False
             return True
 

@@ -23,7 +23,6 @@ _MAX_PENDING = 1 << 20
 # Packets read per wake-up before output is handed on (bounds latency and memory).
 _MAX_BATCH = 64
 
-DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 
 
 def parse_detach_keys(spec: str) -> bytes:
@@ -148,6 +147,53 @@ def pump(
         sel.close()
         if feeder is not None:
             feeder.close()
+
+
+def pump_pipes(
+    fds: dict[int, int],
+    on_output: Callable[[int, bytes], None],
+    should_stop: Callable[[], bool] | None = None,
+    poll_interval: float = 0.2,
+    ended: Callable[[], bool] | None = None,
+) -> str:
+    """Relay output pipes (fd -> stream number) until they all close.
+
+    ``ended()`` tells that the writer's monitor has exited: a background child that
+    keeps a pipe open then cannot hold the relay (what is readable is drained).
+    """
+    sel = selectors.DefaultSelector()
+    for fd, stream in fds.items():
+        os.set_blocking(fd, False)
+        sel.register(fd, selectors.EVENT_READ, stream)
+    try:
+        while sel.get_map():
+            if should_stop is not None and should_stop():
+                return AttachResult.STOPPED
+            ready = sel.select(timeout=poll_interval)
+            if not ready and ended is not None and ended():
+                for key in list(sel.get_map().values()):
+                    _drain_pipe(key.fd, key.data, on_output)
+                return AttachResult.EOF
+            for key, _events in ready:
+                try:
+                    data = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                if data:
+                    on_output(key.data, data)
+                else:
+                    sel.unregister(key.fd)
+        return AttachResult.EOF
+    finally:
+        sel.close()
+
+
+def _drain_pipe(fd: int, stream: int, on_output: Callable[[int, bytes], None]) -> None:
+    try:
+        while data := os.read(fd, 65536):
+            on_output(stream, data)
+    except BlockingIOError:
+        pass
 
 
 class _Feeder:

@@ -7,16 +7,18 @@ import json
 import os
 import shutil
 import signal as _signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidState, RuntimeFailure, Unsupported
+from ..errors import InvalidState, RuntimeFailure
 from ..state.procs import is_alive, kill_process_group, signal_process, start_time
 from .conmon_pipes import ConmonProcess, classify_runtime_error, spawn_conmon
-from .exec_handle import ExecHandle
-from .fsutil import read_int_file, wait_for_file
+from .exec_handle import ConmonExecHandle
+from .foreground import ForegroundExecHandle, spawn_foreground
+from .fsutil import connect_seqpacket, read_int_file, wait_for_file
 from .runtime import CreateRequest, ExecRequest, Spawned
 
 CGROUP_HYBRID_HINT = (
@@ -37,8 +39,7 @@ def _read_exit_file(path: Path) -> int | None:
 
 class ConmonRuntime:
     def __init__(self, runtime_path: str, conmon_path: str, runroot: Path,
-                 log_level: str = "warn", runtime_name: str | None = None,
-                 cleanup_command: list[str] | None = None) -> None:
+                 log_level: str = "warn", runtime_name: str | None = None) -> None:
         self.runtime_path = runtime_path
         self.conmon_path = conmon_path
         self.runtime_name = runtime_name or Path(runtime_path).name
@@ -46,8 +47,6 @@ class ConmonRuntime:
         self.state_root = runroot / self.runtime_name
         self.exit_dir = runroot / "exits"
         self.log_level = "debug" if log_level == "debug" else "error"
-        # argv prefix of conmon's exit command: "<python> -m ipy_oci <global flags>"
-        self.cleanup_command = cleanup_command or []
         for d in (self.state_root, self.exit_dir):
             d.mkdir(parents=True, exist_ok=True)
 
@@ -221,20 +220,16 @@ class ConmonRuntime:
         finally:
             os.close(fd)
 
+    def attach(self, bundle: Path) -> socket.socket:
+        return connect_seqpacket(self.attach_socket_path(bundle))
+
     # -- exec sessions ------------------------------------------------------------
-    def exec_container(self, req: ExecRequest) -> Spawned:
-        """Start one exec session under its own conmon.
-
-        Attached sessions return with ``req`` still connected: the caller gets the
-        attach socket and conmon handle through ``exec_attach``/``ExecHandle``.
-        """
-        handle = self.exec_spawn(req)
-        try:
-            return handle.wait_started()
-        finally:
-            handle.close_pipes()
-
-    def exec_spawn(self, req: ExecRequest, exit_delay: int = 0) -> ExecHandle:
+    def exec_container(self, req: ExecRequest) -> ConmonExecHandle | ForegroundExecHandle:
+        """Start one exec session under its own conmon (or, ``req.foreground``,
+        under the client itself); ``wait_started`` on the handle completes the
+        start (and connects an attached session's socket)."""
+        if req.foreground:
+            return spawn_foreground(self._rt(), req)
         self._prepare_bundle_dirs(req.bundle)
         spec = req.bundle / "process.json"
         spec.write_text(json.dumps(req.process))
@@ -252,12 +247,12 @@ class ConmonRuntime:
             argv.append("-i")
         if req.preserve_fds:
             argv += ["--runtime-opt", f"--preserve-fds={req.preserve_fds}"]
-        if exit_delay and req.exit_command:
-            argv += ["--exit-delay", str(exit_delay)]
+        if req.exit_delay and req.exit_command:
+            argv += ["--exit-delay", str(req.exit_delay)]
         extra = tuple(range(3, 3 + req.preserve_fds))
         cp = spawn_conmon(argv, req.bundle / "conmon.err", with_attach_pipe=req.attach,
                           extra_fds=extra)
-        return ExecHandle(self, req, cp)
+        return ConmonExecHandle(self, req, cp)
 
     def exec_stop_container(self, ctr_id: str, session_id: str, pid: int, pid_start: int,
                             timeout: float) -> None:
@@ -312,20 +307,5 @@ class ConmonRuntime:
     def exec_attach_socket_path(self, bundle: Path) -> Path:
         return bundle / "attach"
 
-    # -- checkpointing --------------------------------------------------------------
-    def supports_checkpoint(self) -> bool:
-        try:
-            res = subprocess.run(["criu", "check"], capture_output=True, check=False,
-                                 timeout=20)
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-        return res.returncode == 0
-
-    def checkpoint_container(self, ctr_id: str, image_path: Path) -> None:
-        if not self.supports_checkpoint():
-            raise Unsupported(
-                "checkpointing needs CRIU, and 'criu check' fails on this host "
-                "(install criu and run on a kernel that supports it)"
-            )
-        self._run_rt("checkpoint", "--image-path", str(image_path), ctr_id,
-                     what=f"checkpointing {ctr_id[:12]}")
+    def exec_attach(self, bundle: Path) -> socket.socket:
+        return connect_seqpacket(self.exec_attach_socket_path(bundle))

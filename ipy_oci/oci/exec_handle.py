@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..state.procs import start_time
+from .attach import pump
 from .conmon_pipes import ConmonProcess, classify_runtime_error
 from .fsutil import connect_seqpacket, read_int_file, wait_for_file
 from .runtime import ExecRequest, Spawned
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from .conmon import ConmonRuntime
 
 
-class ExecHandle:
+class ConmonExecHandle:
     def __init__(self, rt: ConmonRuntime, req: ExecRequest, cp: ConmonProcess) -> None:
         self.rt = rt
         self.req = req
@@ -34,7 +36,7 @@ class ExecHandle:
         cp.send_start()
         if req.attach:
             cp.wait_attach_ready()
-            self.sock = connect_seqpacket(req.bundle / "attach")
+            self.sock = connect_seqpacket(self.rt.exec_attach_socket_path(req.bundle))
             cp.send_start()
         cp.reap_launcher()
         # conmon's identity is saved before anything can fail, so any process (and
@@ -50,6 +52,13 @@ class ExecHandle:
         self.spawned = Spawned(pid=pid, pid_start=start_time(pid), conmon_pid=conmon_pid,
                                conmon_start=conmon_start)
         return self.spawned
+
+    def pump(self, on_output: Callable[[int, bytes], None], stdin_fd: int | None = None,
+             detach_keys: bytes = b"", should_stop: Callable[[], bool] | None = None,
+             poll_interval: float = 0.2) -> str:
+        assert self.sock is not None, "pump needs an attached session"
+        return pump(self.sock, on_output, stdin_fd=stdin_fd, detach_keys=detach_keys,
+                    should_stop=should_stop, poll_interval=poll_interval)
 
     def wait_exit(self, timeout: float | None = None) -> int | None:
         """The exit code from conmon's second sync message, else from the exit file."""
@@ -68,9 +77,6 @@ class ExecHandle:
                          2.0 if timeout is None else timeout):
             return self.rt.read_exec_exit_code(cid, sid)
         return None
-
-    def close_pipes(self) -> None:
-        self.cp.close()
 
     def close(self) -> None:
         if self.sock is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import time
@@ -36,22 +37,26 @@ def read_int_file(path: Path) -> int | None:
         return None
 
 
-def _read_start(path: Path) -> int:
-    return read_int_file(path) or 0
-
-
 def connect_seqpacket(path: Path) -> socket.socket:
-    """Connect to a conmon socket, going through /proc/self/fd when the path is too long."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    """Connect to a conmon socket, going through /proc/self/fd when the path is too long.
+
+    A socket that is not there (started detached, or already exited) is InvalidState.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     target = str(path)
     dfd = -1
     try:
         if len(target.encode()) > _SUN_PATH_MAX:
-            dfd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+            dfd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             target = f"/proc/self/fd/{dfd}/{path.name}"
         sock.connect(target)
-    except OSError:
+    except OSError as exc:
         sock.close()
+        if exc.errno in (errno.ENOENT, errno.ECONNREFUSED):
+            from ..errors import InvalidState
+
+            raise InvalidState(f"no attach socket at {path}: the process was started "
+                               "detached or has already exited") from None
         raise
     finally:
         if dfd >= 0:

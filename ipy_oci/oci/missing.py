@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import RuntimeMissing
-from .runtime import CreateRequest, ExecRequest, Spawned
+from .runtime import CreateRequest, ExecHandle, ExecRequest, Spawned
 
 INSTALL_HINTS = {
     "runc": "apt-get install runc",
@@ -75,12 +76,15 @@ class MissingRuntime:
         self._fail()
 
     def attach_socket_path(self, bundle: Path) -> Path:
-        return bundle / "attach"
+        self._fail()
+
+    def attach(self, bundle: Path) -> socket.socket:
+        self._fail()
 
     def resize(self, bundle: Path, rows: int, cols: int) -> None:
         self._fail()
 
-    def exec_container(self, req: ExecRequest) -> Spawned:
+    def exec_container(self, req: ExecRequest) -> ExecHandle:
         self._fail()
 
     def exec_stop_container(self, ctr_id: str, session_id: str, pid: int, pid_start: int,
@@ -95,7 +99,10 @@ class MissingRuntime:
         self._fail()
 
     def exec_attach_socket_path(self, bundle: Path) -> Path:
-        return bundle / "attach"
+        self._fail()
+
+    def exec_attach(self, bundle: Path) -> socket.socket:
+        self._fail()
 
     def exec_bundle(self, session_id: str) -> Path:
         self._fail()
@@ -104,10 +111,4 @@ class MissingRuntime:
         self._fail()
 
     def read_exec_exit_code(self, ctr_id: str, session_id: str) -> int | None:
-        self._fail()
-
-    def supports_checkpoint(self) -> bool:
-        return False
-
-    def checkpoint_container(self, ctr_id: str, image_path: Path) -> None:
         self._fail()

@@ -7,6 +7,8 @@ crun under conmon; ``MissingRuntime`` turns every call into a clear error.
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +41,11 @@ class ExecRequest:
     attach: bool = True
     preserve_fds: int = 0
     exit_command: list[str] = field(default_factory=list)
+    exit_delay: int = 0  # seconds conmon waits before running the exit command
+    # The attached client is the monitor: the runtime runs in its foreground, no
+    # conmon (see oci/foreground.py); ``stdin_fd`` is then the process's stdin.
+    foreground: bool = False
+    stdin_fd: int | None = None
 
 
 @dataclass
@@ -49,6 +56,23 @@ class Spawned:
     pid_start: int
     conmon_pid: int
     conmon_start: int
+
+
+class ExecHandle(Protocol):
+    """One exec session being started and watched by its monitor.
+
+    ``wait_started`` returns once the process runs; ``pump`` relays an attached
+    session's output (and stdin) until it ends, returning an ``AttachResult``
+    value; ``wait_exit`` returns the exit code; ``close`` releases the client's
+    ends (never the process).
+    """
+
+    def wait_started(self) -> Spawned: ...
+    def pump(self, on_output: Callable[[int, bytes], None], stdin_fd: int | None = None,
+             detach_keys: bytes = b"", should_stop: Callable[[], bool] | None = None,
+             poll_interval: float = 0.2) -> str: ...
+    def wait_exit(self, timeout: float | None = None) -> int | None: ...
+    def close(self) -> None: ...
 
 
 class OCIRuntime(Protocol):
@@ -68,20 +92,18 @@ class OCIRuntime(Protocol):
     def exit_file_path(self, ctr_id: str) -> Path: ...
     def read_exit_code(self, ctr_id: str, wait: float = 0.0) -> int | None: ...
     def attach_socket_path(self, bundle: Path) -> Path: ...
+    def attach(self, bundle: Path) -> socket.socket: ...
     def resize(self, bundle: Path, rows: int, cols: int) -> None: ...
 
-    # Exec sessions
-    def exec_container(self, req: ExecRequest) -> Spawned: ...
+    # Exec sessions: attached (``req.attach``) or detached, under their own monitor
+    def exec_container(self, req: ExecRequest) -> ExecHandle: ...
     def exec_stop_container(self, ctr_id: str, session_id: str, pid: int, pid_start: int,
                             timeout: float) -> None: ...
     def exec_update_status(self, ctr_id: str, session_id: str, pid: int,
                            pid_start: int) -> bool: ...
     def exec_container_cleanup(self, ctr_id: str, session_id: str, bundle: Path) -> None: ...
     def exec_attach_socket_path(self, bundle: Path) -> Path: ...
+    def exec_attach(self, bundle: Path) -> socket.socket: ...
     def exec_bundle(self, session_id: str) -> Path: ...
     def exec_exit_file_path(self, ctr_id: str, session_id: str) -> Path: ...
     def read_exec_exit_code(self, ctr_id: str, session_id: str) -> int | None: ...
-
-    # Checkpointing
-    def supports_checkpoint(self) -> bool: ...
-    def checkpoint_container(self, ctr_id: str, image_path: Path) -> None: ...

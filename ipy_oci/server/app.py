@@ -93,7 +93,7 @@ class IpyOciApp(ExtensionApp):
         # Attach threads stop their processes (should_stop), then return.
         await asyncio.to_thread(_join_all, threads, 30.0)
         try:
-            await self.pool.run(lambda rt: rt.reap_owner(pid=os.getpid()))
+            await self.pool.run(lambda rt: rt.reap_kernel(pid=os.getpid()))
         except Exception:
             self.log.exception("ipy-oci: reaping the server's own exec sessions failed")
         await asyncio.to_thread(self.pool.shutdown)

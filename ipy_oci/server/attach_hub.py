@@ -17,11 +17,10 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.exec_records import ExecState
-from ..engine.records import State
+from ..engine.records import ExecState, State
 from ..engine.runtime import Runtime
 from ..errors import NotFoundError, OciError
-from .attach_sources import ExecSource, SocketSource, exec_attach_socket
+from .attach_sources import ExecSource, SocketSource
 from .attachment import Attachment, Viewer
 from .engine_pool import EnginePool
 
@@ -161,7 +160,7 @@ class AttachHub:
             sess = rt.lookup_exec(plan.id).sync()
             if sess.state != ExecState.RUNNING:
                 return sess, None
-            return sess, exec_attach_socket(sess)
+            return sess, sess.attach_socket()
 
         try:
             sess, sock = await self.pool.run(work)

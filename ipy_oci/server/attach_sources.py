@@ -11,14 +11,12 @@
 from __future__ import annotations
 
 import asyncio
-import errno
 import fcntl
 import logging
 import os
 import socket
 import threading
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidState, OciError
@@ -90,7 +88,7 @@ class ExecSource:
         finally:
             os.close(self._rfd)
             if rt is not None:
-                rt.db.close()
+                rt.close()
         try:
             self.att.loop.call_soon_threadsafe(self._on_end, self, outcome, code, error)
         except RuntimeError:
@@ -213,34 +211,3 @@ class SocketSource:
 
     def stop(self) -> None:
         self._close()
-
-
-def connect_seqpacket(path: Path) -> socket.socket:
-    """Connect to a conmon socket; a path too long for sun_path goes via /proc/self/fd."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    dfd = -1
-    try:
-        target = str(path)
-        if len(target.encode()) > 107:
-            dfd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            target = f"/proc/self/fd/{dfd}/{path.name}"
-        sock.connect(target)
-    except OSError as exc:
-        sock.close()
-        if exc.errno in (errno.ENOENT, errno.ECONNREFUSED):
-            raise InvalidState(f"no attach socket at {path}: the process was started "
-                               "detached or has already exited") from None
-        raise
-    finally:
-        if dfd >= 0:
-            os.close(dfd)
-    return sock
-
-
-def exec_attach_socket(sess: ExecSession) -> socket.socket:
-    """conmon's attach socket of a running, attached exec session.
-
-    The engine offers ``Container.attach_socket()`` but no exec counterpart yet;
-    the socket lives in the session's bundle, as ExecHandle connects to it.
-    """
-    return connect_seqpacket(sess.bundle / "attach")

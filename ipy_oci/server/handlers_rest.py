@@ -11,12 +11,14 @@ from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 
-from ..engine.exec_records import ExecConfig
+from ..engine import images as eng
+from ..engine.records import ExecConfig
 from ..engine.runtime import Runtime
-from ..errors import NoSuchContainer
+from ..engine.views import container_summary, image_inspect, image_summary
+from ..errors import NoSuchContainer, UsageError
+from ..grammar import signals
 from .api_errors import ApiError
 from .handlers_base import BaseApiHandler, to_int
-from .views import container_summary, image_json
 
 MAX_TERM_SIZE = 65535
 
@@ -25,18 +27,10 @@ def parse_signal(raw: str | None) -> int:
     """'KILL', 'SIGKILL', 'kill' or '9' (default SIGKILL, as docker kill)."""
     if raw is None or raw == "":
         return int(_signal.SIGKILL)
-    if raw.isdigit():
-        num = int(raw)
-        if 0 < num < _signal.NSIG:
-            return num
-        raise ApiError(400, f"signal={raw!r} is not a valid signal number")
-    name = raw.upper()
-    name = name if name.startswith("SIG") else "SIG" + name
     try:
-        return int(_signal.Signals[name])
-    except KeyError:
-        raise ApiError(400, f"signal={raw!r} is not a known signal name (e.g. TERM, "
-                            "KILL, INT, HUP)") from None
+        return signals.parse_signal(raw)
+    except UsageError as exc:
+        raise ApiError(400, f"signal={raw!r}: {exc}") from None
 
 
 class ContainersHandler(BaseApiHandler):
@@ -46,12 +40,13 @@ class ContainersHandler(BaseApiHandler):
 
         def work(rt: Runtime) -> list[dict[str, Any]]:
             out = []
+            counts = rt.exec_counts()
             for ctr in rt.containers(all=every):
                 try:
                     rt.touch(ctr)
                 except NoSuchContainer:
                     continue  # removed meanwhile
-                out.append(container_summary(rt, ctr))
+                out.append(container_summary(ctr, counts.get(ctr.id, 0)))
             return out
 
         self.reply(await self.engine(work))
@@ -195,7 +190,17 @@ class ExecResizeHandler(BaseApiHandler):
 class ImagesHandler(BaseApiHandler):
     @authorized
     async def get(self) -> None:
-        self.reply(await self.engine(lambda rt: [image_json(i) for i in rt.images.list()]))
+        """``images --format json`` rows (podman's GET /images/json)."""
+        self.reply(await self.engine(lambda rt: [
+            image_summary(s.image, s.containers) for s in eng.list_images(rt)]))
+
+
+class ImageHandler(BaseApiHandler):
+    @authorized
+    async def get(self, ref: str) -> None:
+        """``image inspect`` JSON (podman's GET /images/NAME/json)."""
+        self.reply(await self.engine(
+            lambda rt: image_inspect(rt, eng.image_store(rt).lookup(ref))))
 
 
 class InfoHandler(BaseApiHandler):
@@ -217,5 +222,6 @@ def rest_routes(prefix: str) -> list[tuple[str, type[BaseApiHandler]]]:
         (rf"{prefix}/exec/{ref}/stop", ExecStopHandler),
         (rf"{prefix}/exec/{ref}/resize", ExecResizeHandler),
         (rf"{prefix}/images/?", ImagesHandler),
+        (rf"{prefix}/images/(.+)", ImageHandler),  # names have slashes
         (rf"{prefix}/info/?", InfoHandler),
     ]

@@ -1,12 +1,14 @@
 """Reaping from the server: the process that outlives kernels.
 
+Only the engine's entry points are called (docs/ARCHITECTURE.md, "Reaping"):
+
 - Kernel lifecycle events (jupyter_server's kernel manager emits
   ``kernel_actions/v1`` after a successful ``shutdown`` or ``restart``, including
-  the restarts its KernelRestarter does for a kernel that died): the sessions
-  of that kernel id are reaped and its ``--rm`` containers removed.
-- A periodic pass: ``Runtime.reap()`` (rules 1, 4, 6), plus sessions owned by a
-  kernel that is not running here and whose owner process is dead (a SIGKILLed
-  kernel that nobody restarted; its detached sessions included).
+  the restarts its KernelRestarter does for a kernel that died): "a kernel goes
+  away" (``Runtime.reap_kernel``), for a restart only what the old process owned.
+- A periodic pass: ``Runtime.reap`` with the kernels running here, so sessions
+  of a kernel that is not running and whose process is dead (a SIGKILLed kernel
+  that nobody restarted; its detached sessions included) go too.
 """
 
 from __future__ import annotations
@@ -17,50 +19,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..engine.exec_records import ExecState
-from ..engine.exec_session import owner_alive
 from ..engine.runtime import Runtime
-from ..errors import NotFoundError
 from .engine_pool import EnginePool
 
 log = logging.getLogger(__name__)
 
 KERNEL_ACTIONS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
-
-
-def reap_dead_kernels(rt: Runtime, running: set[str], only: str = "") -> list[str]:
-    """Stop and remove sessions whose kernel is not in ``running`` and whose owner
-    process is dead (``only``: just this kernel id, whatever ``running`` says)."""
-    reaped = []
-    for sess in rt.exec_sessions(sync=False):
-        rec = sess.record
-        kid = rec.owner_kernel
-        if not kid or (only and kid != only) or (not only and kid in running):
-            continue
-        if owner_alive(rec):
-            continue
-        try:
-            if rec.state == ExecState.RUNNING:
-                sess.stop()
-            sess.remove(force=True)
-        except NotFoundError:
-            continue
-        reaped.append(sess.id)
-    return reaped
-
-
-def remove_rm_containers(rt: Runtime, kernel_id: str, before: float) -> list[str]:
-    """``--rm`` containers a kernel started (created before ``before``)."""
-    removed = []
-    for ctr in rt.containers(all=True, sync=False):
-        rec = ctr.record
-        if rec.owner_kernel == kernel_id and rec.config.auto_remove and rec.created_at < before:
-            try:
-                ctr.remove(force=True)
-            except NotFoundError:
-                continue
-            removed.append(ctr.id)
-    return removed
 
 
 class Reaper:
@@ -91,8 +55,7 @@ class Reaper:
         running = self.running_kernels()
 
         def work(rt: Runtime) -> list[str]:
-            report = rt.reap()
-            return [*report.orphans_reaped, *reap_dead_kernels(rt, running)]
+            return rt.reap(running_kernels=running).orphans_reaped
 
         reaped = await self.pool.run(work)
         if reaped:
@@ -112,12 +75,10 @@ class Reaper:
         now = time.time()
 
         def work(rt: Runtime) -> list[str]:
-            if action == "shutdown":
-                reaped = rt.reap_owner(kernel_id=kid)
-            else:
-                # The kernel id lives on in the new process: only the old one's go.
-                reaped = reap_dead_kernels(rt, set(), only=kid)
-            return [*reaped, *remove_rm_containers(rt, kid, before=now)]
+            # After a restart the kernel id lives on in the new process: only the old
+            # one's sessions go, and the --rm containers made before the restart.
+            return rt.reap_kernel(kernel_id=kid, restarted=action == "restart",
+                                  created_before=now)
 
         try:
             gone = await self.pool.run(work)

@@ -110,8 +110,18 @@ class StateDB:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Cursor]:
-        """One short write transaction; the lock is taken at BEGIN, not mid-way."""
+        """One short write transaction; the lock is taken at BEGIN, not mid-way.
+
+        Nested calls join the open transaction, so several domain calls of
+        ``StateStore`` can be made atomic by one outer ``transaction()``.
+        """
         cur = self.conn.cursor()
+        if self.conn.in_transaction:
+            try:
+                yield cur
+            finally:
+                cur.close()
+            return
         cur.execute("BEGIN IMMEDIATE")
         try:
             yield cur

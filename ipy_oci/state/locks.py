@@ -10,26 +10,46 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 
 class FileLock:
+    """An exclusive ``flock``, re-entrant within one object and safe across threads.
+
+    flock belongs to an open file description, so a second ``open`` of the lock file
+    in the same process would deadlock against the first: callers share one object
+    per file, and a depth counter (guarded by an RLock, which also serialises this
+    process's threads) makes nested holds re-enter.
+    """
+
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._rlock = threading.RLock()
         self._fd: int | None = None
         self._depth = 0
 
     def acquire(self) -> None:
-        if self._fd is not None:  # re-entrant within one object
+        self._rlock.acquire()
+        if self._fd is not None:
             self._depth += 1
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX)
+                        break
+                    except InterruptedError:
+                        continue
+            except BaseException:
+                os.close(fd)
+                raise
         except BaseException:
-            os.close(fd)
+            self._rlock.release()
             raise
         self._fd = fd
         self._depth = 1
@@ -38,11 +58,10 @@ class FileLock:
         if self._fd is None:
             return
         self._depth -= 1
-        if self._depth > 0:
-            return
-        fd, self._fd = self._fd, None
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        if self._depth == 0:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing the fd releases the flock
+        self._rlock.release()
 
     @property
     def is_held(self) -> bool:

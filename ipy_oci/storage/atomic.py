@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import tempfile
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -31,47 +29,6 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-class FileLock:
-    """An exclusive ``flock`` that is re-entrant within a process.
-
-    flock belongs to an open file description, so a second ``open`` of the lock file
-    in the same process would deadlock against the first; a depth counter (guarded by
-    an RLock, which also serialises threads) avoids that.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._rlock = threading.RLock()
-        self._depth = 0
-        self._fd: int | None = None
-
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        with self._rlock:
-            if self._depth == 0:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                try:
-                    while True:
-                        try:
-                            fcntl.flock(fd, fcntl.LOCK_EX)
-                            break
-                        except InterruptedError:
-                            continue
-                except BaseException:
-                    os.close(fd)
-                    raise
-                self._fd = fd
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and self._fd is not None:
-                    # Closing the fd releases the flock.
-                    os.close(self._fd)
-                    self._fd = None
 
 
 _RENAME_NOREPLACE = 1

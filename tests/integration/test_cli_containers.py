@@ -10,93 +10,42 @@ import hashlib
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import (
+    OciEnv,
+    children_of,
+    inspect,
+    proc_cmdline,
+    rm_force,
+    run_in_pty,
+    wait_until,
+)
 
 IMAGE_NAME = "localhost/busybox:latest"
 CATATONIT = shutil.which("catatonit") or "/usr/bin/catatonit"
 
 
 # -- helpers ----------------------------------------------------------------------------
-def _rm(oci: Any, *names: str) -> None:
-    oci.cli("rm", "-f", "-t", "0", *names)
-
-
-def _wait_until(pred: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def _inspect(oci: Any, ref: str) -> dict[str, Any]:
-    res = oci.cli("inspect", ref, check=True)
-    data = json.loads(res.stdout)
-    assert isinstance(data, list) and len(data) == 1
-    return data[0]
-
-
-def _wait_log(oci: Any, name: str, text: str) -> None:
+def _wait_log(oci: OciEnv, name: str, text: str) -> None:
     """Bounded wait until the container has written ``text`` (e.g. after its trap is set)."""
-    _wait_until(lambda: text in oci.cli("logs", name).stdout, f"{text!r} in logs of {name}")
+    wait_until(lambda: text in oci.cli("logs", name).stdout, f"{text!r} in logs of {name}",
+               timeout=15)
 
 
-def _ps_names(oci: Any, *flags: str) -> list[str]:
+def _ps_names(oci: OciEnv, *flags: str) -> list[str]:
     out = json.loads(oci.cli("ps", "--format", "json", *flags, check=True).stdout)
     return [n for c in out for n in c["Names"]]
 
 
-def _run_in_pty(oci: Any, args: list[str], feed: bytes | None = None,
-                prompt: bytes = b"# ", timeout: float = 30.0) -> tuple[int, bytes]:
-    """Run ``ipy-oci ARGS`` with a pseudo-terminal as stdin/stdout/stderr.
-
-    When ``feed`` is given it is typed once ``prompt`` appeared in the output.
-    """
-    master, slave = os.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "ipy_oci", *args], env=oci.env,
-                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
-    os.close(slave)
-    out = b""
-    fed = feed is None
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: every slave end is closed
-                    data = b""
-                if not data:
-                    break
-                out += data
-                if not fed and prompt in out:
-                    assert feed is not None
-                    os.write(master, feed)
-                    fed = True
-            elif proc.poll() is not None:
-                break
-        rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-    return rc, out
-
-
 # -- run ------------------------------------------------------------------------------
-def test_run_attached_streams_stdout_and_stderr(oci) -> None:  # type: ignore[no-untyped-def]
+def test_run_attached_streams_stdout_and_stderr(oci: OciEnv) -> None:
     res = oci.cli("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2")
     assert res.returncode == 0, res.stderr
     assert res.stdout == "out\n"
@@ -105,42 +54,42 @@ def test_run_attached_streams_stdout_and_stderr(oci) -> None:  # type: ignore[no
 
 
 @pytest.mark.parametrize("code", [0, 3, 42])
-def test_run_exit_code_passed_through_with_rm(oci, code: int) -> None:  # type: ignore[no-untyped-def]
+def test_run_exit_code_passed_through_with_rm(oci: OciEnv, code: int) -> None:
     res = oci.cli("run", "--rm", "busybox", "sh", "-c", f"exit {code}")
     assert res.returncode == code, res.stderr
     assert oci.cli("ps", "-a", "-q", check=True).stdout == ""
 
 
-def test_run_exit_code_kept_without_rm(oci) -> None:  # type: ignore[no-untyped-def]
+def test_run_exit_code_kept_without_rm(oci: OciEnv) -> None:
     try:
         res = oci.cli("run", "--name", "e3", "busybox", "sh", "-c", "exit 3")
         assert res.returncode == 3, res.stderr
         ps = oci.cli("ps", "-a", check=True).stdout
         assert re.search(r"Exited \(3\).*\be3$", ps, re.M), ps
         assert "e3" not in oci.cli("ps", check=True).stdout  # not running
-        st = _inspect(oci, "e3")["State"]
+        st = inspect(oci, "e3")["State"]
         assert st["Status"] == "exited" and st["ExitCode"] == 3 and st["Running"] is False
     finally:
-        _rm(oci, "e3")
+        rm_force(oci, "e3")
 
 
-def test_run_detached(oci) -> None:  # type: ignore[no-untyped-def]
+def test_run_detached(oci: OciEnv) -> None:
     try:
         res = oci.cli("run", "-d", "--name", "det", "busybox", "sleep", "1000")
         assert res.returncode == 0, res.stderr
         cid = res.stdout.strip()
         assert re.fullmatch(r"[0-9a-f]{64}", cid), res.stdout
         assert _ps_names(oci) == ["det"]
-        st = _inspect(oci, "det")["State"]
+        st = inspect(oci, "det")["State"]
         assert st["Status"] == "running" and st["Running"] is True
         assert st["Pid"] > 0
-        cmdline = Path(f"/proc/{st['Pid']}/cmdline").read_bytes()
+        cmdline = proc_cmdline(st["Pid"])
         assert cmdline.split(b"\0")[:2] == [b"sleep", b"1000"]
     finally:
-        _rm(oci, "det")
+        rm_force(oci, "det")
 
 
-def test_run_interactive_stdin_piped(oci) -> None:  # type: ignore[no-untyped-def]
+def test_run_interactive_stdin_piped(oci: OciEnv) -> None:
     res = oci.cli("run", "--rm", "-i", "busybox", "cat", input=b"hello\nworld\n")
     assert res.returncode == 0, res.stderr
     assert res.stdout == "hello\nworld\n"
@@ -151,7 +100,7 @@ def test_run_interactive_stdin_piped(oci) -> None:  # type: ignore[no-untyped-de
     assert res2.stdout.split()[0].decode() == hashlib.md5(payload).hexdigest()
 
 
-def test_run_interactive_stdin_from_file(oci, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_run_interactive_stdin_from_file(oci: OciEnv, tmp_path: Path) -> None:
     src = tmp_path / "in.txt"
     src.write_bytes(b"from a file\n")
     with open(src, "rb") as fh:
@@ -163,9 +112,10 @@ def test_run_interactive_stdin_from_file(oci, tmp_path: Path) -> None:  # type: 
     assert res.stdout == b"from a file\n"
 
 
-def test_run_tty(oci) -> None:  # type: ignore[no-untyped-def]
-    rc, out = _run_in_pty(oci, ["run", "--rm", "-t", "busybox", "sh", "-c",
-                                "echo TERM=$TERM; test -t 1 && echo IS-A-TTY; exit 0"])
+def test_run_tty(oci: OciEnv) -> None:
+    rc, out = run_in_pty(oci, ["run", "--rm", "-t", "busybox", "sh", "-c",
+                               "echo TERM=$TERM; test -t 1 && echo IS-A-TTY; exit 0"],
+                     timeout=30)
     assert rc == 0, out
     text = out.decode(errors="replace")
     assert "TERM=xterm" in text
@@ -173,28 +123,28 @@ def test_run_tty(oci) -> None:  # type: ignore[no-untyped-def]
     assert oci.cli("ps", "-a", "-q", check=True).stdout == ""
 
 
-def test_run_interactive_tty(oci) -> None:  # type: ignore[no-untyped-def]
-    rc, out = _run_in_pty(oci, ["run", "--rm", "-it", "busybox", "sh"],
-                          feed=b"echo sum-$((40+2))\nexit 4\n")
+def test_run_interactive_tty(oci: OciEnv) -> None:
+    rc, out = run_in_pty(oci, ["run", "--rm", "-it", "busybox", "sh"],
+                         feed=b"echo sum-$((40+2))\nexit 4\n", timeout=30)
     text = out.decode(errors="replace")
     assert "sum-42" in text  # the shell ran the typed line
     assert rc == 4, text
     assert oci.cli("ps", "-a", "-q", check=True).stdout == ""
 
 
-def test_run_tty_detach_keys(oci) -> None:  # type: ignore[no-untyped-def]
+def test_run_tty_detach_keys(oci: OciEnv) -> None:
     """ctrl-p ctrl-q detaches the client; the container keeps running."""
     try:
-        rc, out = _run_in_pty(oci, ["run", "-it", "--name", "dk", "busybox", "sh"],
-                              feed=b"\x10\x11")
+        rc, out = run_in_pty(oci, ["run", "-it", "--name", "dk", "busybox", "sh"],
+                             feed=b"\x10\x11", timeout=30)
         assert rc == 0, out
         assert b"detached from" in out
-        assert _inspect(oci, "dk")["State"]["Running"] is True
+        assert inspect(oci, "dk")["State"]["Running"] is True
     finally:
-        _rm(oci, "dk")
+        rm_force(oci, "dk")
 
 
-def test_run_attached_ctrl_c_reaches_container(oci) -> None:  # type: ignore[no-untyped-def]
+def test_run_attached_ctrl_c_reaches_container(oci: OciEnv) -> None:
     """SIGINT to the attached client is forwarded; the run exits with the container's code."""
     proc = subprocess.Popen([sys.executable, "-m", "ipy_oci", "run", "--rm", "--name", "ci",
                              "busybox", "sh", "-c",
@@ -213,10 +163,10 @@ def test_run_attached_ctrl_c_reaches_container(oci) -> None:  # type: ignore[no-
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-        _rm(oci, "ci")
+        rm_force(oci, "ci")
 
 
-def test_run_env(oci, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_run_env(oci: OciEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IOCI_TEST_PASSED", "from-host")
     res = oci.cli("run", "--rm", "-e", "FOO=bar baz", "-e", "EMPTY=", "-e", "IOCI_TEST_PASSED",
                   "busybox", "sh", "-c", 'echo "$FOO|${EMPTY-unset}|$IOCI_TEST_PASSED|$TERM"')
@@ -224,7 +174,7 @@ def test_run_env(oci, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[
     assert res.stdout == "bar baz||from-host|\n"
 
 
-def test_run_user(oci) -> None:  # type: ignore[no-untyped-def]
+def test_run_user(oci: OciEnv) -> None:
     res = oci.cli("run", "--rm", "-u", "nobody", "busybox", "id")
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("uid=65534(nobody) gid=65534(")
@@ -235,7 +185,7 @@ def test_run_user(oci) -> None:  # type: ignore[no-untyped-def]
     assert res.stdout == "0\n"
 
 
-def test_run_workdir(oci) -> None:  # type: ignore[no-untyped-def]
+def test_run_workdir(oci: OciEnv) -> None:
     assert oci.cli("run", "--rm", "-w", "/tmp", "busybox", "pwd", check=True).stdout == "/tmp\n"
     # podman creates a missing working directory
     res = oci.cli("run", "--rm", "-w", "/new/dir", "busybox", "pwd")
@@ -243,7 +193,7 @@ def test_run_workdir(oci) -> None:  # type: ignore[no-untyped-def]
     assert res.stdout == "/new/dir\n"
 
 
-def test_run_entrypoint(oci) -> None:  # type: ignore[no-untyped-def]
+def test_run_entrypoint(oci: OciEnv) -> None:
     res = oci.cli("run", "--rm", "--entrypoint", "echo", "busybox", "a", "b")
     assert res.returncode == 0, res.stderr
     assert res.stdout == "a b\n"
@@ -253,7 +203,7 @@ def test_run_entrypoint(oci) -> None:  # type: ignore[no-untyped-def]
     assert res.stdout == "json-form\n"
 
 
-def test_run_volume_rw_and_ro(oci, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_run_volume_rw_and_ro(oci: OciEnv, tmp_path: Path) -> None:
     host = tmp_path / "vol"
     host.mkdir()
     (host / "in.txt").write_text("from host\n")
@@ -271,30 +221,30 @@ def test_run_volume_rw_and_ro(oci, tmp_path: Path) -> None:  # type: ignore[no-u
     assert not (host / "ro.txt").exists()
 
 
-def test_run_volume_in_inspect(oci, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_run_volume_in_inspect(oci: OciEnv, tmp_path: Path) -> None:
     try:
         oci.cli("create", "--name", "mnt", "-v", f"{tmp_path}:/rw", "-v",
                 f"{tmp_path}:/ro:ro", "busybox", "true", check=True)
-        mounts = {m["Destination"]: m for m in _inspect(oci, "mnt")["Mounts"]}
+        mounts = {m["Destination"]: m for m in inspect(oci, "mnt")["Mounts"]}
         assert set(mounts) == {"/rw", "/ro"}
         assert mounts["/rw"]["Source"] == str(tmp_path) and mounts["/rw"]["RW"] is True
         assert mounts["/ro"]["RW"] is False
     finally:
-        _rm(oci, "mnt")
+        rm_force(oci, "mnt")
 
 
-def test_labels_in_inspect(oci) -> None:  # type: ignore[no-untyped-def]
+def test_labels_in_inspect(oci: OciEnv) -> None:
     try:
         oci.cli("create", "--name", "lab", "-l", "team=core", "-l", "tier=", "busybox", "true",
                 check=True)
-        assert _inspect(oci, "lab")["Config"]["Labels"] == {"team": "core", "tier": ""}
+        assert inspect(oci, "lab")["Config"]["Labels"] == {"team": "core", "tier": ""}
         ps = json.loads(oci.cli("ps", "-a", "--format", "json", check=True).stdout)
         assert ps[0]["Labels"] == {"team": "core", "tier": ""}
     finally:
-        _rm(oci, "lab")
+        rm_force(oci, "lab")
 
 
-def test_init_runs_catatonit_as_pid1(oci) -> None:  # type: ignore[no-untyped-def]
+def test_init_runs_catatonit_as_pid1(oci: OciEnv) -> None:
     if not os.access(CATATONIT, os.X_OK):
         pytest.skip("catatonit is not installed")
     res = oci.cli("run", "--rm", "--init", "busybox", "sh", "-c",
@@ -312,18 +262,18 @@ def test_init_runs_catatonit_as_pid1(oci) -> None:  # type: ignore[no-untyped-de
     assert res.stdout.rstrip("\0").split("\0") == ["cat", "/proc/1/cmdline"]
 
 
-def test_hostname(oci) -> None:  # type: ignore[no-untyped-def]
+def test_hostname(oci: OciEnv) -> None:
     assert oci.cli("run", "--rm", "--hostname", "box1", "busybox", "hostname",
                    check=True).stdout == "box1\n"
     try:
         res = oci.cli("run", "--name", "hn", "busybox", "hostname", check=True)
-        info = _inspect(oci, "hn")
+        info = inspect(oci, "hn")
         assert res.stdout.strip() == info["Id"][:12] == info["Config"]["Hostname"]
     finally:
-        _rm(oci, "hn")
+        rm_force(oci, "hn")
 
 
-def test_network_none_and_host(oci) -> None:  # type: ignore[no-untyped-def]
+def test_network_none_and_host(oci: OciEnv) -> None:
     res = oci.cli("run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net")
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["lo"]
@@ -332,28 +282,28 @@ def test_network_none_and_host(oci) -> None:  # type: ignore[no-untyped-def]
     assert sorted(res.stdout.split()) == sorted(os.listdir("/sys/class/net"))
 
 
-def test_name_and_generated_name(oci) -> None:  # type: ignore[no-untyped-def]
+def test_name_and_generated_name(oci: OciEnv) -> None:
     try:
         oci.cli("create", "--name", "my.ctr-1", "busybox", "true", check=True)
         gen_id = oci.cli("create", "busybox", "true", check=True).stdout.strip()
         names = _ps_names(oci, "-a")
         assert "my.ctr-1" in names and len(names) == 2
-        gen = _inspect(oci, gen_id)["Name"]
+        gen = inspect(oci, gen_id)["Name"]
         assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", gen) and gen != "my.ctr-1"
-        assert _inspect(oci, gen)["Id"] == gen_id
+        assert inspect(oci, gen)["Id"] == gen_id
     finally:
-        _rm(oci, "my.ctr-1", *[n for n in _ps_names(oci, "-a") if n != "my.ctr-1"])
+        rm_force(oci, "my.ctr-1", *[n for n in _ps_names(oci, "-a") if n != "my.ctr-1"])
 
 
 # -- create / start / stop / kill / pause -----------------------------------------------
-def test_create_then_start(oci) -> None:  # type: ignore[no-untyped-def]
+def test_create_then_start(oci: OciEnv) -> None:
     try:
         cid = oci.cli("create", "--name", "cs", "busybox", "sh", "-c", "echo started; exit 0",
                       check=True).stdout.strip()
         assert re.fullmatch(r"[0-9a-f]{64}", cid)
         ps = oci.cli("ps", "-a", check=True).stdout
         assert re.search(r"\bCreated\b.*\bcs$", ps, re.M), ps
-        st = _inspect(oci, "cs")["State"]
+        st = inspect(oci, "cs")["State"]
         assert st["Running"] is False and st["Pid"] == 0
         assert st["StartedAt"].startswith("0001-")
         res = oci.cli("start", "cs")
@@ -362,33 +312,33 @@ def test_create_then_start(oci) -> None:  # type: ignore[no-untyped-def]
         assert oci.cli("wait", "cs", check=True).stdout == "0\n"
         assert oci.cli("logs", "cs", check=True).stdout == "started\n"
     finally:
-        _rm(oci, "cs")
+        rm_force(oci, "cs")
 
 
-def test_created_container_status_is_created(oci) -> None:  # type: ignore[no-untyped-def]
+def test_created_container_status_is_created(oci: OciEnv) -> None:
     try:
         oci.cli("create", "--name", "cr", "busybox", "true", check=True)
         assert "Created" in oci.cli("ps", "-a", check=True).stdout
         ps = json.loads(oci.cli("ps", "-a", "--format", "json", check=True).stdout)
-        assert _inspect(oci, "cr")["State"]["Status"] == "created"
+        assert inspect(oci, "cr")["State"]["Status"] == "created"
         assert ps[0]["State"] == "created"
     finally:
-        _rm(oci, "cr")
+        rm_force(oci, "cr")
 
 
-def test_start_attach(oci) -> None:  # type: ignore[no-untyped-def]
+def test_start_attach(oci: OciEnv) -> None:
     try:
         oci.cli("create", "--name", "sa", "busybox", "sh", "-c",
                 "echo hi; echo oops >&2; exit 6", check=True)
         res = oci.cli("start", "-a", "sa")
         assert res.returncode == 6
         assert res.stdout == "hi\n" and res.stderr == "oops\n"
-        assert _inspect(oci, "sa")["State"]["ExitCode"] == 6
+        assert inspect(oci, "sa")["State"]["ExitCode"] == 6
     finally:
-        _rm(oci, "sa")
+        rm_force(oci, "sa")
 
 
-def test_stop_escalates_to_sigkill(oci) -> None:  # type: ignore[no-untyped-def]
+def test_stop_escalates_to_sigkill(oci: OciEnv) -> None:
     """A container that ignores SIGTERM is SIGKILLed after -t seconds: exit 137."""
     try:
         oci.cli("run", "-d", "--name", "stubborn", "busybox", "sh", "-c",
@@ -397,67 +347,66 @@ def test_stop_escalates_to_sigkill(oci) -> None:  # type: ignore[no-untyped-def]
         res = oci.cli("stop", "-t", "1", "stubborn")
         assert res.returncode == 0, res.stderr
         assert res.stdout.strip() == "stubborn"
-        st = _inspect(oci, "stubborn")["State"]
+        st = inspect(oci, "stubborn")["State"]
         assert st["Status"] == "exited" and st["ExitCode"] == 137
         assert st["FinishedAt"] != "0001-01-01T00:00:00Z"
     finally:
-        _rm(oci, "stubborn")
+        rm_force(oci, "stubborn")
 
 
-def test_stop_timeout_flag_is_the_default_for_stop(oci) -> None:  # type: ignore[no-untyped-def]
+def test_stop_timeout_flag_is_the_default_for_stop(oci: OciEnv) -> None:
     try:
         oci.cli("run", "-d", "--name", "st1", "--stop-timeout", "1", "busybox", "sh", "-c",
                 'trap "" TERM; echo ready; while true; do sleep 0.2; done', check=True)
-        assert _inspect(oci, "st1")["Config"]["StopTimeout"] == 1
+        assert inspect(oci, "st1")["Config"]["StopTimeout"] == 1
         _wait_log(oci, "st1", "ready")
         oci.cli("stop", "st1", check=True)  # no -t: the container's 1 s applies
         assert oci.cli("wait", "st1", check=True).stdout == "137\n"
     finally:
-        _rm(oci, "st1")
+        rm_force(oci, "st1")
 
 
-def test_stop_graceful_trap_exits_with_own_code(oci) -> None:  # type: ignore[no-untyped-def]
+def test_stop_graceful_trap_exits_with_own_code(oci: OciEnv) -> None:
     """A container that handles TERM exits with its own code, not 137 (-t is generous)."""
     try:
         oci.cli("run", "-d", "--name", "polite", "busybox", "sh", "-c",
                 'trap "exit 0" TERM; echo ready; sleep 1000 & wait', check=True)
         _wait_log(oci, "polite", "ready")
         oci.cli("stop", "-t", "60", "polite", check=True)
-        assert _inspect(oci, "polite")["State"]["ExitCode"] == 0
+        assert inspect(oci, "polite")["State"]["ExitCode"] == 0
     finally:
-        _rm(oci, "polite")
+        rm_force(oci, "polite")
 
 
-def test_stop_with_init_forwards_term(oci) -> None:  # type: ignore[no-untyped-def]
+def test_stop_with_init_forwards_term(oci: OciEnv) -> None:
     """With --init the TERM reaches the command, which dies of it (128+15), not of KILL."""
     if not os.access(CATATONIT, os.X_OK):
         pytest.skip("catatonit is not installed")
     try:
         oci.cli("run", "-d", "--init", "--name", "withinit", "busybox", "sleep", "1000",
                 check=True)
-        pid = _inspect(oci, "withinit")["State"]["Pid"]
-        children = Path(f"/proc/{pid}/task/{pid}/children")
+        pid = inspect(oci, "withinit")["State"]["Pid"]
         # Once catatonit has forked the command it forwards signals.
-        _wait_until(lambda: children.read_text().strip() != "", "catatonit to fork sleep")
+        wait_until(lambda: children_of(pid), "catatonit to fork sleep", timeout=15)
         oci.cli("stop", "-t", "60", "withinit", check=True)
-        assert _inspect(oci, "withinit")["State"]["ExitCode"] == 143
+        assert inspect(oci, "withinit")["State"]["ExitCode"] == 143
     finally:
-        _rm(oci, "withinit")
+        rm_force(oci, "withinit")
 
 
-def test_stop_signal(oci) -> None:  # type: ignore[no-untyped-def]
+def test_stop_signal(oci: OciEnv) -> None:
     try:
         oci.cli("run", "-d", "--name", "usr1", "--stop-signal", "SIGUSR1", "busybox", "sh",
                 "-c", 'trap "exit 7" USR1; echo ready; sleep 1000 & wait', check=True)
-        assert _inspect(oci, "usr1")["Config"]["StopSignal"] in (10, "SIGUSR1", "USR1")
+        assert inspect(oci, "usr1")["Config"]["StopSignal"] in (10, "SIGUSR1", "USR1")
         _wait_log(oci, "usr1", "ready")
         oci.cli("stop", "-t", "60", "usr1", check=True)
         assert oci.cli("wait", "usr1", check=True).stdout == "7\n"
     finally:
-        _rm(oci, "usr1")
+        rm_force(oci, "usr1")
 
 
-def test_kill_with_signal(oci) -> None:  # type: ignore[no-untyped-def]
+def test_kill_with_signal(oci: OciEnv) -> None:
     try:
         oci.cli("run", "-d", "--name", "k1", "busybox", "sh", "-c",
                 'trap "exit 9" USR2; echo ready; sleep 1000 & wait', check=True)
@@ -470,15 +419,15 @@ def test_kill_with_signal(oci) -> None:  # type: ignore[no-untyped-def]
         oci.cli("kill", "k2", check=True)  # default: SIGKILL
         assert oci.cli("wait", "k2", check=True).stdout == "137\n"
     finally:
-        _rm(oci, "k1", "k2")
+        rm_force(oci, "k1", "k2")
 
 
-def test_pause_unpause(oci) -> None:  # type: ignore[no-untyped-def]
+def test_pause_unpause(oci: OciEnv) -> None:
     try:
         cid = oci.cli("run", "-d", "--name", "pz", "busybox", "sleep", "1000",
                       check=True).stdout.strip()
         oci.cli("pause", "pz", check=True)
-        st = _inspect(oci, "pz")["State"]
+        st = inspect(oci, "pz")["State"]
         assert st["Status"] == "paused" and st["Paused"] is True
         assert "(Paused)" in oci.cli("ps", check=True).stdout
         # The runtime agrees: the container is frozen.
@@ -486,7 +435,7 @@ def test_pause_unpause(oci) -> None:  # type: ignore[no-untyped-def]
                               capture_output=True, text=True, check=True)
         assert json.loads(runc.stdout)["status"] == "paused"
         oci.cli("unpause", "pz", check=True)
-        st = _inspect(oci, "pz")["State"]
+        st = inspect(oci, "pz")["State"]
         assert st["Status"] == "running" and st["Paused"] is False
         runc = subprocess.run(["runc", "--root", str(oci.runroot / "runc"), "state", cid],
                               capture_output=True, text=True, check=True)
@@ -494,26 +443,27 @@ def test_pause_unpause(oci) -> None:  # type: ignore[no-untyped-def]
         # A paused container can still be stopped.
         oci.cli("pause", "pz", check=True)
         oci.cli("stop", "-t", "1", "pz", check=True)
-        assert _inspect(oci, "pz")["State"]["Status"] == "exited"
+        assert inspect(oci, "pz")["State"]["Status"] == "exited"
     finally:
-        _rm(oci, "pz")
+        rm_force(oci, "pz")
 
 
-def test_restart(oci) -> None:  # type: ignore[no-untyped-def]
+def test_restart(oci: OciEnv) -> None:
     try:
         oci.cli("run", "-d", "--name", "rs", "busybox", "sh", "-c",
                 "echo boot; sleep 1000", check=True)
-        pid1 = _inspect(oci, "rs")["State"]["Pid"]
+        pid1 = inspect(oci, "rs")["State"]["Pid"]
         oci.cli("restart", "-t", "0", "rs", check=True)
-        st = _inspect(oci, "rs")["State"]
+        st = inspect(oci, "rs")["State"]
         assert st["Running"] is True and st["Pid"] != pid1
-        _wait_until(lambda: oci.cli("logs", "rs").stdout == "boot\nboot\n", "two boots")
+        wait_until(lambda: oci.cli("logs", "rs").stdout == "boot\nboot\n", "two boots",
+                   timeout=15)
     finally:
-        _rm(oci, "rs")
+        rm_force(oci, "rs")
 
 
 # -- rm ---------------------------------------------------------------------------------
-def test_rm_force_with_time(oci) -> None:  # type: ignore[no-untyped-def]
+def test_rm_force_with_time(oci: OciEnv) -> None:
     try:
         cid = oci.cli("run", "-d", "--name", "rmf", "busybox", "sh", "-c",
                       'trap "" TERM; echo ready; while true; do sleep 0.2; done',
@@ -526,10 +476,10 @@ def test_rm_force_with_time(oci) -> None:  # type: ignore[no-untyped-def]
         assert cid in res.stdout.split()
         assert oci.cli("ps", "-a", "-q", check=True).stdout == ""
     finally:
-        _rm(oci, "rmf", "rmp")
+        rm_force(oci, "rmf", "rmp")
 
 
-def test_rm_exited_without_force(oci) -> None:  # type: ignore[no-untyped-def]
+def test_rm_exited_without_force(oci: OciEnv) -> None:
     try:
         oci.cli("run", "--name", "done1", "busybox", "true", check=True)
         oci.cli("create", "--name", "new1", "busybox", "true", check=True)
@@ -538,11 +488,11 @@ def test_rm_exited_without_force(oci) -> None:  # type: ignore[no-untyped-def]
         assert len(res.stdout.split()) == 2
         assert oci.cli("ps", "-a", "-q", check=True).stdout == ""
     finally:
-        _rm(oci, "done1", "new1")
+        rm_force(oci, "done1", "new1")
 
 
 # -- ps ---------------------------------------------------------------------------------
-def test_ps_variants(oci) -> None:  # type: ignore[no-untyped-def]
+def test_ps_variants(oci: OciEnv) -> None:
     try:
         up = oci.cli("run", "-d", "--name", "up-one", "busybox", "sleep", "1000",
                      check=True).stdout.strip()
@@ -577,19 +527,19 @@ def test_ps_variants(oci) -> None:  # type: ignore[no-untyped-def]
                 assert row[start] != " ", f"{col} misaligned in {row!r}"
                 if start:
                     assert row[start - 2:start] == "  ", f"{col} misaligned in {row!r}"
-            assert row[:12] in (up[:12], _inspect(oci, "a-much-longer-name-that-is-down")
-                                ["Id"][:12])
+            assert row[:12] in (up[:12], inspect(oci, "a-much-longer-name-that-is-down")
+                               ["Id"][:12])
             assert row[starts[1]:].startswith(IMAGE_NAME)
             assert row[starts[-1]:] in ("up-one", "a-much-longer-name-that-is-down")
         status = {r[starts[-1]:]: r[starts[4]:starts[5]].strip() for r in rows}
         assert status["up-one"].startswith("Up ")
         assert status["a-much-longer-name-that-is-down"].startswith("Exited (2) ")
     finally:
-        _rm(oci, "up-one", "a-much-longer-name-that-is-down")
+        rm_force(oci, "up-one", "a-much-longer-name-that-is-down")
 
 
 # -- logs -------------------------------------------------------------------------------
-def test_logs(oci) -> None:  # type: ignore[no-untyped-def]
+def test_logs(oci: OciEnv) -> None:
     try:
         oci.cli("run", "--name", "lg", "busybox", "sh", "-c",
                 "echo one; echo two >&2; echo three", check=True)
@@ -598,10 +548,10 @@ def test_logs(oci) -> None:  # type: ignore[no-untyped-def]
         assert res.stdout == "one\nthree\n"
         assert res.stderr == "two\n"
     finally:
-        _rm(oci, "lg")
+        rm_force(oci, "lg")
 
 
-def test_logs_follow_until_exit(oci, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_logs_follow_until_exit(oci: OciEnv, tmp_path: Path) -> None:
     """``logs -f`` streams a container that prints over time and ends when it exits.
 
     The container blocks on a gate file, so ``logs -f`` is certainly following a
@@ -631,15 +581,15 @@ def test_logs_follow_until_exit(oci, tmp_path: Path) -> None:  # type: ignore[no
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
-        _rm(oci, "lf")
+        rm_force(oci, "lf")
 
 
 # -- inspect / wait -----------------------------------------------------------------------
-def test_inspect_keys(oci, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_inspect_keys(oci: OciEnv, tmp_path: Path) -> None:
     try:
         cid = oci.cli("run", "-d", "--name", "insp", "-l", "k=v", "-e", "A=1", "-v",
                       f"{tmp_path}:/mnt", "busybox", "sleep", "1000", check=True).stdout.strip()
-        info = _inspect(oci, "insp")
+        info = inspect(oci, "insp")
         for key in ("Id", "Name", "Image", "State", "Config", "Mounts", "ExecIDs",
                     "ConmonPidFile"):
             assert key in info, key
@@ -656,7 +606,7 @@ def test_inspect_keys(oci, tmp_path: Path) -> None:  # type: ignore[no-untyped-d
         assert st["FinishedAt"].startswith("0001-")
         assert os.path.exists(f"/proc/{st['Pid']}")
         conmon_pid = int(Path(info["ConmonPidFile"]).read_text().strip())
-        assert b"conmon" in Path(f"/proc/{conmon_pid}/cmdline").read_bytes()
+        assert b"conmon" in proc_cmdline(conmon_pid)
         assert info["ExecIDs"] == []
         assert info["Mounts"][0]["Source"] == str(tmp_path)
         assert info["Mounts"][0]["Destination"] == "/mnt"
@@ -664,22 +614,22 @@ def test_inspect_keys(oci, tmp_path: Path) -> None:  # type: ignore[no-untyped-d
         assert cfg["Labels"] == {"k": "v"} and "A=1" in cfg["Env"]
         assert cfg["Cmd"] == ["sleep", "1000"]
         # lookup by ID prefix gives the same object; several refs give several objects
-        assert _inspect(oci, cid[:10])["Id"] == cid
+        assert inspect(oci, cid[:10])["Id"] == cid
         both = json.loads(oci.cli("inspect", "insp", "busybox", check=True).stdout)
         assert len(both) == 2 and both[0]["Id"] == cid
         assert IMAGE_NAME in both[1]["RepoTags"]
 
         oci.cli("stop", "-t", "0", "insp", check=True)
-        st = _inspect(oci, "insp")["State"]
+        st = inspect(oci, "insp")["State"]
         assert st["Status"] == "exited" and st["Running"] is False and st["Pid"] == 0
         assert st["ExitCode"] == 137
         assert not st["FinishedAt"].startswith("0001-")
         assert st["FinishedAt"] >= st["StartedAt"]
     finally:
-        _rm(oci, "insp")
+        rm_force(oci, "insp")
 
 
-def test_wait_prints_exit_codes(oci) -> None:  # type: ignore[no-untyped-def]
+def test_wait_prints_exit_codes(oci: OciEnv) -> None:
     try:
         oci.cli("run", "-d", "--name", "w1", "busybox", "sh", "-c", "exit 5", check=True)
         oci.cli("run", "-d", "--name", "w2", "busybox", "sh", "-c", "sleep 0.5; exit 6",
@@ -688,10 +638,10 @@ def test_wait_prints_exit_codes(oci) -> None:  # type: ignore[no-untyped-def]
         assert res.returncode == 0, res.stderr
         assert res.stdout == "5\n6\n"
     finally:
-        _rm(oci, "w1", "w2")
+        rm_force(oci, "w1", "w2")
 
 
-def test_wait_on_created_container_prints_a_code(oci) -> None:  # type: ignore[no-untyped-def]
+def test_wait_on_created_container_prints_a_code(oci: OciEnv) -> None:
     """Whether ``wait`` returns at once (podman) or blocks until the container has run
     (docker), it must print an exit code. The container is started meanwhile, so a
     blocking ``wait`` ends too."""
@@ -709,11 +659,11 @@ def test_wait_on_created_container_prints_a_code(oci) -> None:  # type: ignore[n
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.communicate()
-        _rm(oci, "wc")
+        rm_force(oci, "wc")
 
 
 # -- images / info / container cleanup -------------------------------------------------------
-def test_images(oci) -> None:  # type: ignore[no-untyped-def]
+def test_images(oci: OciEnv) -> None:
     # The built-in image is made on first use.
     oci.cli("run", "--rm", "busybox", "true", check=True)
     res = oci.cli("images")
@@ -727,7 +677,7 @@ def test_images(oci) -> None:  # type: ignore[no-untyped-def]
     assert img["Id"][:12] in oci.cli("images", "-q", check=True).stdout.split()
 
 
-def test_info(oci) -> None:  # type: ignore[no-untyped-def]
+def test_info(oci: OciEnv) -> None:
     res = oci.cli("info")
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout)
@@ -740,7 +690,7 @@ def test_info(oci) -> None:  # type: ignore[no-untyped-def]
     assert "conmon version" in rt["conmon"]["version"]
 
 
-def test_container_cleanup(oci) -> None:  # type: ignore[no-untyped-def]
+def test_container_cleanup(oci: OciEnv) -> None:
     try:
         cid = oci.cli("run", "-d", "--name", "cu", "busybox", "sh", "-c", "exit 3",
                       check=True).stdout.strip()
@@ -748,7 +698,7 @@ def test_container_cleanup(oci) -> None:  # type: ignore[no-untyped-def]
         # What conmon's exit command runs; running it again is harmless.
         res = oci.cli("container", "cleanup", cid)
         assert res.returncode == 0, res.stderr
-        st = _inspect(oci, "cu")["State"]
+        st = inspect(oci, "cu")["State"]
         assert st["Status"] == "exited" and st["ExitCode"] == 3
         assert not (oci.runroot / "runc" / cid).exists()
         # --rm removes it; cleaning up a container that is gone is not an error.
@@ -756,14 +706,14 @@ def test_container_cleanup(oci) -> None:  # type: ignore[no-untyped-def]
         assert oci.cli("ps", "-a", "-q", check=True).stdout == ""
         assert oci.cli("container", "cleanup", cid).returncode == 0
     finally:
-        _rm(oci, "cu")
+        rm_force(oci, "cu")
 
 
-def test_container_cleanup_leaves_running_container_alone(oci) -> None:  # type: ignore[no-untyped-def]
+def test_container_cleanup_leaves_running_container_alone(oci: OciEnv) -> None:
     try:
         oci.cli("run", "-d", "--name", "live", "busybox", "sleep", "1000", check=True)
         res = oci.cli("container", "cleanup", "--rm", "live")
         assert res.returncode == 0, res.stderr
-        assert _inspect(oci, "live")["State"]["Running"] is True
+        assert inspect(oci, "live")["State"]["Running"] is True
     finally:
-        _rm(oci, "live")
+        rm_force(oci, "live")

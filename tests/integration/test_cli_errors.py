@@ -7,21 +7,14 @@ processes, mounts, runtime state, files and rows; the tests also check ``ps -a``
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-
-def _rm(oci: Any, *names: str) -> None:
-    oci.cli("rm", "-f", "-t", "0", *names)
+from helpers import OciEnv, inspect, mountinfo, rm_force
 
 
 def _assert_clean_error(res: Any, code: int = 125) -> str:
@@ -32,25 +25,13 @@ def _assert_clean_error(res: Any, code: int = 125) -> str:
     return str(res.stderr)
 
 
-def _assert_nothing_left(oci: Any) -> None:
+def _assert_nothing_left(oci: OciEnv) -> None:
     assert oci.cli("ps", "-a", "-q", check=True).stdout == ""
-
-
-def _wait_until(pred: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def _state(oci: Any, ref: str) -> dict[str, Any]:
-    return dict(json.loads(oci.cli("inspect", ref, check=True).stdout)[0]["State"])
 
 
 # -- unknown objects ----------------------------------------------------------------------
 @pytest.mark.parametrize("cmd", ["run", "create"])
-def test_unknown_image(oci, cmd: str) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_image(oci: OciEnv, cmd: str) -> None:
     res = oci.cli(cmd, "--rm", "--pull=never", "no-such-image-xyz", "true") if cmd == "run" \
         else oci.cli(cmd, "--pull=never", "no-such-image-xyz", "true")
     err = _assert_clean_error(res)
@@ -65,12 +46,12 @@ def test_unknown_image(oci, cmd: str) -> None:  # type: ignore[no-untyped-def]
     ["inspect", "ghost-ctr"], ["wait", "ghost-ctr"], ["restart", "ghost-ctr"],
     ["init", "ghost-ctr"], ["exec", "ghost-ctr", "true"],
 ], ids=lambda a: " ".join(a))
-def test_unknown_container(oci, argv: list[str]) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_container(oci: OciEnv, argv: list[str]) -> None:
     err = _assert_clean_error(oci.cli(*argv))
     assert "ghost-ctr" in err
 
 
-def test_unknown_container_among_known_ones(oci) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_container_among_known_ones(oci: OciEnv) -> None:
     """rm of several: the known one is removed, the unknown one is named, exit 125."""
     try:
         cid = oci.cli("create", "--name", "real", "busybox", "true", check=True).stdout.strip()
@@ -80,12 +61,12 @@ def test_unknown_container_among_known_ones(oci) -> None:  # type: ignore[no-unt
         assert res.stdout.split() == [cid]
         _assert_nothing_left(oci)
     finally:
-        _rm(oci, "real")
+        rm_force(oci, "real")
 
 
 # -- commands that cannot run -------------------------------------------------------------
 @pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
-def test_command_not_found_127(oci, detach: bool) -> None:  # type: ignore[no-untyped-def]
+def test_command_not_found_127(oci: OciEnv, detach: bool) -> None:
     res = oci.cli("run", *(["-d"] if detach else []), "busybox", "no-such-command")
     err = _assert_clean_error(res, 127)
     assert "no-such-command" in err
@@ -93,14 +74,14 @@ def test_command_not_found_127(oci, detach: bool) -> None:  # type: ignore[no-un
 
 
 @pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
-def test_command_not_executable_126(oci, detach: bool) -> None:  # type: ignore[no-untyped-def]
+def test_command_not_executable_126(oci: OciEnv, detach: bool) -> None:
     res = oci.cli("run", "--rm", *(["-d"] if detach else []), "busybox", "/etc")
     err = _assert_clean_error(res, 126)
     assert "/etc" in err
     _assert_nothing_left(oci)
 
 
-def test_start_of_bad_command_keeps_created_container(oci) -> None:  # type: ignore[no-untyped-def]
+def test_start_of_bad_command_keeps_created_container(oci: OciEnv) -> None:
     """create + start: start fails with 127; the container stays, runtime state does not."""
     try:
         cid = oci.cli("create", "--name", "bad", "busybox", "no-such-command",
@@ -109,13 +90,13 @@ def test_start_of_bad_command_keeps_created_container(oci) -> None:  # type: ign
         assert "no-such-command" in err
         assert oci.cli("ps", "-a", "-q", "--no-trunc", check=True).stdout.split() == [cid]
         assert not (oci.runroot / "runc" / cid).exists()
-        assert _state(oci, "bad")["Running"] is False
+        assert inspect(oci, "bad")["State"]["Running"] is False
     finally:
-        _rm(oci, "bad")
+        rm_force(oci, "bad")
 
 
 # -- names ------------------------------------------------------------------------------------
-def test_duplicate_name(oci) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_name(oci: OciEnv) -> None:
     try:
         first = oci.cli("run", "-d", "--name", "twin", "busybox", "sleep", "1000",
                         check=True).stdout.strip()
@@ -125,13 +106,13 @@ def test_duplicate_name(oci) -> None:  # type: ignore[no-untyped-def]
             assert "'twin'" in err and "already in use" in err
             assert first[:12] in err
         assert oci.cli("ps", "-a", "-q", "--no-trunc", check=True).stdout.split() == [first]
-        assert _state(oci, "twin")["Running"] is True
+        assert inspect(oci, "twin")["State"]["Running"] is True
     finally:
-        _rm(oci, "twin")
+        rm_force(oci, "twin")
 
 
 @pytest.mark.parametrize("name", ["bad name", "_under", "-dash", "sl/ash", "ünï"])
-def test_invalid_name(oci, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_name(oci: OciEnv, name: str) -> None:
     err = _assert_clean_error(oci.cli("create", f"--name={name}", "busybox", "true"))
     assert repr(name) in err or name in err
     _assert_nothing_left(oci)
@@ -145,13 +126,13 @@ def test_invalid_name(oci, name: str) -> None:  # type: ignore[no-untyped-def]
     (["rm", "--nope", "x"], "--nope"),
     (["frobnicate"], "frobnicate"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else v)
-def test_unknown_flag_or_command(oci, argv: list[str], word: str) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_flag_or_command(oci: OciEnv, argv: list[str], word: str) -> None:
     err = _assert_clean_error(oci.cli(*argv))
     assert word in err
     _assert_nothing_left(oci)
 
 
-def test_missing_command(oci) -> None:  # type: ignore[no-untyped-def]
+def test_missing_command(oci: OciEnv) -> None:
     err = _assert_clean_error(oci.cli())
     assert "missing command" in err
 
@@ -173,14 +154,14 @@ def test_missing_command(oci) -> None:  # type: ignore[no-untyped-def]
     (["kill", "-s", "BOGUS", "x"], "BOGUS"),
     (["ps", "--format", "yaml"], "yaml"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else v)
-def test_malformed_flag_value(oci, argv: list[str], word: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_flag_value(oci: OciEnv, argv: list[str], word: str) -> None:
     err = _assert_clean_error(oci.cli(*argv))
     assert word in err
     _assert_nothing_left(oci)
 
 
 # -- wrong state ------------------------------------------------------------------------------
-def test_pause_non_running_names_state(oci) -> None:  # type: ignore[no-untyped-def]
+def test_pause_non_running_names_state(oci: OciEnv) -> None:
     try:
         oci.cli("create", "--name", "fresh", "busybox", "true", check=True)
         oci.cli("run", "--name", "gone", "busybox", "true", check=True)
@@ -193,10 +174,10 @@ def test_pause_non_running_names_state(oci) -> None:  # type: ignore[no-untyped-
         err = _assert_clean_error(oci.cli("kill", "gone"))
         assert "gone" in err and "exited" in err
     finally:
-        _rm(oci, "fresh", "gone")
+        rm_force(oci, "fresh", "gone")
 
 
-def test_pause_twice_and_unpause_running(oci) -> None:  # type: ignore[no-untyped-def]
+def test_pause_twice_and_unpause_running(oci: OciEnv) -> None:
     try:
         oci.cli("run", "-d", "--name", "pp", "busybox", "sleep", "1000", check=True)
         err = _assert_clean_error(oci.cli("unpause", "pp"))
@@ -205,30 +186,30 @@ def test_pause_twice_and_unpause_running(oci) -> None:  # type: ignore[no-untype
         err = _assert_clean_error(oci.cli("pause", "pp"))
         assert "pp" in err and "paused" in err
     finally:
-        _rm(oci, "pp")
+        rm_force(oci, "pp")
 
 
-def test_rm_running_without_force(oci) -> None:  # type: ignore[no-untyped-def]
+def test_rm_running_without_force(oci: OciEnv) -> None:
     try:
         oci.cli("run", "-d", "--name", "busy", "busybox", "sleep", "1000", check=True)
         err = _assert_clean_error(oci.cli("rm", "busy"))
         assert "busy" in err and "running" in err and "-f" in err
-        assert _state(oci, "busy")["Running"] is True  # untouched
+        assert inspect(oci, "busy")["State"]["Running"] is True  # untouched
         oci.cli("pause", "busy", check=True)
         err = _assert_clean_error(oci.cli("rm", "busy"))
         assert "paused" in err
     finally:
-        _rm(oci, "busy")
+        rm_force(oci, "busy")
 
 
-def test_start_attach_several_is_an_error(oci) -> None:  # type: ignore[no-untyped-def]
+def test_start_attach_several_is_an_error(oci: OciEnv) -> None:
     try:
         oci.cli("create", "--name", "a1", "busybox", "true", check=True)
         oci.cli("create", "--name", "a2", "busybox", "true", check=True)
         _assert_clean_error(oci.cli("start", "-a", "a1", "a2"))
-        assert _state(oci, "a1")["StartedAt"].startswith("0001-")
+        assert inspect(oci, "a1")["State"]["StartedAt"].startswith("0001-")
     finally:
-        _rm(oci, "a1", "a2")
+        rm_force(oci, "a1", "a2")
 
 
 # -- failed creates leave nothing behind ---------------------------------------------------------
@@ -240,7 +221,7 @@ def test_start_attach_several_is_an_error(oci) -> None:  # type: ignore[no-untyp
     (["-v", "/nonexistent/ioci-missing:/x"], ["true"], 125, "/nonexistent/ioci-missing"),
     (["-w", "/etc/passwd"], ["true"], 125, "/etc/passwd"),
 ], ids=["cmd", "noexec", "user", "volume", "workdir-is-file"])
-def test_failed_create_leaves_nothing(oci, detach: bool, flags: list[str], cmd: list[str],  # type: ignore[no-untyped-def]
+def test_failed_create_leaves_nothing(oci: OciEnv, detach: bool, flags: list[str], cmd: list[str],
                                       code: int, word: str) -> None:
     res = oci.cli("run", *(["-d"] if detach else []), *flags, "busybox", *cmd)
     err = _assert_clean_error(res, code)
@@ -248,23 +229,22 @@ def test_failed_create_leaves_nothing(oci, detach: bool, flags: list[str], cmd: 
     _assert_nothing_left(oci)
 
 
-def test_failed_init_of_created_container_leaves_no_runtime_state(oci) -> None:  # type: ignore[no-untyped-def]
+def test_failed_init_of_created_container_leaves_no_runtime_state(oci: OciEnv) -> None:
     try:
         cid = oci.cli("create", "--name", "nouser", "-u", "nosuchuser", "busybox", "true",
                       check=True).stdout.strip()
         err = _assert_clean_error(oci.cli("start", "nouser"))
         assert "nosuchuser" in err
         assert not (oci.runroot / "runc" / cid).exists()
-        mounts = Path("/proc/self/mountinfo").read_text()
-        assert cid not in mounts
+        assert not any(cid in line for line in mountinfo())
     finally:
-        _rm(oci, "nouser")
+        rm_force(oci, "nouser")
 
 
 # -- missing binaries ----------------------------------------------------------------------------
 # A missing runc or conmon cannot be arranged on this host without uninstalling them,
 # so it is simulated by pointing ipy-oci at a path that does not exist.
-def test_missing_runc_flag(oci) -> None:  # type: ignore[no-untyped-def]
+def test_missing_runc_flag(oci: OciEnv) -> None:
     for argv in (["run", "--rm", "busybox", "true"], ["run", "-d", "busybox", "true"]):
         res = oci.cli("--runtime", "/nonexistent/runc", *argv)
         err = _assert_clean_error(res)
@@ -272,7 +252,7 @@ def test_missing_runc_flag(oci) -> None:  # type: ignore[no-untyped-def]
     _assert_nothing_left(oci)
 
 
-def test_missing_runc_env(oci) -> None:  # type: ignore[no-untyped-def]
+def test_missing_runc_env(oci: OciEnv) -> None:
     env = {**oci.env, "IPY_OCI_RUNTIME": "/nonexistent/runc"}
     res = subprocess.run([sys.executable, "-m", "ipy_oci", "run", "--rm", "busybox", "true"],
                          env=env, capture_output=True, text=True, timeout=60,
@@ -283,7 +263,7 @@ def test_missing_runc_env(oci) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
-def test_missing_conmon(oci, monkeypatch: pytest.MonkeyPatch, detach: bool) -> None:  # type: ignore[no-untyped-def]
+def test_missing_conmon(oci: OciEnv, monkeypatch: pytest.MonkeyPatch, detach: bool) -> None:
     monkeypatch.setenv("IPY_OCI_CONMON", "/nonexistent/conmon")
     res = oci.cli("run", "--rm", *(["-d"] if detach else []), "busybox", "true")
     err = _assert_clean_error(res)
@@ -301,7 +281,7 @@ def _hybrid_cgroups() -> bool:
 @pytest.mark.skipif(shutil.which("crun") is None, reason="crun is not installed")
 @pytest.mark.skipif(not _hybrid_cgroups(), reason="this host's cgroups are not hybrid")
 @pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
-def test_crun_on_hybrid_cgroups(oci, detach: bool) -> None:  # type: ignore[no-untyped-def]
+def test_crun_on_hybrid_cgroups(oci: OciEnv, detach: bool) -> None:
     res = oci.cli("--runtime", "crun", "run", "--rm", *(["-d"] if detach else []),
                   "busybox", "true")
     err = _assert_clean_error(res)

@@ -8,12 +8,13 @@ import json
 import re
 import subprocess
 import sys
-from typing import Any
+
+from helpers import OciEnv
 
 N = 20
 
 
-def _spawn(oci: Any, *args: str) -> subprocess.Popen[str]:
+def _spawn(oci: OciEnv, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "ipy_oci", *args], env=oci.env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -27,7 +28,7 @@ def _finish(procs: list[subprocess.Popen[str]]) -> list[tuple[int, str, str]]:
     return out
 
 
-def test_concurrent_run_rm(oci) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_run_rm(oci: OciEnv) -> None:
     procs = [_spawn(oci, "run", "--rm", "busybox", "sh", "-c", f"echo run-{i}")
              for i in range(N)]
     results = _finish(procs)
@@ -38,7 +39,7 @@ def test_concurrent_run_rm(oci) -> None:  # type: ignore[no-untyped-def]
     assert oci.cli("ps", "-a", "-q", check=True).stdout == ""
 
 
-def test_concurrent_create_generates_unique_names(oci) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_create_generates_unique_names(oci: OciEnv) -> None:
     procs = [_spawn(oci, "create", "busybox", "true") for _ in range(N)]
     try:
         results = _finish(procs)
@@ -57,7 +58,7 @@ def test_concurrent_create_generates_unique_names(oci) -> None:  # type: ignore[
     assert oci.cli("ps", "-a", "-q", check=True).stdout == ""
 
 
-def test_concurrent_rm_of_one_container(oci) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_rm_of_one_container(oci: OciEnv) -> None:
     """Racing ``rm -f``s of the same container: one removes it, the others see it gone."""
     try:
         cid = oci.cli("run", "-d", "--name", "contested", "busybox", "sleep", "1000",
@@ -72,7 +73,7 @@ def test_concurrent_rm_of_one_container(oci) -> None:  # type: ignore[no-untyped
         oci.cli("rm", "-f", "-t", "0", "contested")
 
 
-def test_concurrent_readers_while_containers_change(oci) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_readers_while_containers_change(oci: OciEnv) -> None:
     """ps/inspect from many processes while containers start and exit: no errors."""
     try:
         for i in range(4):
@@ -93,7 +94,7 @@ def test_concurrent_readers_while_containers_change(oci) -> None:  # type: ignor
         oci.cli("rm", "-f", "-t", "0", *[f"churn{i}" for i in range(4)])
 
 
-def test_rm_force_while_attached_run_rm(oci) -> None:  # type: ignore[no-untyped-def]
+def test_rm_force_while_attached_run_rm(oci: OciEnv) -> None:
     """``rm -f X`` while ``run --rm --name X`` is attached elsewhere: the rm succeeds, the
     run reports the container's exit (137), nothing is left. The race is tried a few times.
     """

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers import OciEnv, wait_until
 
 from ipy_oci.engine.names import valid_name
 from ipy_oci.engine.records import ContainerConfig
@@ -30,7 +30,7 @@ def _cfg(*cmd: str, **kw: Any) -> ContainerConfig:
 
 
 @pytest.fixture
-def rt(oci) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+def rt(oci: OciEnv) -> Iterator[Any]:
     """The engine Runtime; every container left at the end is force-removed."""
     runtime = oci.runtime()
     yield runtime
@@ -41,7 +41,7 @@ def rt(oci) -> Iterator[Any]:  # type: ignore[no-untyped-def]
             pass
 
 
-def test_lifecycle(rt) -> None:  # type: ignore[no-untyped-def]
+def test_lifecycle(rt: Any) -> None:
     ctr = rt.create_container(_cfg("sh", "-c", 'trap "exit 3" TERM; echo up; sleep 1000 & wait'),
                               name="eng1")
     assert re.fullmatch(r"[0-9a-f]{64}", ctr.id)
@@ -51,10 +51,8 @@ def test_lifecycle(rt) -> None:  # type: ignore[no-untyped-def]
     ctr.start()
     assert ctr.state == "running"
     assert rt.lookup_container("eng1").refresh().state == "running"
-    deadline = time.monotonic() + 15
-    while b"up" not in b"".join(d for _s, d in ctr.logs()):
-        assert time.monotonic() < deadline, "the container never printed"
-        time.sleep(0.1)
+    wait_until(lambda: b"up" in b"".join(d for _s, d in ctr.logs()), "the container to print",
+               timeout=15)
     assert ctr.stop(timeout=30) == 3
     assert ctr.refresh().state == "exited"
     assert ctr.record.exit_code == 3
@@ -66,7 +64,7 @@ def test_lifecycle(rt) -> None:  # type: ignore[no-untyped-def]
     assert rt.containers(all=True) == []
 
 
-def test_run_wait_kill_pause(rt) -> None:  # type: ignore[no-untyped-def]
+def test_run_wait_kill_pause(rt: Any) -> None:
     quick = rt.run(_cfg("sh", "-c", "exit 12"), name="quick")
     assert quick.wait(timeout=30) == 12
     slow = rt.run(_cfg("sleep", "1000"), name="slow")
@@ -88,7 +86,7 @@ def test_run_wait_kill_pause(rt) -> None:  # type: ignore[no-untyped-def]
     assert rt.containers(all=True) == []
 
 
-def test_run_attached_collects_output(rt) -> None:  # type: ignore[no-untyped-def]
+def test_run_attached_collects_output(rt: Any) -> None:
     ctr = rt.create_container(_cfg("sh", "-c", "echo out; echo err >&2; exit 2"),
                               name="att", )
     chunks: list[tuple[int, bytes]] = []
@@ -103,7 +101,7 @@ def test_run_attached_collects_output(rt) -> None:  # type: ignore[no-untyped-de
         rt.lookup_container("att")
 
 
-def test_lookup_by_name_id_and_prefix(rt) -> None:  # type: ignore[no-untyped-def]
+def test_lookup_by_name_id_and_prefix(rt: Any) -> None:
     a = rt.create_container(_cfg("true"), name="alpha")
     b = rt.create_container(_cfg("true"), name="beta")
     for ref in ("alpha", a.id):
@@ -121,7 +119,7 @@ def test_lookup_by_name_id_and_prefix(rt) -> None:  # type: ignore[no-untyped-de
         rt.lookup_container("")
 
 
-def test_ambiguous_prefix(rt) -> None:  # type: ignore[no-untyped-def]
+def test_ambiguous_prefix(rt: Any) -> None:
     # 17 IDs cannot all start with different hex digits: make a clash.
     by_first: dict[str, list[Any]] = {}
     while not any(len(v) > 1 for v in by_first.values()):
@@ -137,7 +135,7 @@ def test_ambiguous_prefix(rt) -> None:  # type: ignore[no-untyped-def]
         assert rt.lookup_container(c.id).id == c.id
 
 
-def test_generated_names_unique_and_valid(rt) -> None:  # type: ignore[no-untyped-def]
+def test_generated_names_unique_and_valid(rt: Any) -> None:
     ctrs = [rt.create_container(_cfg("true")) for _ in range(40)]
     names = [c.name for c in ctrs]
     assert len(set(names)) == 40
@@ -146,7 +144,7 @@ def test_generated_names_unique_and_valid(rt) -> None:  # type: ignore[no-untype
         assert rt.lookup_container(n).name == n
 
 
-def test_create_errors_leave_no_row(rt) -> None:  # type: ignore[no-untyped-def]
+def test_create_errors_leave_no_row(rt: Any) -> None:
     with pytest.raises(NoSuchImage, match="no-such-image"):
         rt.create_container(ContainerConfig(image="no-such-image", command=[]), pull="never")
     with pytest.raises(OciError, match="no-such-image"):  # the pull (a closed port) fails
@@ -163,7 +161,7 @@ def test_create_errors_leave_no_row(rt) -> None:  # type: ignore[no-untyped-def]
     assert [c.name for c in rt.containers(all=True)] == ["dup"]
 
 
-def test_state_errors_name_the_state(rt) -> None:  # type: ignore[no-untyped-def]
+def test_state_errors_name_the_state(rt: Any) -> None:
     ctr = rt.create_container(_cfg("true"), name="idle")
     with pytest.raises(InvalidState, match="idle.*(configured|created)"):
         ctr.pause()
@@ -173,7 +171,7 @@ def test_state_errors_name_the_state(rt) -> None:  # type: ignore[no-untyped-def
         ctr.unpause()
 
 
-def test_stale_handle_of_removed_container(rt, oci) -> None:  # type: ignore[no-untyped-def]
+def test_stale_handle_of_removed_container(rt: Any, oci: OciEnv) -> None:
     """Another client removed the container: a handle we still hold raises
     NoSuchContainer for every operation and leaves nothing behind."""
     ctr = rt.create_container(_cfg("true"), name="gone")

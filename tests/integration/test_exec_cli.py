@@ -6,82 +6,33 @@ in ``finally``; the ``oci`` fixture then checks that nothing leaked.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import select
-import sqlite3
-import struct
 import subprocess
 import sys
-import termios
-import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from exec_helpers import exec_dirs, running_container, wait_until
+from helpers import (
+    OciEnv,
+    exec_dirs,
+    exec_rows,
+    inspect,
+    run_in_pty,
+    running_container,
+    wait_until,
+)
 
 
-def exec_rows(oci: Any) -> list[tuple[Any, ...]]:
-    db = oci.root / "state.db"
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(str(db), timeout=30)
-    try:
-        return conn.execute(
-            "SELECT id, state, exit_code, container_id FROM exec_sessions").fetchall()
-    finally:
-        conn.close()
-
-
-
-def exec_ids_of(oci: Any, name: str) -> list[str]:
-    res = oci.cli("inspect", "--type", "container", name)
-    assert res.returncode == 0, res.stderr
-    return list(json.loads(res.stdout)[0]["ExecIDs"])
-
-
-
-def run_on_pty(oci: Any, args: list[str], rows: int = 24, cols: int = 80,
-               timeout: float = 60.0) -> tuple[int, bytes]:
-    """Run ``ipy-oci ARGS`` with a pseudo-terminal as stdin, stdout and stderr."""
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "ipy_oci", *args], env=oci.env,
-                            stdin=slave, stdout=slave, stderr=slave, close_fds=True,
-                            start_new_session=True)
-    os.close(slave)
-    out = bytearray()
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([master], [], [], 0.2)
-            if r:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: every holder of the slave side has closed it
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            elif proc.poll() is not None:
-                # The process is gone; drain anything still buffered, then stop.
-                r, _, _ = select.select([master], [], [], 0.2)
-                if not r:
-                    break
-        rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-    return rc, bytes(out)
+def exec_ids_of(oci: OciEnv, name: str) -> list[str]:
+    return list(inspect(oci, name, kind="container")["ExecIDs"])
 
 
 # -- flags ---------------------------------------------------------------------------
 
 
-def test_detach_prints_id_lists_it_and_records_exit_code(oci) -> None:  # type: ignore[no-untyped-def]
+def test_detach_prints_id_lists_it_and_records_exit_code(oci: OciEnv) -> None:
     with running_container(oci) as cid:
         res = oci.cli("exec", "-d", "c", "sh", "-c", "sleep 1; exit 3")
         assert res.returncode == 0, res.stderr
@@ -104,7 +55,7 @@ def test_detach_prints_id_lists_it_and_records_exit_code(oci) -> None:  # type: 
         assert sid not in exec_dirs(oci), "a stopped session keeps no bundle dir"
 
 
-def test_interactive_pipes_stdin(oci) -> None:  # type: ignore[no-untyped-def]
+def test_interactive_pipes_stdin(oci: OciEnv) -> None:
     with running_container(oci):
         res = oci.cli_bytes("exec", "-i", "c", "sh", "-c", "cat; echo done",
                             input=b"line one\nline two\n")
@@ -112,17 +63,18 @@ def test_interactive_pipes_stdin(oci) -> None:  # type: ignore[no-untyped-def]
         assert res.stdout == b"line one\nline two\ndone\n"
 
 
-def test_without_interactive_stdin_is_not_forwarded(oci) -> None:  # type: ignore[no-untyped-def]
+def test_without_interactive_stdin_is_not_forwarded(oci: OciEnv) -> None:
     with running_container(oci):
         res = oci.cli_bytes("exec", "c", "sh", "-c", "cat; echo done", input=b"secret\n")
         assert res.returncode == 0, res.stderr
         assert res.stdout == b"done\n"
 
 
-def test_tty_gives_a_pty_and_term(oci) -> None:  # type: ignore[no-untyped-def]
+def test_tty_gives_a_pty_and_term(oci: OciEnv) -> None:
     with running_container(oci):
-        rc, out = run_on_pty(oci, ["exec", "-t", "c", "sh", "-c",
-                                   'echo "TERM=$TERM"; tty; [ -t 1 ] && echo isatty'])
+        rc, out = run_in_pty(oci, ["exec", "-t", "c", "sh", "-c",
+                                   'echo "TERM=$TERM"; tty; [ -t 1 ] && echo isatty'],
+                             size=(24, 80))
         text = out.replace(b"\r", b"").decode(errors="replace")
         assert rc == 0, text
         assert "TERM=xterm\n" in text
@@ -131,7 +83,7 @@ def test_tty_gives_a_pty_and_term(oci) -> None:  # type: ignore[no-untyped-def]
         assert "isatty" in text
 
 
-def test_without_tty_there_is_no_terminal(oci) -> None:  # type: ignore[no-untyped-def]
+def test_without_tty_there_is_no_terminal(oci: OciEnv) -> None:
     with running_container(oci):
         res = oci.cli("exec", "c", "sh", "-c", "echo TERM=${TERM:-unset}; tty")
         assert res.returncode == 1, res.stdout  # `tty` fails on a pipe
@@ -139,20 +91,20 @@ def test_without_tty_there_is_no_terminal(oci) -> None:  # type: ignore[no-untyp
         assert "TERM=xterm" not in res.stdout
 
 
-def test_interactive_tty_takes_the_terminal_size(oci) -> None:  # type: ignore[no-untyped-def]
+def test_interactive_tty_takes_the_terminal_size(oci: OciEnv) -> None:
     # The CLI sends the local terminal's size once the session runs; poll inside the
     # container until it shows (bounded), then print it.
     script = ('i=0; while [ "$(stty size)" != "41 117" ] && [ $i -lt 100 ]; do '
               'sleep 0.1; i=$((i+1)); done; stty size; tty')
     with running_container(oci):
-        rc, out = run_on_pty(oci, ["exec", "-it", "c", "sh", "-c", script], rows=41, cols=117)
+        rc, out = run_in_pty(oci, ["exec", "-it", "c", "sh", "-c", script], size=(41, 117))
         text = out.replace(b"\r", b"").decode(errors="replace")
         assert rc == 0, text
         assert "41 117\n" in text
         assert "/dev/pts/" in text
 
 
-def test_env_flag(oci) -> None:  # type: ignore[no-untyped-def]
+def test_env_flag(oci: OciEnv) -> None:
     with running_container(oci):
         res = oci.cli("exec", "-e", "FOO=bar baz", "-e", "EMPTY=", "c", "sh", "-c",
                       'echo "[$FOO][$EMPTY][${EMPTY+set}]"')
@@ -160,7 +112,8 @@ def test_env_flag(oci) -> None:  # type: ignore[no-untyped-def]
         assert res.stdout == "[bar baz][][set]\n"
 
 
-def test_env_flag_without_value_takes_it_from_the_caller(oci, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_env_flag_without_value_takes_it_from_the_caller(
+        oci: OciEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IPY_OCI_TEST_PASSED", "from-host")
     with running_container(oci):
         res = subprocess.run([sys.executable, "-m", "ipy_oci", "exec", "-e",
@@ -173,7 +126,7 @@ def test_env_flag_without_value_takes_it_from_the_caller(oci, monkeypatch) -> No
         assert res.stdout == "from-host\n"
 
 
-def test_user_flag(oci) -> None:  # type: ignore[no-untyped-def]
+def test_user_flag(oci: OciEnv) -> None:
     with running_container(oci):
         res = oci.cli("exec", "-u", "nobody", "c", "sh", "-c", "id -u; id -un; id -g")
         assert res.returncode == 0, res.stderr
@@ -182,7 +135,7 @@ def test_user_flag(oci) -> None:  # type: ignore[no-untyped-def]
         assert default.stdout.strip() == "0"
 
 
-def test_workdir_flag(oci) -> None:  # type: ignore[no-untyped-def]
+def test_workdir_flag(oci: OciEnv) -> None:
     with running_container(oci):
         res = oci.cli("exec", "-w", "/tmp", "c", "pwd")
         assert res.returncode == 0, res.stderr
@@ -197,7 +150,7 @@ def _cap_eff(text: str) -> int:
     raise AssertionError(f"no CapEff in {text!r}")
 
 
-def test_privileged_flag_grants_all_capabilities(oci) -> None:  # type: ignore[no-untyped-def]
+def test_privileged_flag_grants_all_capabilities(oci: OciEnv) -> None:
     with open("/proc/self/status") as fh:
         host_bounding = next(int(line.split()[1], 16) for line in fh
                              if line.startswith("CapBnd:"))
@@ -214,7 +167,7 @@ def test_privileged_flag_grants_all_capabilities(oci) -> None:  # type: ignore[n
         assert bin(plain_caps).count("1") < 20
 
 
-def _cli_with_fd3(oci: Any, path: Any, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli_with_fd3(oci: OciEnv, path: Any, *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``ipy-oci ARGS`` with ``path`` open for reading as its fd 3."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -227,7 +180,7 @@ def _cli_with_fd3(oci: Any, path: Any, *args: str) -> subprocess.CompletedProces
         os.close(fd)
 
 
-def test_preserve_fds_passes_extra_fd(oci, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_preserve_fds_passes_extra_fd(oci: OciEnv, tmp_path: Path) -> None:
     payload = tmp_path / "payload"
     payload.write_text("through fd three\n")
     with running_container(oci):
@@ -237,7 +190,7 @@ def test_preserve_fds_passes_extra_fd(oci, tmp_path) -> None:  # type: ignore[no
         assert res.stdout == "has3\nthrough fd three\n"
 
 
-def test_without_preserve_fds_extra_fds_are_not_passed(oci, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_without_preserve_fds_extra_fds_are_not_passed(oci: OciEnv, tmp_path: Path) -> None:
     payload = tmp_path / "payload"
     payload.write_text("secret\n")
     with running_container(oci):
@@ -248,7 +201,7 @@ def test_without_preserve_fds_extra_fds_are_not_passed(oci, tmp_path) -> None:  
         assert "no-fd3" in res.stdout
 
 
-def test_preserve_fds_refuses_fds_the_caller_did_not_pass(oci) -> None:  # type: ignore[no-untyped-def]
+def test_preserve_fds_refuses_fds_the_caller_did_not_pass(oci: OciEnv) -> None:
     # podman: "file descriptor 3 is not available - the preserve-fds option requires
     # that all file descriptors must be passed". Whatever the engine itself has open
     # as fd 3 (here: the state database, read-write) must never reach the container.
@@ -265,7 +218,7 @@ def test_preserve_fds_refuses_fds_the_caller_did_not_pass(oci) -> None:  # type:
         assert exec_rows(oci) == []
 
 
-def test_negative_preserve_fds_is_a_usage_error(oci) -> None:  # type: ignore[no-untyped-def]
+def test_negative_preserve_fds_is_a_usage_error(oci: OciEnv) -> None:
     with running_container(oci):
         res = oci.cli("exec", "--preserve-fds", "-1", "c", "true")
         assert res.returncode == 125
@@ -273,19 +226,20 @@ def test_negative_preserve_fds_is_a_usage_error(oci) -> None:  # type: ignore[no
         assert exec_rows(oci) == []
 
 
-def test_bad_detach_keys_on_a_tty_is_125(oci) -> None:  # type: ignore[no-untyped-def]
+def test_bad_detach_keys_on_a_tty_is_125(oci: OciEnv) -> None:
     with running_container(oci):
-        rc, out = run_on_pty(oci, ["exec", "-it", "--detach-keys", "ctrl-1", "c", "true"])
+        rc, out = run_in_pty(oci, ["exec", "-it", "--detach-keys", "ctrl-1", "c", "true"],
+                             size=(24, 80))
         text = out.decode(errors="replace")
         assert rc == 125, text
         assert "invalid detach key" in text
         assert "Traceback" not in text
 
 
-def test_bad_detach_keys_on_a_tty_leaves_no_session(oci) -> None:  # type: ignore[no-untyped-def]
+def test_bad_detach_keys_on_a_tty_leaves_no_session(oci: OciEnv) -> None:
     with running_container(oci):
-        rc, out = run_on_pty(oci, ["exec", "-it", "--detach-keys", "ctrl-1", "c",
-                                   "sh", "-c", "echo ran > /tmp/ran"])
+        rc, out = run_in_pty(oci, ["exec", "-it", "--detach-keys", "ctrl-1", "c",
+                                   "sh", "-c", "echo ran > /tmp/ran"], size=(24, 80))
         assert rc == 125, out
         # An exec that was refused must leave no session behind (nothing to reap later)
         # and should not have run at all.
@@ -294,7 +248,7 @@ def test_bad_detach_keys_on_a_tty_leaves_no_session(oci) -> None:  # type: ignor
         assert oci.cli("exec", "c", "test", "-e", "/tmp/ran").returncode == 1
 
 
-def test_bad_detach_keys_is_an_error(oci) -> None:  # type: ignore[no-untyped-def]
+def test_bad_detach_keys_is_an_error(oci: OciEnv) -> None:
     # podman validates --detach-keys for every attached exec, with or without -t.
     with running_container(oci):
         res = oci.cli("exec", "--detach-keys", "ctrl-1", "c", "echo", "ran")
@@ -304,7 +258,7 @@ def test_bad_detach_keys_is_an_error(oci) -> None:  # type: ignore[no-untyped-de
         assert exec_rows(oci) == []
 
 
-def test_detach_keys_detach_from_a_tty_session(oci) -> None:  # type: ignore[no-untyped-def]
+def test_detach_keys_detach_from_a_tty_session(oci: OciEnv) -> None:
     with running_container(oci):
         master, slave = os.openpty()
         proc = subprocess.Popen(
@@ -343,7 +297,7 @@ def test_detach_keys_detach_from_a_tty_session(oci) -> None:  # type: ignore[no-
 # -- exit codes ----------------------------------------------------------------------
 
 
-def test_exit_code_is_the_commands_own(oci) -> None:  # type: ignore[no-untyped-def]
+def test_exit_code_is_the_commands_own(oci: OciEnv) -> None:
     with running_container(oci):
         assert oci.cli("exec", "c", "sh", "-c", "exit 7").returncode == 7
         assert oci.cli("exec", "c", "true").returncode == 0
@@ -354,7 +308,7 @@ def test_exit_code_is_the_commands_own(oci) -> None:  # type: ignore[no-untyped-
         assert exec_rows(oci) == [], "attached one-shot sessions are removed"
 
 
-def test_not_executable_is_126(oci) -> None:  # type: ignore[no-untyped-def]
+def test_not_executable_is_126(oci: OciEnv) -> None:
     with running_container(oci):
         res = oci.cli("exec", "c", "/etc")
         assert res.returncode == 126, res.stderr
@@ -364,7 +318,7 @@ def test_not_executable_is_126(oci) -> None:  # type: ignore[no-untyped-def]
         assert exec_dirs(oci) == []
 
 
-def test_not_found_is_127_and_leaves_no_session(oci) -> None:  # type: ignore[no-untyped-def]
+def test_not_found_is_127_and_leaves_no_session(oci: OciEnv) -> None:
     # podman #20392: a failed exec must not leave a session behind.
     with running_container(oci):
         res = oci.cli("exec", "c", "/no/such")
@@ -377,7 +331,7 @@ def test_not_found_is_127_and_leaves_no_session(oci) -> None:  # type: ignore[no
         assert exec_dirs(oci) == []
 
 
-def test_not_found_detached_is_127_and_leaves_no_session(oci) -> None:  # type: ignore[no-untyped-def]
+def test_not_found_detached_is_127_and_leaves_no_session(oci: OciEnv) -> None:
     with running_container(oci):
         res = oci.cli("exec", "-d", "c", "/no/such")
         assert res.returncode == 127, res.stderr
@@ -387,7 +341,7 @@ def test_not_found_detached_is_127_and_leaves_no_session(oci) -> None:  # type: 
         assert exec_dirs(oci) == []
 
 
-def test_no_command_is_125(oci) -> None:  # type: ignore[no-untyped-def]
+def test_no_command_is_125(oci: OciEnv) -> None:
     with running_container(oci):
         res = oci.cli("exec", "c")
         assert res.returncode == 125
@@ -398,7 +352,7 @@ def test_no_command_is_125(oci) -> None:  # type: ignore[no-untyped-def]
         assert exec_rows(oci) == []
 
 
-def test_exec_on_stopped_container_is_125(oci) -> None:  # type: ignore[no-untyped-def]
+def test_exec_on_stopped_container_is_125(oci: OciEnv) -> None:
     with running_container(oci):
         assert oci.cli("stop", "-t", "0", "c").returncode == 0
         res = oci.cli("exec", "c", "true")
@@ -410,7 +364,7 @@ def test_exec_on_stopped_container_is_125(oci) -> None:  # type: ignore[no-untyp
         assert exec_rows(oci) == []
 
 
-def test_exec_on_created_container_is_125(oci) -> None:  # type: ignore[no-untyped-def]
+def test_exec_on_created_container_is_125(oci: OciEnv) -> None:
     res = oci.cli("create", "--name", "c", "busybox", "sleep", "1000")
     try:
         assert res.returncode == 0, res.stderr
@@ -422,7 +376,7 @@ def test_exec_on_created_container_is_125(oci) -> None:  # type: ignore[no-untyp
         oci.cli("rm", "-f", "-t", "0", "c")
 
 
-def test_exec_on_paused_container_is_125(oci) -> None:  # type: ignore[no-untyped-def]
+def test_exec_on_paused_container_is_125(oci: OciEnv) -> None:
     with running_container(oci):
         assert oci.cli("pause", "c").returncode == 0
         try:
@@ -436,21 +390,21 @@ def test_exec_on_paused_container_is_125(oci) -> None:  # type: ignore[no-untype
         assert oci.cli("exec", "c", "true").returncode == 0
 
 
-def test_exec_on_unknown_container_is_125(oci) -> None:  # type: ignore[no-untyped-def]
+def test_exec_on_unknown_container_is_125(oci: OciEnv) -> None:
     res = oci.cli("exec", "nosuch", "true")
     assert res.returncode == 125
     assert "nosuch" in res.stderr
     assert "no container" in res.stderr.lower()
 
 
-def test_unknown_flag_is_125(oci) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_flag_is_125(oci: OciEnv) -> None:
     res = oci.cli("exec", "--no-such-flag", "c", "true")
     assert res.returncode == 125
     assert "Traceback" not in res.stderr
 
 
 @pytest.mark.parametrize("ref", ["name", "id", "short-id"])
-def test_exec_by_name_or_id(oci, ref) -> None:  # type: ignore[no-untyped-def]
+def test_exec_by_name_or_id(oci: OciEnv, ref: str) -> None:
     with running_container(oci) as cid:
         target = {"name": "c", "id": cid, "short-id": cid[:12]}[ref]
         res = oci.cli("exec", target, "hostname")

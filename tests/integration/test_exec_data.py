@@ -8,28 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import subprocess
 import sys
-from typing import Any
+from pathlib import Path
 
-from exec_helpers import running_container
+from helpers import OciEnv, exec_rows, running_container
 
-from ipy_oci.engine.exec_records import ExecConfig
-
-
-def exec_rows(oci: Any) -> list[tuple[Any, ...]]:
-    db = oci.root / "state.db"
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(str(db), timeout=30)
-    try:
-        return conn.execute("SELECT id, state FROM exec_sessions").fetchall()
-    finally:
-        conn.close()
+from ipy_oci.engine.records import ExecConfig
 
 
-def test_large_stdin_arrives_intact(oci) -> None:  # type: ignore[no-untyped-def]
+def test_large_stdin_arrives_intact(oci: OciEnv) -> None:
     # podman #5046: 1.5 MB through `exec -i ... dd` must arrive with the same digest.
     data = os.urandom(1536 * 1024)
     with running_container(oci):
@@ -44,7 +32,7 @@ def test_large_stdin_arrives_intact(oci) -> None:  # type: ignore[no-untyped-def
         assert exec_rows(oci) == []
 
 
-def test_output_is_byte_identical(oci) -> None:  # type: ignore[no-untyped-def]
+def test_output_is_byte_identical(oci: OciEnv) -> None:
     # podman #11496: 20 KB of output through `exec c cat` must not be cut short.
     data = os.urandom(20 * 1024)
     with running_container(oci):
@@ -58,7 +46,7 @@ def test_output_is_byte_identical(oci) -> None:  # type: ignore[no-untyped-def]
             assert res.stderr == b""
 
 
-def test_large_output_with_digest_on_stderr(oci) -> None:  # type: ignore[no-untyped-def]
+def test_large_output_with_digest_on_stderr(oci: OciEnv) -> None:
     script = ("head -c 3000000 /dev/urandom > /tmp/big; sha512sum /tmp/big >&2; "
               "cat /tmp/big")
     with running_container(oci):
@@ -68,7 +56,7 @@ def test_large_output_with_digest_on_stderr(oci) -> None:  # type: ignore[no-unt
         assert res.stderr.split()[0].decode() == hashlib.sha512(res.stdout).hexdigest()
 
 
-def test_invalid_utf8_passes_through(oci) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_utf8_passes_through(oci: OciEnv) -> None:
     with running_container(oci):
         res = oci.cli_bytes("exec", "c", "printf", r"\377\376\200abc\000\300\n")
         assert res.returncode == 0, res.stderr
@@ -83,7 +71,7 @@ def test_invalid_utf8_passes_through(oci) -> None:  # type: ignore[no-untyped-de
         assert res.stdout == b""
 
 
-def test_stdout_and_stderr_go_to_their_streams(oci) -> None:  # type: ignore[no-untyped-def]
+def test_stdout_and_stderr_go_to_their_streams(oci: OciEnv) -> None:
     script = "echo out1; echo err1 >&2; echo out2; echo err2 >&2; printf tail"
     with running_container(oci):
         res = oci.cli_bytes("exec", "c", "sh", "-c", script)
@@ -92,7 +80,7 @@ def test_stdout_and_stderr_go_to_their_streams(oci) -> None:  # type: ignore[no-
         assert res.stderr == b"err1\nerr2\n"
 
 
-def test_engine_reports_stream_numbers(oci) -> None:  # type: ignore[no-untyped-def]
+def test_engine_reports_stream_numbers(oci: OciEnv) -> None:
     with running_container(oci) as cid:
         rt = oci.runtime()
         got: list[tuple[int, bytes]] = []
@@ -108,7 +96,7 @@ def test_engine_reports_stream_numbers(oci) -> None:  # type: ignore[no-untyped-
         assert rt.exec_sessions(cid) == []
 
 
-def test_engine_tty_merges_streams_with_crlf(oci) -> None:  # type: ignore[no-untyped-def]
+def test_engine_tty_merges_streams_with_crlf(oci: OciEnv) -> None:
     with running_container(oci) as cid:
         rt = oci.runtime()
         got: list[tuple[int, bytes]] = []
@@ -119,7 +107,7 @@ def test_engine_tty_merges_streams_with_crlf(oci) -> None:  # type: ignore[no-un
         assert b"".join(d for _, d in got) == b"o\r\ne\r\n"
 
 
-def test_stdin_eof_reaches_the_process(oci) -> None:  # type: ignore[no-untyped-def]
+def test_stdin_eof_reaches_the_process(oci: OciEnv) -> None:
     with running_container(oci):
         res = oci.cli_bytes("exec", "-i", "c", "wc", "-c", input=b"x" * 100000)
         assert res.returncode == 0, res.stderr
@@ -129,7 +117,7 @@ def test_stdin_eof_reaches_the_process(oci) -> None:  # type: ignore[no-untyped-
         assert res.stdout.strip() == b"0"
 
 
-def test_process_that_ignores_stdin_does_not_hang(oci) -> None:  # type: ignore[no-untyped-def]
+def test_process_that_ignores_stdin_does_not_hang(oci: OciEnv) -> None:
     data = os.urandom(2 * 1024 * 1024)
     with running_container(oci):
         # The short sleep keeps the output deterministic: when a process exits at the
@@ -142,7 +130,7 @@ def test_process_that_ignores_stdin_does_not_hang(oci) -> None:  # type: ignore[
         assert exec_rows(oci) == []
 
 
-def test_stdin_can_be_a_regular_file(oci, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_stdin_can_be_a_regular_file(oci: OciEnv, tmp_path: Path) -> None:
     # `podman exec -i c cmd < file` works; a regular file cannot be registered
     # with epoll, so the relay must read it without a selector.
     data = os.urandom(300 * 1024)
@@ -159,7 +147,7 @@ def test_stdin_can_be_a_regular_file(oci, tmp_path) -> None:  # type: ignore[no-
         assert exec_rows(oci) == []
 
 
-def test_engine_stdin_fd_pipe(oci) -> None:  # type: ignore[no-untyped-def]
+def test_engine_stdin_fd_pipe(oci: OciEnv) -> None:
     data = os.urandom(700 * 1024)
     with running_container(oci) as cid:
         rt = oci.runtime()

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from exec_helpers import alive, exec_dirs, orphan_exec_conmons, wait_until
+from helpers import (
+    OciEnv,
+    alive,
+    db_rows,
+    engine_container,
+    exec_dirs,
+    orphan_exec_conmons,
+    wait_until,
+)
 
-from ipy_oci.engine.exec_records import ExecConfig
+from ipy_oci.engine.records import ExecConfig
 from ipy_oci.errors import (
     CommandNotExecutable,
     CommandNotFound,
@@ -28,25 +33,8 @@ from ipy_oci.errors import (
 # -- helpers ----------------------------------------------------------------------------
 
 
-@contextmanager
-def running_container(oci: Any, name: str = "c") -> Iterator[Any]:
-    """A running busybox container as an engine ``Container``; removed afterwards."""
-    res = oci.cli("run", "-d", "--name", name, "busybox", "sleep", "1000")
-    try:
-        assert res.returncode == 0, res.stderr
-        yield oci.runtime().lookup_container(name)
-    finally:
-        oci.cli("rm", "-f", "-t", "0", name)
-
-
-
-def db_ids(oci: Any) -> list[str]:
-    conn = sqlite3.connect(str(oci.root / "state.db"), timeout=30)
-    try:
-        return [r[0] for r in conn.execute("SELECT id FROM exec_sessions")]
-    finally:
-        conn.close()
-
+def db_ids(oci: OciEnv) -> list[str]:
+    return [r[0] for r in db_rows(oci, "SELECT id FROM exec_sessions")]
 
 
 class Output:
@@ -64,11 +52,11 @@ class Output:
 # -- terminals ----------------------------------------------------------------------------
 
 
-def test_resize_shows_in_stty_size(oci) -> None:  # type: ignore[no-untyped-def]
+def test_resize_shows_in_stty_size(oci: OciEnv) -> None:
     # Poll inside the container (bounded) until the new size shows, then print it.
     script = ('i=0; while [ "$(stty size)" != "33 101" ] && [ $i -lt 100 ]; do '
               'sleep 0.1; i=$((i+1)); done; stty size')
-    with running_container(oci) as ctr:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         sess = rt.exec_create(ctr, ExecConfig(command=["sh", "-c", script], tty=True))
         out = Output()
@@ -78,11 +66,11 @@ def test_resize_shows_in_stty_size(oci) -> None:  # type: ignore[no-untyped-def]
         assert rt.exec_sessions(ctr.id) == []
 
 
-def test_resize_twice_while_running(oci) -> None:  # type: ignore[no-untyped-def]
+def test_resize_twice_while_running(oci: OciEnv) -> None:
     script = ('for want in "20 60" "50 150"; do i=0; '
               'while [ "$(stty size)" != "$want" ] && [ $i -lt 100 ]; do sleep 0.1; '
               'i=$((i+1)); done; echo "size=$(stty size)"; done')
-    with running_container(oci) as ctr:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         sess = rt.exec_create(ctr, ExecConfig(command=["sh", "-c", script], tty=True))
         out = Output()
@@ -90,7 +78,7 @@ def test_resize_twice_while_running(oci) -> None:  # type: ignore[no-untyped-def
         def resize_when_seen() -> bool:
             if "size=20 60" in out.text and not getattr(resize_when_seen, "done", False):
                 sess.resize(50, 150)
-                resize_when_seen.done = True  # type: ignore[attr-defined]
+                resize_when_seen.done = True
             return False
 
         res = sess.start_and_attach(out, on_started=lambda s: s.resize(20, 60),
@@ -99,8 +87,8 @@ def test_resize_twice_while_running(oci) -> None:  # type: ignore[no-untyped-def
         assert "size=20 60" in out.text and "size=50 150" in out.text
 
 
-def test_tty_session_has_term_and_pts(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_tty_session_has_term_and_pts(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         out = Output()
         res = rt.exec(ctr, ["sh", "-c", 'echo "TERM=$TERM"; tty'], on_output=out, tty=True)
@@ -110,8 +98,8 @@ def test_tty_session_has_term_and_pts(oci) -> None:  # type: ignore[no-untyped-d
         assert any(line.startswith("/dev/pts/") and line[9:].isdigit() for line in lines)
 
 
-def test_resize_without_tty_is_refused(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_resize_without_tty_is_refused(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         sess = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]))
         try:
@@ -126,8 +114,8 @@ def test_resize_without_tty_is_refused(oci) -> None:  # type: ignore[no-untyped-
 # -- interrupts -----------------------------------------------------------------------------
 
 
-def test_should_stop_interrupts_and_reaps(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_should_stop_interrupts_and_reaps(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         sess = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]))
         started: list[float] = []
@@ -149,10 +137,10 @@ def test_should_stop_interrupts_and_reaps(oci) -> None:  # type: ignore[no-untyp
             rt.lookup_exec(sess.id)
 
 
-def test_should_stop_escalates_to_sigkill(oci) -> None:  # type: ignore[no-untyped-def]
+def test_should_stop_escalates_to_sigkill(oci: OciEnv) -> None:
     # The process ignores SIGINT and SIGTERM (once its traps are set: wait for "ready").
     script = 'trap "" INT TERM; echo ready; while :; do sleep 0.1; done'
-    with running_container(oci) as ctr:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         sess = rt.exec_create(ctr, ExecConfig(command=["sh", "-c", script]))
         out = Output()
@@ -165,8 +153,8 @@ def test_should_stop_escalates_to_sigkill(oci) -> None:  # type: ignore[no-untyp
         assert exec_dirs(oci) == []
 
 
-def test_should_stop_before_any_output(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_should_stop_before_any_output(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         for _ in range(5):
             sess = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]))
@@ -180,8 +168,8 @@ def test_should_stop_before_any_output(oci) -> None:  # type: ignore[no-untyped-
 # -- lifecycle --------------------------------------------------------------------------------
 
 
-def test_detached_start_stop_remove(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_detached_start_stop_remove(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         sess = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]))
         assert sess.state == "created"
@@ -212,8 +200,8 @@ def test_detached_start_stop_remove(oci) -> None:  # type: ignore[no-untyped-def
         assert db_ids(oci) == []
 
 
-def test_remove_force_kills_running_session(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_remove_force_kills_running_session(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         sess = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]))
         sess.start()
@@ -225,8 +213,8 @@ def test_remove_force_kills_running_session(oci) -> None:  # type: ignore[no-unt
         sess.remove(force=True)  # removing again is a no-op
 
 
-def test_created_session_can_be_removed(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_created_session_can_be_removed(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         sess = rt.exec_create(ctr, ExecConfig(command=["true"]))
         assert db_ids(oci) == [sess.id]
@@ -234,8 +222,8 @@ def test_created_session_can_be_removed(oci) -> None:  # type: ignore[no-untyped
         assert db_ids(oci) == []
 
 
-def test_exec_errors_leave_no_session(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_exec_errors_leave_no_session(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         with pytest.raises(CommandNotFound) as nf:
             rt.exec(ctr, ["/no/such"], on_output=Output())
@@ -252,10 +240,10 @@ def test_exec_errors_leave_no_session(oci) -> None:  # type: ignore[no-untyped-d
         assert exec_dirs(oci) == []
 
 
-def test_failed_exec_leaves_no_conmon(oci) -> None:  # type: ignore[no-untyped-def]
+def test_failed_exec_leaves_no_conmon(oci: OciEnv) -> None:
     # The leak is a race hit by a few percent of failed execs: try up to 500 and stop
     # at the first leftover, so a broken engine fails quickly (a fixed one takes ~30 s).
-    with running_container(oci) as ctr:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         leftovers: list[int] = []
         for _ in range(500):
@@ -278,8 +266,8 @@ def test_failed_exec_leaves_no_conmon(oci) -> None:  # type: ignore[no-untyped-d
         assert db_ids(oci) == []
 
 
-def test_exec_refused_on_paused_and_stopped_container(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_exec_refused_on_paused_and_stopped_container(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         ctr.pause()
         try:
@@ -293,8 +281,8 @@ def test_exec_refused_on_paused_and_stopped_container(oci) -> None:  # type: ign
         assert db_ids(oci) == []
 
 
-def test_exec_sessions_syncs_finished_detached_session(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_exec_sessions_syncs_finished_detached_session(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         sess = rt.exec_create(ctr, ExecConfig(command=["sh", "-c", "exit 9"]))
         sess.start()
@@ -319,8 +307,8 @@ def _finished_detached(rt: Any, ctr: Any, code: int) -> Any:
     return sess
 
 
-def test_reap_prunes_stopped_detached_sessions(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_reap_prunes_stopped_detached_sessions(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         done = [_finished_detached(rt, ctr, code) for code in (0, 3)]
         live = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]))
@@ -341,8 +329,8 @@ def test_reap_prunes_stopped_detached_sessions(oci) -> None:  # type: ignore[no-
         live.remove(force=True)
 
 
-def test_cli_system_reap_prune_age(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_cli_system_reap_prune_age(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         sess = _finished_detached(rt, ctr, 4)
         res = oci.cli("system", "reap", "--prune-age", "0")
@@ -353,8 +341,8 @@ def test_cli_system_reap_prune_age(oci) -> None:  # type: ignore[no-untyped-def]
             rt.lookup_exec(sess.id)
 
 
-def test_reap_owner_kernel(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_reap_owner_kernel(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         mine_running = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]),
                                       owner_kernel="kernel-1")
@@ -369,21 +357,21 @@ def test_reap_owner_kernel(oci) -> None:  # type: ignore[no-untyped-def]
         other.start()
         assert mine_running.inspect()["Owner"]["Kernel"] == "kernel-1"
 
-        reaped = rt.reap_owner(kernel_id="kernel-1")
+        reaped = rt.reap_kernel(kernel_id="kernel-1")
         assert sorted(reaped) == sorted([mine_running.id, mine_created.id, mine_stopped.id])
         assert not alive(mine_running.record.pid, mine_running.record.pid_start)
         assert db_ids(oci) == [other.id]
         assert exec_dirs(oci) == [other.id]
         assert alive(other.record.pid, other.record.pid_start)
-        assert rt.reap_owner(kernel_id="kernel-1") == []
-        assert rt.reap_owner(kernel_id="kernel-2") == [other.id]
+        assert rt.reap_kernel(kernel_id="kernel-1") == []
+        assert rt.reap_kernel(kernel_id="kernel-2") == [other.id]
         assert not alive(other.record.pid, other.record.pid_start)
         assert db_ids(oci) == []
         assert exec_dirs(oci) == []
 
 
-def test_reap_removes_created_session_of_dead_owner(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_reap_removes_created_session_of_dead_owner(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # a short-lived owner: creates a session, never starts it, exits
@@ -409,10 +397,10 @@ def test_reap_removes_created_session_of_dead_owner(oci) -> None:  # type: ignor
         keep.remove()
 
 
-def test_reaper_tolerates_a_session_removed_meanwhile(oci) -> None:  # type: ignore[no-untyped-def]
-    from ipy_oci.engine.exec_reaper import reap_session
+def test_reaper_tolerates_a_session_removed_meanwhile(oci: OciEnv) -> None:
+    from ipy_oci.engine.reaping import reap_session
 
-    with running_container(oci) as ctr:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         sess = rt.exec_create(ctr, ExecConfig(command=["sleep", "100"]))
         sess.start()
@@ -426,8 +414,8 @@ def test_reaper_tolerates_a_session_removed_meanwhile(oci) -> None:  # type: ign
         assert db_ids(oci) == []
 
 
-def test_exec_result_fields(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_exec_result_fields(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         out = Output()
         res = rt.exec(ctr, ["sh", "-c", "echo hi; exit 2"], on_output=out)
@@ -439,8 +427,8 @@ def test_exec_result_fields(oci) -> None:  # type: ignore[no-untyped-def]
         assert db_ids(oci) == []
 
 
-def test_signal_reaches_the_process(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci) as ctr:
+def test_signal_reaches_the_process(oci: OciEnv) -> None:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         sess = rt.exec_create(ctr, ExecConfig(
             command=["sh", "-c", 'trap "echo got-usr1; exit 4" USR1; echo ready; '
@@ -450,7 +438,7 @@ def test_signal_reaches_the_process(oci) -> None:  # type: ignore[no-untyped-def
         def on_ready() -> bool:
             if "ready" in out.text and not getattr(on_ready, "sent", False):
                 assert sess.signal(signal.SIGUSR1)
-                on_ready.sent = True  # type: ignore[attr-defined]
+                on_ready.sent = True
             return False
 
         res = sess.start_and_attach(out, should_stop=on_ready, remove=True)

@@ -10,81 +10,29 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
-from typing import Any
 
 import pytest
-from exec_helpers import exec_dirs, running_container, wait_until
+from helpers import (
+    OciEnv,
+    alive,
+    db_records,
+    exec_conmons,
+    exec_dirs,
+    running_container,
+    wait_until,
+)
 
 # -- helpers ---------------------------------------------------------------------------
 
 
-
-
-
-def query(oci: Any, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-    """Read the state DB directly, as an outside observer (no engine, no sync)."""
-    db = oci.root / "state.db"
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(str(db), timeout=30)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
-
-
-def session_row(oci: Any, sid: str) -> sqlite3.Row | None:
-    rows = query(oci, "SELECT * FROM exec_sessions WHERE id = ?", (sid,))
+def session_row(oci: OciEnv, sid: str) -> sqlite3.Row | None:
+    rows = db_records(oci, "SELECT * FROM exec_sessions WHERE id = ?", (sid,))
     return rows[0] if rows else None
 
 
-def running_rows(oci: Any) -> list[sqlite3.Row]:
-    return query(oci, "SELECT * FROM exec_sessions WHERE state = 'running' AND pid > 0")
-
-
-def _stat(pid: int) -> tuple[str, int] | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return None
-    rest = data[data.rfind(b")") + 2:].split()
-    return rest[0].decode(), int(rest[19])
-
-
-def alive(pid: int, start: int) -> bool:
-    """The process with this identity exists and is not a zombie."""
-    st = _stat(pid)
-    return st is not None and st[1] == start and st[0] not in ("Z", "X")
-
-
-def exec_conmons(oci: Any) -> list[int]:
-    """Live conmon processes monitoring an exec session of this test's runroot."""
-    needle = f"{oci.runroot}/exec/".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                cmd = fh.read()
-        except OSError:
-            continue
-        if needle in cmd and b"conmon" in cmd.split(b"\0", 1)[0]:
-            st = _stat(int(entry))
-            if st is not None and st[0] not in ("Z", "X"):
-                found.append(int(entry))
-    return found
-
-
-
-def spawn_cli(oci: Any, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "ipy_oci", *args], env=oci.env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+def running_rows(oci: OciEnv) -> list[sqlite3.Row]:
+    return db_records(oci, "SELECT * FROM exec_sessions WHERE state = 'running' AND pid > 0")
 
 
 def kill_quietly(proc: subprocess.Popen[bytes]) -> None:
@@ -93,13 +41,13 @@ def kill_quietly(proc: subprocess.Popen[bytes]) -> None:
     proc.communicate(timeout=30)
 
 
-def detached(oci: Any, *cmd: str) -> str:
+def detached(oci: OciEnv, *cmd: str) -> str:
     res = oci.cli("exec", "-d", "c", *cmd)
     assert res.returncode == 0, res.stderr
     return res.stdout.strip()
 
 
-def wait_no_exec_leftovers(oci: Any) -> None:
+def wait_no_exec_leftovers(oci: OciEnv) -> None:
     wait_until(lambda: not exec_conmons(oci), "every exec conmon to exit", timeout=10)
     wait_until(lambda: not exec_dirs(oci), "every exec bundle dir to go", timeout=10)
 
@@ -115,9 +63,9 @@ TRIGGERS = {
 
 
 @pytest.mark.parametrize("trigger", list(TRIGGERS))
-def test_sigkilled_client_session_is_reaped_by_next_pass(oci, trigger) -> None:  # type: ignore[no-untyped-def]
+def test_sigkilled_client_session_is_reaped_by_next_pass(oci: OciEnv, trigger: str) -> None:
     with running_container(oci):
-        client = spawn_cli(oci, "exec", "c", "sleep", "100")
+        client = oci.spawn("exec", "c", "sleep", "100")
         try:
             row = wait_until(lambda: running_rows(oci), "the attached session to run")[0]
             sid, pid, start = row["id"], row["pid"], row["pid_start"]
@@ -142,7 +90,7 @@ def test_sigkilled_client_session_is_reaped_by_next_pass(oci, trigger) -> None: 
             kill_quietly(client)
 
 
-def test_reap_leaves_detached_sessions_running(oci) -> None:  # type: ignore[no-untyped-def]
+def test_reap_leaves_detached_sessions_running(oci: OciEnv) -> None:
     # The CLI that made a detached session exits at once: its session is not an orphan.
     with running_container(oci):
         sid = detached(oci, "sleep", "100")
@@ -158,9 +106,9 @@ def test_reap_leaves_detached_sessions_running(oci) -> None:  # type: ignore[no-
         assert alive(row["pid"], row["pid_start"])
 
 
-def test_reap_keeps_a_live_clients_session(oci) -> None:  # type: ignore[no-untyped-def]
+def test_reap_keeps_a_live_clients_session(oci: OciEnv) -> None:
     with running_container(oci):
-        client = spawn_cli(oci, "exec", "c", "sh", "-c", "sleep 3; echo finished")
+        client = oci.spawn("exec", "c", "sh", "-c", "sleep 3; echo finished")
         try:
             row = wait_until(lambda: running_rows(oci), "the attached session to run")[0]
             assert oci.cli("system", "reap").returncode == 0
@@ -176,7 +124,7 @@ def test_reap_keeps_a_live_clients_session(oci) -> None:  # type: ignore[no-unty
 # -- rule 2: a container that stops takes its sessions with it -------------------------
 
 
-def test_stopping_container_stops_its_detached_sessions(oci) -> None:  # type: ignore[no-untyped-def]
+def test_stopping_container_stops_its_detached_sessions(oci: OciEnv) -> None:
     with running_container(oci):
         sids = [detached(oci, "sleep", "100") for _ in range(5)]
         rows = [session_row(oci, s) for s in sids]
@@ -203,7 +151,7 @@ def test_stopping_container_stops_its_detached_sessions(oci) -> None:  # type: i
         assert sorted(ids) == sorted(sids)
 
 
-def test_container_killed_with_nobody_watching_takes_its_sessions(oci) -> None:  # type: ignore[no-untyped-def]
+def test_container_killed_with_nobody_watching_takes_its_sessions(oci: OciEnv) -> None:
     # conmon's exit command for the container (`container cleanup`) does the reaping.
     with running_container(oci):
         sids = [detached(oci, "sleep", "100") for _ in range(3)]
@@ -219,22 +167,22 @@ def test_container_killed_with_nobody_watching_takes_its_sessions(oci) -> None: 
                        for r in rows)
 
         wait_until(all_recorded, "the exit command to record every session's exit")
-        assert {session_row(oci, s)["exit_code"] for s in sids} == {137}  # type: ignore[index]
+        assert {session_row(oci, s)["exit_code"] for s in sids} == {137}
         assert not any(alive(*p) for p in procs)
         wait_no_exec_leftovers(oci)
-        wait_until(lambda: query(oci, "SELECT state FROM containers")[0]["state"] == "exited",
+        wait_until(lambda: db_records(oci, "SELECT state FROM containers")[0]["state"] == "exited",
                    "the container's exit command to finish its cleanup")
 
 
 # -- rule 3: removal removes every session ---------------------------------------------
 
 
-def test_rm_force_removes_attached_and_detached_sessions(oci) -> None:  # type: ignore[no-untyped-def]
+def test_rm_force_removes_attached_and_detached_sessions(oci: OciEnv) -> None:
     clients: list[subprocess.Popen[bytes]] = []
     try:
         with running_container(oci):
             for _ in range(2):
-                clients.append(spawn_cli(oci, "exec", "c", "sleep", "100"))
+                clients.append(oci.spawn("exec", "c", "sleep", "100"))
             sids = [detached(oci, "sleep", "100") for _ in range(2)]
             rows = wait_until(lambda: (r := running_rows(oci)) and len(r) == 4 and r,
                               "four running sessions")
@@ -254,8 +202,8 @@ def test_rm_force_removes_attached_and_detached_sessions(oci) -> None:  # type: 
                     client.send_signal(signal.SIGCONT)
             assert res.returncode == 0, res.stderr
 
-            assert query(oci, "SELECT id FROM exec_sessions") == []
-            assert query(oci, "SELECT id FROM containers") == []
+            assert db_records(oci, "SELECT id FROM exec_sessions") == []
+            assert db_records(oci, "SELECT id FROM containers") == []
             assert not any(alive(*p) for p in procs)
             for sid in sids:
                 assert session_row(oci, sid) is None
@@ -265,7 +213,7 @@ def test_rm_force_removes_attached_and_detached_sessions(oci) -> None:  # type: 
                 client.communicate(timeout=60)
                 assert client.returncode != 0
             assert oci.cli("ps", "-a", "-q").stdout == ""
-            assert query(oci, "SELECT id FROM exec_sessions") == []
+            assert db_records(oci, "SELECT id FROM exec_sessions") == []
     finally:
         for client in clients:
             kill_quietly(client)
@@ -274,7 +222,7 @@ def test_rm_force_removes_attached_and_detached_sessions(oci) -> None:  # type: 
 # -- rule 1 with conmon gone -------------------------------------------------------------
 
 
-def test_sigkilled_exec_conmon_is_synced(oci) -> None:  # type: ignore[no-untyped-def]
+def test_sigkilled_exec_conmon_is_synced(oci: OciEnv) -> None:
     with running_container(oci) as cid:
         sid = detached(oci, "sleep", "100")
         rt = oci.runtime()
@@ -303,7 +251,7 @@ def test_sigkilled_exec_conmon_is_synced(oci) -> None:  # type: ignore[no-untype
         wait_no_exec_leftovers(oci)
 
 
-def test_sigkilled_exec_conmon_is_stopped_by_listing(oci) -> None:  # type: ignore[no-untyped-def]
+def test_sigkilled_exec_conmon_is_stopped_by_listing(oci: OciEnv) -> None:
     with running_container(oci) as cid:
         sid = detached(oci, "sleep", "100")
         rt = oci.runtime()
@@ -316,7 +264,7 @@ def test_sigkilled_exec_conmon_is_stopped_by_listing(oci) -> None:  # type: igno
         wait_no_exec_leftovers(oci)
 
 
-def test_sigkilled_conmon_of_finished_process_is_stopped_at_next_sync(oci) -> None:  # type: ignore[no-untyped-def]
+def test_sigkilled_conmon_of_finished_process_is_stopped_at_next_sync(oci: OciEnv) -> None:
     with running_container(oci) as cid:
         sid = detached(oci, "sh", "-c", "sleep 1")
         rt = oci.runtime()
@@ -334,7 +282,7 @@ def test_sigkilled_conmon_of_finished_process_is_stopped_at_next_sync(oci) -> No
 # -- rule 5: conmon's exit command cleans up when nobody is watching ----------------------
 
 
-def test_exit_command_records_detached_exit_without_any_client(oci) -> None:  # type: ignore[no-untyped-def]
+def test_exit_command_records_detached_exit_without_any_client(oci: OciEnv) -> None:
     with running_container(oci):
         sid = detached(oci, "sh", "-c", "sleep 0.5; exit 5")
 
@@ -350,9 +298,9 @@ def test_exit_command_records_detached_exit_without_any_client(oci) -> None:  # 
 # -- interrupts ----------------------------------------------------------------------------
 
 
-def test_sigint_to_attached_cli_stops_and_reaps(oci) -> None:  # type: ignore[no-untyped-def]
+def test_sigint_to_attached_cli_stops_and_reaps(oci: OciEnv) -> None:
     with running_container(oci):
-        client = spawn_cli(oci, "exec", "c", "sleep", "100")
+        client = oci.spawn("exec", "c", "sleep", "100")
         try:
             row = wait_until(lambda: running_rows(oci), "the attached session to run")[0]
             time.sleep(0.3)  # let the client settle into its relay loop
@@ -368,11 +316,11 @@ def test_sigint_to_attached_cli_stops_and_reaps(oci) -> None:  # type: ignore[no
             kill_quietly(client)
 
 
-def test_sigint_to_cli_escalates_when_ignored(oci) -> None:  # type: ignore[no-untyped-def]
+def test_sigint_to_cli_escalates_when_ignored(oci: OciEnv) -> None:
     # The process ignores SIGINT and SIGTERM: after the grace period it is killed.
     script = 'trap "" INT TERM; echo ready; while :; do sleep 0.1; done'
     with running_container(oci):
-        client = spawn_cli(oci, "exec", "c", "sh", "-c", script)
+        client = oci.spawn("exec", "c", "sh", "-c", script)
         try:
             row = wait_until(lambda: running_rows(oci), "the attached session to run")[0]
             assert client.stdout is not None
@@ -387,10 +335,10 @@ def test_sigint_to_cli_escalates_when_ignored(oci) -> None:  # type: ignore[no-u
             kill_quietly(client)
 
 
-def test_second_sigint_stops_at_once(oci) -> None:  # type: ignore[no-untyped-def]
+def test_second_sigint_stops_at_once(oci: OciEnv) -> None:
     script = 'trap "" INT TERM; echo ready; while :; do sleep 0.1; done'
     with running_container(oci):
-        client = spawn_cli(oci, "exec", "c", "sh", "-c", script)
+        client = oci.spawn("exec", "c", "sh", "-c", script)
         try:
             row = wait_until(lambda: running_rows(oci), "the attached session to run")[0]
             assert client.stdout is not None

@@ -10,87 +10,24 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from exec_helpers import alive, exec_dirs, wait_until
+from helpers import (
+    OciEnv,
+    alive,
+    children_of,
+    engine_container,
+    exec_conmons,
+    exec_dirs,
+    exec_rows,
+    wait_until,
+)
 
-from ipy_oci.engine.exec_records import ExecConfig
-
-SOAK_MARKER = "soak: long exec soak (run with -m soak or IPY_OCI_SOAK=1)"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", SOAK_MARKER)
-
-
-# Test modules are not plugins, so pytest never calls the hook above on its own (and
-# conftest.py is not ours to edit): call it with the running config, which pytest's
-# mark generator holds, before the mark is first used below.
-_running_config = getattr(pytest.mark, "_config", None)
-if _running_config is not None and SOAK_MARKER not in _running_config.getini("markers"):
-    pytest_configure(_running_config)
-
-
-@contextmanager
-def running_container(oci: Any, name: str = "c") -> Iterator[Any]:
-    res = oci.cli("run", "-d", "--name", name, "busybox", "sleep", "1000")
-    try:
-        assert res.returncode == 0, res.stderr
-        yield oci.runtime().lookup_container(name)
-    finally:
-        oci.cli("rm", "-f", "-t", "0", name)
-
-
-
-def exec_rows(oci: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(str(oci.root / "state.db"), timeout=30)
-    try:
-        return conn.execute("SELECT id, state FROM exec_sessions").fetchall()
-    finally:
-        conn.close()
-
-
-
-def exec_conmons(oci: Any) -> list[int]:
-    needle = f"{oci.runroot}/exec/".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                cmd = fh.read()
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        zombie = stat[stat.rfind(b")") + 2:].split()[0] in (b"Z", b"X")
-        if needle in cmd and b"conmon" in cmd.split(b"\0", 1)[0] and not zombie:
-            found.append(int(entry))
-    return found
-
-
-def my_children() -> list[int]:
-    me = os.getpid()
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        if int(stat[stat.rfind(b")") + 2:].split()[1]) == me:
-            kids.append(int(entry))
-    return kids
-
+from ipy_oci.engine.records import ExecConfig
 
 # -- soak ---------------------------------------------------------------------------------
 
@@ -108,9 +45,9 @@ def _interrupt_after(delay: float) -> tuple[Callable[[Any], None], Callable[[], 
     return on_started, should_stop
 
 
-def _soak(oci: Any, cycles: int, seed: int) -> None:
+def _soak(oci: OciEnv, cycles: int, seed: int) -> None:
     rng = random.Random(seed)
-    with running_container(oci) as ctr:
+    with engine_container(oci) as ctr:
         rt = oci.runtime()
         interrupted = completed = sleepers = 0
         fds_before: int | None = None
@@ -148,17 +85,17 @@ def _soak(oci: Any, cycles: int, seed: int) -> None:
         # Nothing piles up in the caller: descriptors and unreaped children.
         assert fds_before is not None
         assert len(os.listdir("/proc/self/fd")) <= fds_before + 2
-        assert my_children() == []
+        assert children_of(os.getpid()) == []
         # The container is still healthy after all of that.
         assert oci.cli("exec", "c", "echo", "ok").stdout == "ok\n"
 
 
-def test_soak_200_exec_cycles(oci) -> None:  # type: ignore[no-untyped-def]
+def test_soak_200_exec_cycles(oci: OciEnv) -> None:
     _soak(oci, 200, seed=200)
 
 
 @pytest.mark.soak
-def test_soak_1000_exec_cycles(oci, request) -> None:  # type: ignore[no-untyped-def]
+def test_soak_1000_exec_cycles(oci: OciEnv, request: pytest.FixtureRequest) -> None:
     # One to two minutes on the shared 2-core VM: opt-in, so the default run stays short.
     selected = "soak" in (request.config.getoption("markexpr") or "")
     if not selected and os.environ.get("IPY_OCI_SOAK") != "1":
@@ -202,9 +139,9 @@ def _exec_worker(root: str, runroot: str, idx: int, barrier: Any, queue: Any) ->
     queue.put(results)
 
 
-def test_64_concurrent_execs_from_8_processes(oci) -> None:  # type: ignore[no-untyped-def]
+def test_64_concurrent_execs_from_8_processes(oci: OciEnv) -> None:
     ctx = multiprocessing.get_context("fork")
-    with running_container(oci):
+    with engine_container(oci):
         barrier = ctx.Barrier(8)
         queue = ctx.Queue()
         procs = [ctx.Process(target=_exec_worker,
@@ -236,8 +173,8 @@ def test_64_concurrent_execs_from_8_processes(oci) -> None:  # type: ignore[no-u
         wait_until(lambda: not exec_conmons(oci), "every exec conmon to exit", timeout=10)
 
 
-def test_64_cli_execs_from_8_loops_with_concurrent_reaping(oci) -> None:  # type: ignore[no-untyped-def]
-    with running_container(oci):
+def test_64_cli_execs_from_8_loops_with_concurrent_reaping(oci: OciEnv) -> None:
+    with engine_container(oci):
         results: list[tuple[str, int, str, str]] = []
         lock = threading.Lock()
         stop_reaping = threading.Event()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from helpers import OciEnv
 
-def test_run_rm_echo(oci) -> None:  # type: ignore[no-untyped-def]
+
+def test_run_rm_echo(oci: OciEnv) -> None:
     res = oci.cli("run", "--rm", "busybox", "echo", "hi")
     assert res.returncode == 0, res.stderr
     assert res.stdout == "hi\n"
 
 
-def test_detached_lifecycle(oci) -> None:  # type: ignore[no-untyped-def]
+def test_detached_lifecycle(oci: OciEnv) -> None:
     cid = oci.cli("run", "-d", "--name", "sl", "busybox", "sh", "-c",
                   'trap "" TERM; sleep 1000 & wait', check=True).stdout.strip()
     assert len(cid) == 64

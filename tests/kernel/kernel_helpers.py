@@ -1,17 +1,15 @@
-"""Driving a real IPython kernel through jupyter_client, and reading the test's root.
+"""Driving a real IPython kernel through jupyter_client.
 
-Kept apart from conftest.py so test modules can import them by name.
+Kept apart from conftest.py so test modules can import them by name; what the
+kernel tests share with the rest of the suite is in tests/helpers.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import queue
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,77 +149,6 @@ class Kernel:
             self.km.shutdown_kernel(now=False)
         else:
             self.km.cleanup_resources()
-
-
-# -- container helpers ------------------------------------------------------------------------
-@contextmanager
-def container(oci: Any, name: str = "c", *command: str) -> Iterator[str]:
-    """A running busybox container, removed (with its exec sessions) afterwards."""
-    cmd = command or ("sleep", "1000")
-    res = oci.cli("run", "-d", "--name", name, "busybox", *cmd)
-    try:
-        assert res.returncode == 0, res.stderr
-        yield res.stdout.strip()
-    finally:
-        oci.cli("rm", "-f", "-t", "0", name)
-
-
-def db_rows(oci: Any, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    path = oci.root / "state.db"
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(str(path), timeout=30)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
-
-
-def exec_rows(oci: Any) -> list[tuple[Any, ...]]:
-    return db_rows(oci, "SELECT id, state, owner_kernel FROM exec_sessions")
-
-
-def inspect(oci: Any, name: str) -> dict[str, Any]:
-    res = oci.cli("inspect", "--type", "container", name)
-    assert res.returncode == 0, res.stderr
-    data: dict[str, Any] = json.loads(res.stdout)[0]
-    return data
-
-
-def extra_processes(oci: Any, name: str) -> list[str]:
-    """Processes inside the container other than its PID 1 (i.e. exec leftovers).
-
-    A process is inside when it shares PID 1's pid namespace.
-    """
-    main = inspect(oci, name)["State"]["Pid"]
-    ns = os.readlink(f"/proc/{main}/ns/pid")
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == main:
-            continue
-        try:
-            if os.readlink(f"/proc/{pid}/ns/pid") != ns:
-                continue
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                stat = fh.read()
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X"):
-            found.append(f"{pid}: {cmd}")
-    return found
-
-
-def wait_until(pred: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        val = pred()
-        if val:
-            return val
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def one_line_error(cell: Cell) -> dict[str, Any]:

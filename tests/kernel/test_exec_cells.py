@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kernel_helpers import Kernel, container, exec_rows, extra_processes, one_line_error
+from helpers import exec_rows, extra_processes, running_container
+from kernel_helpers import Kernel, one_line_error
 
 
 def test_output_streams_before_the_command_ends(oci: Any, kernel: Kernel) -> None:
-    with container(oci):
+    with running_container(oci):
         # The body waits for a file only the test creates, after seeing "first".
         msg_id = kernel.send("%%oci exec c\n"
                              "echo first\n"
@@ -34,7 +35,7 @@ def test_output_streams_before_the_command_ends(oci: Any, kernel: Kernel) -> Non
 
 def test_stdout_and_stderr_keep_their_order_and_bytes_never_crash(
         oci: Any, kernel: Kernel) -> None:
-    with container(oci):
+    with running_container(oci):
         cell = kernel.ok(
             "%%oci exec c\n"
             "echo out1; sleep 0.3\n"
@@ -49,7 +50,7 @@ def test_stdout_and_stderr_keep_their_order_and_bytes_never_crash(
 
 
 def test_nonzero_exit_raises_and_last_keeps_the_result(oci: Any, kernel: Kernel) -> None:
-    with container(oci):
+    with running_container(oci):
         cell = kernel.run("%%oci exec c\necho before\nexit 3\n")
         err = one_line_error(cell)
         assert err["ename"] == "ExecError"
@@ -67,7 +68,7 @@ def test_nonzero_exit_raises_and_last_keeps_the_result(oci: Any, kernel: Kernel)
 
 
 def test_env_user_workdir_and_shell_flags(oci: Any, kernel: Kernel) -> None:
-    with container(oci):
+    with running_container(oci):
         cell = kernel.ok("%%oci exec -e FOO=bar -u 65534 -w /tmp --shell /bin/sh c\n"
                          "echo $FOO; id -u; pwd\n")
         assert cell.text() == "bar\n65534\n/tmp\n"
@@ -81,7 +82,7 @@ def test_env_user_workdir_and_shell_flags(oci: Any, kernel: Kernel) -> None:
 
 
 def test_timeout_stops_and_reaps(oci: Any, kernel: Kernel) -> None:
-    with container(oci):
+    with running_container(oci):
         cell = kernel.run("%%oci exec --timeout 1 c\necho started\nsleep 1000\n")
         err = one_line_error(cell)
         assert err["ename"] == "ExecTimeout"
@@ -92,7 +93,7 @@ def test_timeout_stops_and_reaps(oci: Any, kernel: Kernel) -> None:
 
 
 def test_line_exec_streams_and_raises(oci: Any, kernel: Kernel) -> None:
-    with container(oci):
+    with running_container(oci):
         cell = kernel.ok("%oci exec c sh -c 'echo line; echo oops >&2'")
         assert cell.streams == [("stdout", "line\n"), ("stderr", "oops\n")]
         # magic-only flags inside the command belong to the command
@@ -104,7 +105,7 @@ def test_line_exec_streams_and_raises(oci: Any, kernel: Kernel) -> None:
 
 
 def test_tty_exec_creates_a_session_for_jupyterlab(oci: Any, kernel: Kernel) -> None:
-    with container(oci) as cid:
+    with running_container(oci) as cid:
         cell = kernel.ok("%oci exec -it c sh")
         [out] = cell.outputs
         payload = out["data"]["application/vnd.ipy-oci.exec+json"]

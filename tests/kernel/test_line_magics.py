@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernel_helpers import Kernel, container, one_line_error
+from helpers import running_container
+from kernel_helpers import Kernel, one_line_error
 
 
 def test_load_ext_registers_and_unregisters(oci: Any, bare_kernel: Kernel) -> None:
@@ -24,7 +25,7 @@ def test_config_autoloads_and_configures(oci: Any, kernel: Kernel) -> None:
 
 
 def test_subcommands_return_objects(oci: Any, kernel: Kernel) -> None:
-    with container(oci, "c", "sh", "-c", "echo hello-log; sleep 1000") as cid:
+    with running_container(oci, "c", "sh", "-c", "echo hello-log; sleep 1000") as cid:
         ps = kernel.ok("%oci ps").result
         assert cid[:12] in ps["text/plain"] and "<table" in ps["text/html"]
         assert kernel.value("[c.name for c in get_ipython().run_line_magic('oci', 'ps')]") \
@@ -78,3 +79,19 @@ def test_help_is_quiet(oci: Any, kernel: Kernel) -> None:
     cell = kernel.ok("%oci --help")
     assert "usage: %oci" in cell.text() and "%%oci run" in cell.text()
     assert "usage: %oci exec" in kernel.ok("%oci exec --help").text()
+
+
+def test_image_and_maintenance_commands_run_in_the_kernel(oci: Any, kernel: Kernel,
+                                                         tmp_path: Any) -> None:
+    """What the CLI's image commands do, without the CLI: same grammar, engine calls."""
+    image_id = kernel.value("get_ipython().run_line_magic('oci', 'image inspect busybox')['Id']")
+    assert image_id == oci.runtime().images.lookup("busybox").id
+    kernel.ok("%oci tag busybox localhost/extra:1")
+    assert kernel.value("get_ipython().run_line_magic('oci', 'image exists extra:1')") is True
+    assert kernel.ok("%oci rmi localhost/extra:1").text() == "Untagged: localhost/extra:1\n"
+    assert kernel.value("get_ipython().run_line_magic('oci', 'image exists extra:1')") is False
+    archive = tmp_path / "busybox.tar"
+    kernel.ok(f"%oci save --format oci-archive -o {archive} busybox")
+    assert archive.stat().st_size > 0
+    assert "a cell has no stdin" in one_line_error(kernel.run("%oci load"))["traceback"][0]
+    assert kernel.ok("%oci system reap").text().startswith("synced ")

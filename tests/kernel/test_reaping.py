@@ -5,15 +5,8 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from kernel_helpers import (
-    Kernel,
-    container,
-    db_rows,
-    exec_rows,
-    extra_processes,
-    one_line_error,
-    wait_until,
-)
+from helpers import db_rows, exec_rows, extra_processes, running_container, wait_until
+from kernel_helpers import Kernel, one_line_error
 
 
 def _started(kernel: Kernel, msg_id: str) -> None:
@@ -23,7 +16,7 @@ def _started(kernel: Kernel, msg_id: str) -> None:
 
 
 def test_interrupt_forwards_sigint_then_reaps(oci: Any, kernel: Kernel) -> None:
-    with container(oci):
+    with running_container(oci):
         # The shell waits on a child, as in a terminal: both must go.
         msg_id = kernel.send("%%oci exec c\necho started\nsleep 1000\necho never\n")
         _started(kernel, msg_id)
@@ -42,7 +35,7 @@ def test_interrupt_forwards_sigint_then_reaps(oci: Any, kernel: Kernel) -> None:
 
 
 def test_interrupt_kills_a_command_that_ignores_sigint(oci: Any, kernel: Kernel) -> None:
-    with container(oci):
+    with running_container(oci):
         msg_id = kernel.send("%%oci exec c\ntrap '' INT\necho started\nsleep 1000\n")
         _started(kernel, msg_id)
         kernel.km.interrupt_kernel()  # ignored by both; after the grace period: SIGKILL
@@ -64,12 +57,13 @@ def test_interrupt_during_run_cell_removes_its_container(oci: Any, kernel: Kerne
     record = cell.outputs[-1]["metadata"]["ipy_oci"]["provenance"]
     assert record["interrupted"] is True and record["exit_code"] == 130
     assert record["container"]["removed"] is True
-    wait_until(lambda: db_rows(oci, "SELECT id FROM containers") == [], "container removal")
+    wait_until(lambda: db_rows(oci, "SELECT id FROM containers") == [], "container removal",
+               timeout=30)
 
 
 def test_restart_reaps_the_kernels_sessions_and_rm_containers(
         oci: Any, kernel: Kernel) -> None:
-    with container(oci):
+    with running_container(oci):
         kernel.ok("%oci exec -d c sleep 1001")  # detached, running
         kernel.ok("%oci exec -it c sh")  # created, waiting for a terminal
         kernel.ok("%oci run -d --rm --name tmp busybox sleep 1002")
@@ -89,7 +83,7 @@ def test_restart_reaps_the_kernels_sessions_and_rm_containers(
 
 
 def test_shutdown_while_a_cell_runs_reaps_it(oci: Any, kernel: Kernel) -> None:
-    with container(oci):
+    with running_container(oci):
         kernel.ok("%oci exec -d c sleep 1001")
         msg_id = kernel.send("%%oci exec c\necho started\nsleep 1000\n")
         _started(kernel, msg_id)
@@ -102,11 +96,11 @@ def test_shutdown_while_a_cell_runs_reaps_it(oci: Any, kernel: Kernel) -> None:
 
 def test_sigterm_reaps_the_kernels_sessions(oci: Any, kernel: Kernel) -> None:
     """What jupyter_client sends a kernel that does not exit in time."""
-    with container(oci):
+    with running_container(oci):
         kernel.ok("%oci exec -d c sleep 1001")
         msg_id = kernel.send("%%oci exec c\necho started\nsleep 1000\n")
         _started(kernel, msg_id)
         kernel.km.signal_kernel(signal.SIGTERM)
-        wait_until(lambda: not kernel.km.is_alive(), "the kernel to exit")
+        wait_until(lambda: not kernel.km.is_alive(), "the kernel to exit", timeout=30)
         assert exec_rows(oci) == []
         assert extra_processes(oci, "c") == []

@@ -8,7 +8,8 @@ import platform
 from datetime import datetime
 from typing import Any
 
-from kernel_helpers import Kernel, db_rows, one_line_error
+from helpers import db_rows
+from kernel_helpers import Kernel, one_line_error
 
 import ipy_oci
 

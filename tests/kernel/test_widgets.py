@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernel_helpers import Kernel, container, db_rows, exec_rows, inspect, wait_until
+from helpers import db_rows, exec_rows, inspect, running_container, wait_until
+from kernel_helpers import Kernel
 
 
 def _update_with(kernel: Kernel, text: str, start: int) -> dict[str, Any]:
@@ -30,7 +31,7 @@ TERM_EXITS = ("sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait")
 
 
 def test_container_table_follows_state_and_its_buttons_act(oci: Any, kernel: Kernel) -> None:
-    with container(oci, "c", *TERM_EXITS):
+    with running_container(oci, "c", *TERM_EXITS):
         kernel.ok("t = %oci ps --widget\nt")
         _update_with(kernel, "running", 0)
         assert kernel.value("t.polling") is True
@@ -47,7 +48,7 @@ def test_container_table_follows_state_and_its_buttons_act(oci: Any, kernel: Ker
         mark = len(kernel.log)
         kernel.send_comm(button, {"method": "custom", "content": {"event": "click"}})
         _update_with(kernel, "running", mark)
-        assert inspect(oci, "c")["State"]["Status"] == "running"
+        assert inspect(oci, "c", kind="container")["State"]["Status"] == "running"
 
         # An exec session appears in the sessions column.
         mark = len(kernel.log)
@@ -62,7 +63,8 @@ def test_container_table_follows_state_and_its_buttons_act(oci: Any, kernel: Ker
         mark = len(kernel.log)
         kernel.send_comm(remove, {"method": "custom", "content": {"event": "click"}})
         _update_with(kernel, ": 0 (0 running)", mark)
-        wait_until(lambda: db_rows(oci, "SELECT id FROM containers") == [], "removal")
+        wait_until(lambda: db_rows(oci, "SELECT id FROM containers") == [], "removal",
+                   timeout=30)
         assert exec_rows(oci) == []
 
         kernel.ok("t.close()")
@@ -72,7 +74,7 @@ def test_container_table_follows_state_and_its_buttons_act(oci: Any, kernel: Ker
 
 
 def test_exec_session_view_shows_states_and_output(oci: Any, kernel: Kernel) -> None:
-    with container(oci):
+    with running_container(oci):
         mark = len(kernel.log)
         cell = kernel.ok("%%oci exec --widget c\necho one\nsleep 0.3\necho two >&2\nexit 4\n")
         assert "ExecSessionView" in cell.result["text/plain"]
@@ -86,10 +88,11 @@ def test_exec_session_view_shows_states_and_output(oci: Any, kernel: Kernel) -> 
 
 
 def test_closing_a_running_view_stops_its_command(oci: Any, kernel: Kernel) -> None:
-    with container(oci):
+    with running_container(oci):
         kernel.ok("v = get_ipython().run_cell_magic('oci', 'exec --widget c', "
                   "'echo started; sleep 1000')")
-        wait_until(lambda: kernel.value("v.state") == "running", "the session to run")
+        wait_until(lambda: kernel.value("v.state") == "running", "the session to run",
+                   timeout=30)
         kernel.ok("v.close()")
         assert kernel.value("v.state") == "stopped"
         assert exec_rows(oci) == []

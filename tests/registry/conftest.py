@@ -27,6 +27,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import regimages as ri  # noqa: E402
+from helpers import Entry, dir_, hard, reg, sym  # noqa: E402
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 HERE = Path(__file__).parent
@@ -301,7 +302,7 @@ class Pushed:
     escape_name: str = ""  # a file name hostile layers try to create outside
 
 
-def _runnable(extra: list[ri.Entry], label: str, compression: str = "gzip",
+def _runnable(extra: list[Entry], label: str, compression: str = "gzip",
               arch: str = "amd64") -> ri.Image:
     return ri.image([ri.layer(ri.busybox_entries(), compression), ri.layer(extra)],
                     arch=arch, label=label)
@@ -323,28 +324,28 @@ def pushed(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Push
         out.refs[key], out.digests[key], out.images[key] = ref, img.digest, img
 
     # Three layers: the third deletes a file and makes a directory opaque.
-    bottom = ri.layer([*ri.busybox_entries(), ri.dir_("etc"), ri.reg("etc/keep", b"keep"),
-                       ri.reg("etc/gone", b"gone"), ri.dir_("opq"), ri.reg("opq/old1", b"1"),
-                       ri.dir_("opq/sub"), ri.reg("opq/sub/old2", b"2")])
-    middle = ri.layer([ri.reg("etc/new", b"new"), ri.reg("opq/mid", b"mid")])
-    top = ri.layer([ri.reg("etc/.wh.gone", b""), ri.reg("opq/.wh..wh..opq", b""),
-                    ri.reg("opq/fresh", b"fresh")])
+    bottom = ri.layer([*ri.busybox_entries(), dir_("etc"), reg("etc/keep", b"keep"),
+                       reg("etc/gone", b"gone"), dir_("opq"), reg("opq/old1", b"1"),
+                       dir_("opq/sub"), reg("opq/sub/old2", b"2")])
+    middle = ri.layer([reg("etc/new", b"new"), reg("opq/mid", b"mid")])
+    top = ri.layer([reg("etc/.wh.gone", b""), reg("opq/.wh..wh..opq", b""),
+                    reg("opq/fresh", b"fresh")])
     put("layered", ri.image([bottom, middle, top], arch=arch, label="layered"))
     # Shares its first two layers with "layered".
-    put("sharing", ri.image([bottom, middle, ri.layer([ri.reg("own", b"own")])], arch=arch,
+    put("sharing", ri.image([bottom, middle, ri.layer([reg("own", b"own")])], arch=arch,
                             label="sharing"))
-    put("docker", _runnable([ri.reg("hello", b"docker schema2")], "docker", arch=arch),
+    put("docker", _runnable([reg("hello", b"docker schema2")], "docker", arch=arch),
         fmt="v2s2")
     try:
         import zstandard  # noqa: F401
 
-        put("zstd", _runnable([ri.reg("hello", b"zstd")], "zstd", "zstd", arch=arch))
+        put("zstd", _runnable([reg("hello", b"zstd")], "zstd", "zstd", arch=arch))
     except ImportError:
         pass
 
     # A two-platform index; only the host's flavour need run.
-    amd = _runnable([ri.reg("platform", b"amd64")], "amd64", arch="amd64")
-    arm = ri.image([ri.layer([ri.reg("platform", b"arm64")])], arch="arm64", variant="v8",
+    amd = _runnable([reg("platform", b"amd64")], "amd64", arch="amd64")
+    arm = ri.image([ri.layer([reg("platform", b"arm64")])], arch="arm64", variant="v8",
                    label="arm64")
     layout = base / "multi"
     index = ri.write_index_layout(layout, "t", [
@@ -358,21 +359,21 @@ def pushed(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Push
     # Hostile layers: each must be refused with nothing written outside the store.
     ups = "../" * 16
     hostile = {
-        "hostile-dotdot": [ri.reg(f"{ups}tmp/{out.escape_name}", b"pwned")],
-        "hostile-symlink": [ri.sym("evil", str(out.victim)), ri.reg("evil/pwned", b"pwned")],
-        "hostile-hardlink": [ri.hard("link", "/etc/passwd")],
-        "hostile-hardlink-up": [ri.hard("link", f"{ups}{str(out.victim)[1:]}/x")],
-        "hostile-whiteout": [ri.dir_("a"), ri.reg("a/.wh...", b"")],
+        "hostile-dotdot": [reg(f"{ups}tmp/{out.escape_name}", b"pwned")],
+        "hostile-symlink": [sym("evil", str(out.victim)), reg("evil/pwned", b"pwned")],
+        "hostile-hardlink": [hard("link", "/etc/passwd")],
+        "hostile-hardlink-up": [hard("link", f"{ups}{str(out.victim)[1:]}/x")],
+        "hostile-whiteout": [dir_("a"), reg("a/.wh...", b"")],
     }
     for key, entries in hostile.items():
         put(key, ri.image([ri.layer(entries)], arch=arch, label=key))
 
     # Corrupt in different ways, each with consistent digests where it matters.
-    good = ri.layer([ri.reg("f", b"x")])
+    good = ri.layer([reg("f", b"x")])
     put("bad-diffid", ri.image([good], arch=arch, diff_ids=[ri.sha(b"not the tar")]))
     garbage = ri.Layer(b"", blob_override=b"\x1f\x8b\x08\x00garbage, not a gzip stream")
     put("bad-tar", ri.image([garbage], arch=arch, diff_ids=[ri.sha(b"x")]))
-    tampered = ri.layer([ri.reg("t", b"tamper me" * 100)])
+    tampered = ri.layer([reg("t", b"tamper me" * 100)])
     put("tampered", ri.image([tampered], arch=arch))
     blob_hex = ri.sha(tampered.blob).partition(":")[2]
     data = next(registry.storage.rglob(f"blobs/sha256/{blob_hex[:2]}/{blob_hex}/data"))
@@ -381,7 +382,7 @@ def pushed(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Push
     data.write_bytes(bytes(raw))
 
     # Big enough that a stalled download is caught in the middle.
-    put("big", ri.image([ri.layer([ri.reg("big", os.urandom(8 << 20))], "none")], arch=arch))
+    put("big", ri.image([ri.layer([reg("big", os.urandom(8 << 20))], "none")], arch=arch))
     return out
 
 
@@ -390,17 +391,7 @@ def private_ref(auth_registry: Registry, tmp_path_factory: pytest.TempPathFactor
     from ipy_oci.images.builtin import host_platform
 
     layout = ri.write_layout(tmp_path_factory.mktemp("private"), "t", _runnable(
-        [ri.reg("secret", b"private")], "private", arch=host_platform()[0]))
+        [reg("secret", b"private")], "private", arch=host_platform()[0]))
     ref = f"{auth_registry.host}/private/img:1"
     ri.push(layout, "t", ref, creds=auth_registry.creds)
     return ref
-
-
-# ----- the CLI, with the image commands whether or not the lead wired them yet -------------
-
-
-def image_cli(oci, *args: str, input: bytes | None = None,  # type: ignore[no-untyped-def]
-              timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "ipy_oci", *args], env=oci.env,
-                          input=input if input is not None else b"", capture_output=True,
-                          timeout=timeout)

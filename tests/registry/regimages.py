@@ -9,64 +9,25 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import subprocess
-import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from helpers import Entry, dir_, reg, sym, tar_bytes
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 BUSYBOX = Path("/bin/busybox")
 
-Entry = tuple[tarfile.TarInfo, bytes | None]
-
-
-def _info(name: str, kind: bytes, mode: int, **attrs: Any) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.mode = mode
-    info.mtime = 1_600_000_000
-    for key, value in attrs.items():
-        setattr(info, key, value)
-    return info
-
-
-def reg(name: str, data: bytes = b"data", mode: int = 0o644) -> Entry:
-    info = _info(name, tarfile.REGTYPE, mode)
-    info.size = len(data)
-    return info, data
-
-
-def dir_(name: str, mode: int = 0o755) -> Entry:
-    return _info(name, tarfile.DIRTYPE, mode), None
-
-
-def sym(name: str, target: str) -> Entry:
-    return _info(name, tarfile.SYMTYPE, 0o777, linkname=target), None
-
-
-def hard(name: str, target: str) -> Entry:
-    return _info(name, tarfile.LNKTYPE, 0o644, linkname=target), None
-
-
 def busybox_entries() -> list[Entry]:
     """Enough of a userland to run shell checks in a container."""
     out = [dir_("bin"), reg("bin/busybox", BUSYBOX.read_bytes(), 0o755)]
     out += [sym(f"bin/{n}", "busybox") for n in ("sh", "ls", "cat", "test", "echo", "find")]
     return out
-
-
-def tar_bytes(entries: Sequence[Entry]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for info, data in entries:
-            tf.addfile(info, io.BytesIO(data) if data is not None else None)
-    return buf.getvalue()
 
 
 def sha(data: bytes) -> str:

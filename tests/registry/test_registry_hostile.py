@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Pushed, image_cli
+from conftest import Pushed
 
 from ipy_oci.engine import images as eng
 from ipy_oci.errors import ImageError
@@ -55,7 +55,7 @@ def test_hostile_layer_is_refused(oci: Any, pushed: Pushed, key: str, match: str
     assert new <= {str(oci.root / "layers")}, new
     assert not any(Path(p).name == pushed.escape_name for p in after)
     # Through the CLI the same refusal is one line and exit 125.
-    res = image_cli(oci, "pull", "-q", pushed.refs[key])
+    res = oci.cli_bytes("pull", "-q", pushed.refs[key])
     assert res.returncode == 125
     assert res.stderr.startswith(b"Error: ") and b"refusing layer entry" in res.stderr
     assert b"Traceback" not in res.stderr

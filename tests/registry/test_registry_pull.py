@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Pushed, image_cli
+from conftest import Pushed
 
 from ipy_oci.engine import images as eng
 from ipy_oci.errors import ImageError, NoSuchImage
@@ -86,7 +86,7 @@ def test_pull_by_digest_and_repo_digests(oci: Any, pushed: Pushed) -> None:
     assert by_digest in img.repo_digests
     assert rt.images.lookup(by_digest).id == img.id
     assert eng.ensure_image(rt, by_digest, "never").id == img.id
-    out = image_cli(oci, "images", "--format", "json")
+    out = oci.cli_bytes("images", "--format", "json")
     assert out.returncode == 0, out.stderr
     listed = json.loads(out.stdout)
     assert [i["Id"] for i in listed] == [img.id] and listed[0]["RepoDigests"] == [by_digest]
@@ -131,7 +131,7 @@ def test_manifest_list_platforms(oci: Any, pushed: Pushed) -> None:
     with pytest.raises(NoMatchingPlatform, match=r"no image for linux/s390x.*linux/amd64, "
                        r"linux/arm64/v8"):
         eng.pull_image(rt, pushed.refs["multi"], PullOptions(platform="linux/s390x"))
-    res = image_cli(oci, "pull", "-q", "--platform", "linux/s390x", pushed.refs["multi"])
+    res = oci.cli_bytes("pull", "-q", "--platform", "linux/s390x", pushed.refs["multi"])
     assert res.returncode == 125 and b"no image for linux/s390x" in res.stderr
 
 
@@ -182,7 +182,7 @@ def test_tampered_blob_is_a_digest_mismatch(oci: Any, pushed: Pushed) -> None:
     with pytest.raises(DigestMismatch, match="does not match its digest"):
         eng.pull_image(rt, pushed.refs["tampered"])
     assert rt.images.list() == []
-    res = image_cli(oci, "pull", pushed.refs["tampered"])
+    res = oci.cli_bytes("pull", pushed.refs["tampered"])
     assert res.returncode == 125 and b"digest" in res.stderr
 
 
@@ -196,7 +196,7 @@ def test_bad_input_errors_exit_125(oci: Any, pushed: Pushed) -> None:
         ("0" * 64,): b"is an image ID",
     }
     for args, message in cases.items():
-        res = image_cli(oci, "pull", "-q", *args)
+        res = oci.cli_bytes("pull", "-q", *args)
         assert res.returncode == 125, (args, res.stderr)
         assert message in res.stderr, (args, res.stderr)
         assert b"Traceback" not in res.stderr
@@ -205,7 +205,7 @@ def test_bad_input_errors_exit_125(oci: Any, pushed: Pushed) -> None:
 
 
 def test_cli_pull_prints_progress_lines_and_the_id(oci: Any, pushed: Pushed) -> None:
-    res = image_cli(oci, "pull", pushed.refs["layered"])
+    res = oci.cli_bytes("pull", pushed.refs["layered"])
     assert res.returncode == 0, res.stderr
     img_id = res.stdout.decode().strip()
     assert len(img_id) == 64
@@ -213,7 +213,7 @@ def test_cli_pull_prints_progress_lines_and_the_id(oci: Any, pushed: Pushed) -> 
     assert f"Trying to pull {pushed.refs['layered']}..." in err
     assert err.count("Copying blob") >= 3 and "Extracting layer" in err
     assert "\x1b[" not in err  # no terminal: plain lines
-    res = image_cli(oci, "images", "--digests")
+    res = oci.cli_bytes("images", "--digests")
     assert res.returncode == 0
     line = next(x for x in res.stdout.decode().splitlines() if "test/layered" in x)
     assert pushed.digests["layered"] in line and img_id[:12] in line

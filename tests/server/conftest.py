@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from pytest_jupyter.jupyter_server import *  # noqa: F403
-from srvhelp import REAPER_INTERVAL, remove_quietly, start_container  # type: ignore[import-not-found]
+from srvhelp import REAPER_INTERVAL, remove_quietly, start_container
 from traitlets.config import Config
 
 API = ("ipy-oci", "api")

@@ -7,9 +7,9 @@ import os
 from typing import Any
 
 import pytest
-from srvhelp import remove_quietly, start_container  # type: ignore[import-not-found]
+from srvhelp import remove_quietly, start_container
 from tornado.httpclient import HTTPClientError
-from wsterm import Term  # type: ignore[import-not-found]
+from wsterm import Term
 
 
 async def new_exec(api: Any, ctr: str, cmd: list[str], tty: bool = True) -> str:
@@ -170,7 +170,7 @@ async def test_joining_a_session_someone_else_started(api: Any, container: Any, 
     """A kernel that runs the session itself: the server joins via conmon's socket."""
     import threading
 
-    from ipy_oci.engine.exec_records import ExecConfig
+    from ipy_oci.engine.records import ExecConfig
 
     rt = oci.runtime()
     sess = await asyncio.to_thread(rt.exec_create, container.id,

@@ -10,7 +10,8 @@ import time
 import uuid
 from typing import Any
 
-from srvhelp import REAPER_INTERVAL, remove_quietly  # type: ignore[import-not-found]
+from helpers import find_processes
+from srvhelp import REAPER_INTERVAL, remove_quietly
 
 # One reaping pass's own work (a SIGTERM and its exit, conmon's cleanup) on top of
 # the two intervals the issue allows; a hang guard, not a measurement.
@@ -20,7 +21,7 @@ KERNEL_CODE = """
 import threading
 from ipy_oci.config import Config
 from ipy_oci.engine.runtime import Runtime
-from ipy_oci.engine.exec_records import ExecConfig
+from ipy_oci.engine.records import ExecConfig
 from ipy_oci.engine.records import ContainerConfig
 cfg = Config.load({root!r}, {runroot!r}, "runc")
 rt = Runtime(cfg)
@@ -61,15 +62,7 @@ def running_sessions(engine: Any, kid: str) -> int:
 def sleepers(*args: str) -> list[int]:
     """PIDs of ``sleep ARG`` processes (our sessions' processes)."""
     wanted = {f"sleep\0{a}\0".encode() for a in args}
-    found = []
-    for pid in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                if fh.read() in wanted:
-                    found.append(int(pid))
-        except OSError:
-            continue
-    return found
+    return find_processes(lambda cmd: cmd in wanted)
 
 
 async def wait_for(check: Any, limit: float, what: str) -> None:
@@ -91,7 +84,7 @@ async def test_sigkilled_kernel_is_reaped(ext: Any, oci: Any, engine: Any,
     try:
         await run_in_kernel(kc, kernel_code(oci, container.id, kid))
         await wait_for(lambda: running_sessions(engine, kid) == 2, 60, "sessions running")
-        os.kill(km.provisioner.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        os.kill(km.provisioner.process.pid, signal.SIGKILL)
         await wait_for(lambda: not sessions_of(engine, kid) and not sleepers("2001", "2002"),
                        2 * REAPER_INTERVAL + PASS_GRACE, "the dead kernel's sessions reaped")
     finally:

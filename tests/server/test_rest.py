@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from srvhelp import start_container  # type: ignore[import-not-found]
+from srvhelp import start_container
 
 PS_KEYS = {"Id", "Names", "Image", "ImageID", "Command", "Created", "State", "Status", "Pid",
            "ExitCode", "Exited", "StartedAt", "ExitedAt", "Labels", "AutoRemove",
-           "ExecSessions"}
+           "ExecSessions", "OwnerKernel"}
 
 
 async def test_unauthenticated_requests_are_refused(api: Any, container: Any) -> None:
@@ -127,7 +127,13 @@ async def test_images_and_info(api: Any, container: Any, oci: Any) -> None:
     code, images = await api("GET", "images")
     assert code == 200
     assert any(any("busybox" in t for t in i["RepoTags"]) for i in images)
-    assert all({"Id", "RepoTags", "Size", "Config"} <= set(i) for i in images)
+    assert all({"Id", "RepoTags", "Size", "Containers"} <= set(i) for i in images)
+    busybox = next(i for i in images if "localhost/busybox:latest" in i["RepoTags"])
+    for ref in ("localhost/busybox:latest", busybox["Id"][:12]):
+        code, image = await api("GET", "images", ref)
+        assert code == 200 and image["Id"] == busybox["Id"] and "Config" in image, ref
+    code, body = await api("GET", "images", "nosuch")
+    assert code == 404 and "nosuch" in body["message"]
     code, info = await api("GET", "info")
     assert code == 200 and info["root"] == str(oci.root) and info["containers"] == 1
 

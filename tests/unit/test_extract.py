@@ -4,58 +4,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import os
 import stat
 import tarfile
 from pathlib import Path
 
 import pytest
+from helpers import Entry, dev, dir_, hard, reg, sym, tar_bytes
 
 from ipy_oci.errors import ImageError
 from ipy_oci.storage.extract import apply_layer, extract_layer
-
-Entry = tuple[tarfile.TarInfo, bytes | None]
-
-
-def _info(name: str, kind: bytes, mode: int, **attrs: object) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.mode = mode
-    info.mtime = 1_600_000_000
-    for key, value in attrs.items():
-        setattr(info, key, value)
-    return info
-
-
-def reg(name: str, data: bytes = b"data", mode: int = 0o644, **attrs: object) -> Entry:
-    info = _info(name, tarfile.REGTYPE, mode, **attrs)
-    info.size = len(data)
-    return info, data
-
-
-def dir_(name: str, mode: int = 0o755, **attrs: object) -> Entry:
-    return _info(name, tarfile.DIRTYPE, mode, **attrs), None
-
-
-def sym(name: str, target: str, **attrs: object) -> Entry:
-    return _info(name, tarfile.SYMTYPE, 0o777, linkname=target, **attrs), None
-
-
-def hard(name: str, target: str) -> Entry:
-    return _info(name, tarfile.LNKTYPE, 0o644, linkname=target), None
-
-
-def dev(name: str, kind: bytes, major: int, minor: int, mode: int = 0o666) -> Entry:
-    return _info(name, kind, mode, devmajor=major, devminor=minor), None
-
-
-def tar_bytes(entries: list[Entry]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for info, data in entries:
-            tf.addfile(info, io.BytesIO(data) if data is not None else None)
-    return buf.getvalue()
 
 
 def write_blob(path: Path, entries: list[Entry], compress: bool = True) -> Path:

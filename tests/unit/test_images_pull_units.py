@@ -7,7 +7,8 @@ import io
 
 import pytest
 
-from ipy_oci.cli.pull_progress import LinePrinter, TerminalProgress, cli_progress
+from ipy_oci.cli.pull_progress import TerminalProgress, cli_progress
+from ipy_oci.engine.views import LinePrinter
 from ipy_oci.errors import ImageError, UsageError
 from ipy_oci.images import refs
 from ipy_oci.images.errors import (
@@ -177,12 +178,13 @@ def test_image_commands_parse_and_have_handlers() -> None:
     import argparse
 
     from ipy_oci.cli.commands_images import HANDLERS
-    from ipy_oci.cli.parser_images import IMAGE_COMMANDS, add_image_commands
+    from ipy_oci.grammar.parser_images import IMAGE_COMMANDS, add_image_commands
+    from ipy_oci.kernel.commands_images import IMAGE_HANDLERS
 
     root = argparse.ArgumentParser()
     sub = root.add_subparsers(dest="cmd")
     add_image_commands(sub, lambda name, help, add_help=True: sub.add_parser(name, help=help))
-    assert set(sub.choices) == set(IMAGE_COMMANDS) == set(HANDLERS)
+    assert set(sub.choices) == set(IMAGE_COMMANDS) == set(HANDLERS) == set(IMAGE_HANDLERS)
     args = root.parse_args(["pull", "--tls-verify=false", "--platform", "linux/arm64", "r/x"])
     assert (args.tls_verify, args.platform, args.image) == (False, "linux/arm64", "r/x")
     args = root.parse_args(["image", "ls", "--digests"])

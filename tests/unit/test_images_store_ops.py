@@ -13,6 +13,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from helpers import files_tar
 from test_images_store import make_layout
 
 from ipy_oci.errors import ImageError, NoSuchImage, UsageError
@@ -97,23 +98,13 @@ def test_dead_workspaces_are_swept_live_ones_kept(tmp_path: Path) -> None:
     assert list(tmp.iterdir()) == []
 
 
-def _tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 @pytest.mark.parametrize("compress", ["none", "gzip", "xz", "bz2"])
 def test_import_rootfs(tmp_path: Path, compress: str) -> None:
     import bz2
     import gzip
     import lzma
 
-    raw = _tar({"etc/motd": b"hi", "bin/tool": b"#!"})
+    raw = files_tar({"etc/motd": b"hi", "bin/tool": b"#!"})
     data = {"none": raw, "gzip": gzip.compress(raw), "xz": lzma.compress(raw),
             "bz2": bz2.compress(raw)}[compress]
     store = _store(tmp_path)
@@ -131,9 +122,9 @@ def test_import_rootfs_refuses_bad_input(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="cannot import x: .*corrupt"):
         import_rootfs(store, io.BytesIO(b"\x1f\x8b\x08\x00broken"), source="x")
     with pytest.raises(ImageError, match="refusing layer entry"):
-        import_rootfs(store, io.BytesIO(_tar({"../../up": b"x"})), source="x")
+        import_rootfs(store, io.BytesIO(files_tar({"../../up": b"x"})), source="x")
     with pytest.raises(ImageError, match="invalid image reference"):
-        import_rootfs(store, io.BytesIO(_tar({"a": b"x"})), name="Bad Name", source="x")
+        import_rootfs(store, io.BytesIO(files_tar({"a": b"x"})), name="Bad Name", source="x")
     assert store.list() == []
     assert not any(store.tmp_dir.iterdir())
 
@@ -171,7 +162,7 @@ def test_save_load_round_trip(tmp_path: Path, fmt: archive.ArchiveFormat) -> Non
 
 def test_load_docker_archive_written_by_docker(tmp_path: Path) -> None:
     """The classic layout: <id>/layer.tar (uncompressed), <id>.json, short RepoTags."""
-    layer = _tar({"from-docker": b"yes"})
+    layer = files_tar({"from-docker": b"yes"})
     import hashlib
 
     diff = "sha256:" + hashlib.sha256(layer).hexdigest()
@@ -183,7 +174,7 @@ def test_load_docker_archive_written_by_docker(tmp_path: Path) -> None:
              "manifest.json": json.dumps([{"Config": f"{cid}.json", "RepoTags": ["alpine:3"],
                                            "Layers": [f"{lid}/layer.tar"]}]).encode()}
     store = _store(tmp_path)
-    (img,) = archive.load(store, io.BytesIO(_tar(files)))
+    (img,) = archive.load(store, io.BytesIO(files_tar(files)))
     assert img.id == cid and img.names == ("docker.io/library/alpine:3",)
     assert (img.layer_dirs[0] / "from-docker").read_bytes() == b"yes"
 

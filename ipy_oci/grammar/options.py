@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..engine.exec_records import ExecConfig
-from ..engine.records import ContainerConfig
+from ..engine.options import DEFAULT_DETACH_KEYS, parse_detach_keys
+from ..engine.records import ContainerConfig, ExecConfig
 from ..errors import UsageError
-from ..oci.attach import parse_detach_keys
-from .format import parse_size
 from .signals import parse_signal
+
+if TYPE_CHECKING:
+    from ..engine.images import PullOptions
 
 
 def resolve_env(items: list[str]) -> list[str]:
@@ -39,8 +41,29 @@ def parse_kv(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def detach_keys(args: argparse.Namespace) -> str:
+    """``--detach-keys`` as given ('' disables detaching), else the engine's default."""
+    keys = getattr(args, "detach_keys", None)
+    return DEFAULT_DETACH_KEYS if keys is None else str(keys)
+
+
+def parse_size(text: str) -> int:
+    """'64m' -> bytes (podman's units: b, k, m, g; binary multiples)."""
+    t = text.strip().lower().removesuffix("b") or "0"
+    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}.get(t[-1], 1)
+    num = t[:-1] if t[-1] in "kmgt" else t
+    try:
+        value = int(float(num) * mult)
+    except ValueError:
+        raise UsageError(f"invalid size {text!r}: use a number with an optional unit "
+                         "(b, k, m, g), e.g. 64m") from None
+    if value <= 0:
+        raise UsageError(f"invalid size {text!r}: it must be positive")
+    return value
+
+
 def container_config(args: argparse.Namespace) -> ContainerConfig:
-    from ..oci.spec import BindMount
+    from ..engine.options import bind_mount
 
     if args.entrypoint is not None:
         import json
@@ -57,7 +80,7 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
         raise UsageError("--pids-limit must be positive (or -1 for unlimited)")
     if args.cpus is not None and args.cpus <= 0:
         raise UsageError("--cpus must be a positive number")
-    parse_detach_keys(args.detach_keys)
+    parse_detach_keys(detach_keys(args))
     return ContainerConfig(
         image=args.image,
         command=[],
@@ -70,7 +93,7 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
         stdin=args.interactive,
         hostname=args.hostname,
         network=args.network,
-        mounts=[asdict(BindMount.parse(v)) for v in args.volume],
+        mounts=[bind_mount(v) for v in args.volume],
         labels=parse_kv(args.label, "label"),
         annotations=parse_kv(args.annotation, "annotation"),
         stop_signal=stop_signal,
@@ -106,9 +129,27 @@ def exec_config(args: argparse.Namespace) -> ExecConfig:
         raise UsageError("must provide a non-empty command to start an exec session")
     if args.preserve_fds < 0:
         raise UsageError("--preserve-fds must be zero or a positive number")
-    parse_detach_keys(args.detach_keys)  # a bad value fails before anything starts
+    keys = detach_keys(args)
+    parse_detach_keys(keys)  # a bad value fails before anything starts
     return ExecConfig(
         command=list(args.command), tty=args.tty, attach_stdin=args.interactive,
-        detach_keys=args.detach_keys, env=resolve_env(args.env), user=args.user,
+        detach_keys=keys, env=resolve_env(args.env), user=args.user,
         workdir=args.workdir, privileged=args.privileged, preserve_fds=args.preserve_fds,
     )
+
+
+def pull_options(args: argparse.Namespace) -> PullOptions:
+    """PullOptions from pull's flags (run and create have them too)."""
+    from ..engine.images import PullOptions, host_platform
+
+    platform = getattr(args, "platform", None)
+    arch, os_, variant = (getattr(args, k, None) for k in ("arch", "os", "variant"))
+    if not platform and (arch or os_ or variant):
+        host = host_platform()
+        platform = f"{os_ or host.os}/{arch or host.architecture}"
+        if variant:
+            platform += f"/{variant}"
+    authfile = getattr(args, "authfile", None)
+    return PullOptions(platform=platform, tls_verify=getattr(args, "tls_verify", None),
+                       authfile=Path(authfile) if authfile else None,
+                       creds=getattr(args, "creds", None))

@@ -7,6 +7,7 @@ than argparse's exit 2, so front ends can show one clear line.
 from __future__ import annotations
 
 import argparse
+from functools import lru_cache
 from typing import Any, NoReturn
 
 from ..errors import UsageError
@@ -31,6 +32,13 @@ class HelpShown(Exception):  # noqa: N818 - control flow, not an error
 
 def _containers(p: Any, nargs: str = "+") -> None:
     p.add_argument("containers", nargs=nargs, metavar="CONTAINER")
+
+
+def _detach_keys_flag(p: Any) -> None:
+    # No default here: options.detach_keys() fills in the engine's, so that building
+    # the parser (``--help``) imports nothing of the engine.
+    p.add_argument("--detach-keys", default=None, metavar="KEYS",
+                   help="key sequence that detaches, e.g. ctrl-p,ctrl-q ('' disables)")
 
 
 def _add_create_flags(p: Any) -> None:
@@ -62,7 +70,7 @@ def _add_create_flags(p: Any) -> None:
     p.add_argument("--pids-limit", type=int, default=None)
     p.add_argument("--cpus", type=float, default=None)
     p.add_argument("--shm-size", default=None)
-    p.add_argument("--detach-keys", default="ctrl-p,ctrl-q")
+    _detach_keys_flag(p)
     p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])
     add_pull_flags(p, with_image=False)
     p.add_argument("image", metavar="IMAGE")
@@ -188,7 +196,7 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
     p.add_argument("-e", "--env", action="append", default=[])
     p.add_argument("-u", "--user", default="")
     p.add_argument("-w", "--workdir", default="")
-    p.add_argument("--detach-keys", default="ctrl-p,ctrl-q")
+    _detach_keys_flag(p)
     p.add_argument("--privileged", action="store_true")
     p.add_argument("--preserve-fds", type=int, default=0)
     p.add_argument("container", metavar="CONTAINER")
@@ -209,12 +217,23 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
     return root
 
 
+@lru_cache(maxsize=64)
+def _built(prog: str, only: str | None) -> argparse.ArgumentParser:
+    """One parser per (prog, command), built once per process: a warm kernel parses
+    many lines, and parsing leaves a parser as it found it (list defaults are copied
+    out of the namespace in parse, so no caller can change them)."""
+    return build_parser(prog, only=only)
+
+
 def parse(argv: list[str], prog: str = "ipy-oci") -> argparse.Namespace:
     name = command_name(argv)
-    parser = build_parser(prog, only=name)
+    parser = _built(prog, name)
     if name is not None and name not in getattr(parser, "command_names", ()):
-        parser = build_parser(prog)  # unknown command: the full grammar gives the error
+        parser = _built(prog, None)  # unknown command: the full grammar gives the error
     args = parser.parse_args(argv)
+    for key, value in vars(args).items():
+        if isinstance(value, list):  # e.g. -e's default [] is shared by every parse
+            setattr(args, key, list(value))
     if getattr(args, "cmd", None) is None and not args.version:
         raise UsageError(f"{prog}: missing command (see '{prog} --help')")
     return args

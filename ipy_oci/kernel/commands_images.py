@@ -1,0 +1,177 @@
+"""``%oci pull``, ``images``, ``rmi``, ``image …`` and the other image commands.
+
+The same grammar and engine calls as the CLI's image commands; results come back
+as Python objects (image data as podman's JSON, from engine/views.py), messages
+and pull progress go to the cell.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from ..engine import images as eng
+from ..engine.views import LinePrinter, image_inspect, image_summary
+from ..errors import NoSuchImage, OciError, UsageError
+from ..grammar.options import pull_options
+from .handles import ImageList, InspectData
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .commands import Call
+
+
+def cmd_pull(c: Call) -> InspectData:
+    """Progress lines to the cell (stderr), then the image's data."""
+    progress = None if c.args.quiet else LinePrinter(sys.stderr)
+    img = eng.pull_image(c.rt, c.args.image, pull_options(c.args), progress)
+    return InspectData(image_inspect(c.rt, img))
+
+
+def cmd_images(c: Call) -> Any:
+    summaries = eng.filter_images(eng.list_images(c.rt), getattr(c.args, "filter", []))
+    if c.args.quiet:
+        return [s.image.id if c.args.no_trunc else s.image.id[:12] for s in summaries]
+    rows = ImageList(InspectData(image_summary(s.image, s.containers)) for s in summaries)
+    if c.args.format == "json":
+        return [dict(r) for r in rows]
+    if c.args.format:
+        raise UsageError(f"unsupported --format {c.args.format!r}: use 'json'")
+    return rows
+
+
+def cmd_image_inspect(c: Call) -> Any:
+    store = eng.image_store(c.rt)
+    found = [InspectData(image_inspect(c.rt, store.lookup(ref))) for ref in c.args.images]
+    return found[0] if len(found) == 1 else found
+
+
+def _exists(c: Call, ref: str) -> bool:
+    try:
+        eng.image_store(c.rt).lookup(ref)
+    except NoSuchImage:
+        return False
+    return True
+
+
+def cmd_exists(c: Call) -> bool:
+    return _exists(c, c.args.image)
+
+
+def cmd_rmi(c: Call) -> None:
+    args = c.args
+    refs = list(args.images)
+    if args.all and refs:
+        raise UsageError("rmi: give images or --all, not both")
+    if args.ignore:
+        refs = [r for r in refs if _exists(c, r)]
+        if not refs and not args.all:
+            return None
+    rep = eng.remove_images(c.rt, refs, force=args.force, all=args.all)
+    for name in rep.untagged:
+        print(f"Untagged: {name}")
+    for image_id in rep.deleted:
+        print(f"Deleted: {image_id}")
+    return None
+
+
+def cmd_tag(c: Call) -> None:
+    eng.tag_image(c.rt, c.args.image, c.args.names)
+
+
+def cmd_untag(c: Call) -> None:
+    eng.untag_image(c.rt, c.args.image, c.args.names or None)
+
+
+def cmd_prune(c: Call) -> None:
+    for image_id in eng.prune_images(c.rt, all=c.args.all).deleted:
+        print(image_id)
+
+
+def cmd_import(c: Call) -> InspectData:
+    if c.args.source == "-":
+        raise UsageError("%oci import: a cell has no stdin; give the tarball's path")
+    with _opened(c.args.source) as src:
+        img = eng.import_image(c.rt, src, c.args.reference, c.args.change, c.args.message,
+                               source=c.args.source)
+    return InspectData(image_inspect(c.rt, img))
+
+
+@contextmanager
+def _opened(path: str) -> Iterator[BinaryIO]:
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise OciError(f"cannot read {path}: {exc.strerror}") from None
+    with fh:
+        yield fh
+
+
+def cmd_save(c: Call) -> None:
+    if not c.args.output:
+        raise UsageError("%oci save: a cell cannot take an archive as output; use -o FILE")
+    eng.save_images_to(c.rt, c.args.images, c.args.output, c.args.format)
+
+
+def cmd_load(c: Call) -> None:
+    if not c.args.input:
+        raise UsageError("%oci load: a cell has no stdin; use -i FILE")
+    with _opened(c.args.input) as src:
+        images = eng.load_images(c.rt, src)
+    for img in images:
+        for name in img.names or (f"sha256:{img.id}",):
+            print(f"Loaded image: {name}")
+
+
+def cmd_login(c: Call) -> None:
+    args = c.args
+    if args.get_login:
+        user = eng.stored_login(c.rt, args.registry, args.authfile)
+        if user is None:
+            raise OciError(f"not logged in to {eng.registry_host(args.registry)}")
+        print(user)
+        return
+    if args.password_stdin:
+        raise UsageError("%oci login: a cell has no stdin; use -p PASSWORD, or leave it "
+                         "out to be asked for it")
+    username = args.username or input("Username: ")
+    if args.password is not None:
+        password = args.password
+    else:
+        import getpass
+
+        password = getpass.getpass("Password: ")
+    eng.login(c.rt, args.registry, username, password, args.authfile, args.tls_verify)
+    print("Login Succeeded!")
+
+
+def cmd_logout(c: Call) -> None:
+    args = c.args
+    if bool(args.all) == bool(args.registry):
+        raise UsageError("logout needs a REGISTRY or --all (not both)")
+    eng.logout(c.rt, None if args.all else args.registry, args.authfile)
+    print(f"Removed login credentials for {'all registries' if args.all else args.registry}")
+
+
+_IMAGE_SUB: dict[str, Callable[[Call], Any]] = {
+    "ls": cmd_images, "list": cmd_images, "pull": cmd_pull, "rm": cmd_rmi,
+    "inspect": cmd_image_inspect, "tag": cmd_tag, "untag": cmd_untag, "prune": cmd_prune,
+    "import": cmd_import, "save": cmd_save, "load": cmd_load, "exists": cmd_exists,
+}
+
+
+def cmd_image(c: Call) -> Any:
+    sub = getattr(c.args, "icmd", None)
+    if sub not in _IMAGE_SUB:
+        raise UsageError("missing subcommand: try '%oci image --help'")
+    return _IMAGE_SUB[sub](c)
+
+
+IMAGE_HANDLERS: dict[str, Callable[[Call], Any]] = {
+    "pull": cmd_pull, "images": cmd_images, "rmi": cmd_rmi, "tag": cmd_tag,
+    "untag": cmd_untag, "import": cmd_import, "save": cmd_save, "load": cmd_load,
+    "login": cmd_login, "logout": cmd_logout, "image": cmd_image,
+}

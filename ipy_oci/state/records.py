@@ -1,0 +1,200 @@
+"""Rows of the state database as typed records, and the configs they carry.
+
+One base (``Record``) maps a dataclass to its table's columns: JSON fields are
+encoded through their config class, booleans are stored as integers. The
+engine works with these records only; ``state.store`` turns them into SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, TypeVar
+
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+
+_C = TypeVar("_C", bound="JsonConfig")
+_R = TypeVar("_R", bound="Record")
+
+
+class State:
+    """Container states. STOPPED = exited but not yet cleaned up (mounts, runtime state)."""
+
+    CONFIGURED = "configured"
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    EXITED = "exited"
+
+    LIVE = (RUNNING, PAUSED, STOPPING)
+    ACTIVE = (CREATED, RUNNING, PAUSED, STOPPING)
+
+    @staticmethod
+    def display(state: str) -> str:
+        """Podman's words: made by ``create`` is "created", made in the runtime by
+        ``init`` is "initialized", exited but not yet cleaned up is still "exited"."""
+        return _DISPLAY.get(state, state)
+
+
+_DISPLAY = {State.CONFIGURED: "created", State.CREATED: "initialized",
+            State.STOPPED: "exited"}
+
+
+class ExecState:
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class JsonConfig:
+    """A dataclass stored as one JSON column; unknown keys (older or newer rows) are
+    ignored so a schema change never breaks reading."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))  # type: ignore[call-overload]
+
+    @classmethod
+    def from_json(cls: type[_C], text: str) -> _C:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class ContainerConfig(JsonConfig):
+    """What the user asked for; persisted as JSON in the containers row."""
+
+    image: str
+    command: list[str]
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+    env: list[str] = field(default_factory=list)
+    user: str = ""
+    workdir: str = ""
+    tty: bool = False
+    stdin: bool = False
+    hostname: str = ""
+    network: str = "none"
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    stop_signal: int = 15
+    stop_timeout: int = 10
+    init: bool = False
+    auto_remove: bool = False
+    privileged: bool = False
+    read_only: bool = False
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    ulimits: list[str] = field(default_factory=list)
+    memory: int | None = None
+    pids_limit: int | None = None
+    cpus: float | None = None
+    shm_size: int | None = None
+    # The OCI runtime (runc, crun or a path) the container was created with; every
+    # later operation uses the same one. "" means the configured default.
+    runtime: str = ""
+    # PID 1 is catatonit in pause mode and only idles; work runs as exec sessions
+    # (what ``%%oci run`` uses, so any image works, with or without a sleep binary).
+    idle: bool = False
+
+
+@dataclass
+class ExecConfig(JsonConfig):
+    command: list[str]
+    tty: bool = False
+    attach_stdin: bool = False
+    attach_stdout: bool = True
+    attach_stderr: bool = True
+    detach_keys: str = DEFAULT_DETACH_KEYS
+    env: list[str] = field(default_factory=list)
+    user: str = ""
+    workdir: str = ""
+    privileged: bool = False
+    preserve_fds: int = 0
+    # Run conmon's exit command (``container cleanup --exec``) when the process ends.
+    exit_command: bool = True
+
+
+class Record:
+    """A row: dataclass fields are the table's columns, in order."""
+
+    TABLE: ClassVar[str]
+    # field name -> the config class its JSON column decodes to
+    JSON_FIELDS: ClassVar[dict[str, type[JsonConfig]]] = {}
+    BOOL_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    id: str
+
+    @classmethod
+    def from_row(cls: type[_R], row: sqlite3.Row) -> _R:
+        d = dict(row)
+        for name, kind in cls.JSON_FIELDS.items():
+            d[name] = kind.from_json(d[name])
+        for name in cls.BOOL_FIELDS:
+            d[name] = bool(d[name])
+        return cls(**d)
+
+    def column(self, name: str) -> Any:
+        """The value of one field as stored in its column."""
+        value = getattr(self, name)
+        if name in self.JSON_FIELDS:
+            return value.to_json()
+        if name in self.BOOL_FIELDS:
+            return int(value)
+        return value
+
+    def columns(self) -> dict[str, Any]:
+        return {f.name: self.column(f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass
+class ContainerRecord(Record):
+    TABLE: ClassVar[str] = "containers"
+    JSON_FIELDS: ClassVar[dict[str, type[JsonConfig]]] = {"config": ContainerConfig}
+    BOOL_FIELDS: ClassVar[tuple[str, ...]] = ("oom_killed",)
+
+    id: str
+    name: str
+    image_id: str
+    image_name: str
+    created_at: float
+    state: str
+    config: ContainerConfig
+    pid: int = 0
+    pid_start: int = 0
+    conmon_pid: int = 0
+    conmon_start: int = 0
+    exit_code: int | None = None
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    oom_killed: bool = False
+    rootfs: str = ""
+    owner_kernel: str = ""
+
+
+@dataclass
+class ExecRecord(Record):
+    TABLE: ClassVar[str] = "exec_sessions"
+    JSON_FIELDS: ClassVar[dict[str, type[JsonConfig]]] = {"config": ExecConfig}
+    BOOL_FIELDS: ClassVar[tuple[str, ...]] = ("attached",)
+
+    id: str
+    container_id: str
+    state: str
+    config: ExecConfig
+    created_at: float
+    pid: int = 0
+    pid_start: int = 0
+    conmon_pid: int = 0
+    conmon_start: int = 0
+    exit_code: int | None = None
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    attached: bool = False
+    owner_pid: int = 0
+    owner_start: int = 0
+    owner_kernel: str = ""

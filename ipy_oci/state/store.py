@@ -1,0 +1,205 @@
+"""StateStore: every read and write of the state database, as domain calls.
+
+No SQL lives outside ``ipy_oci/state/``: the engine saves and loads records,
+asks for the sessions of a container in given states, and groups calls in one
+``transaction()`` where they must be atomic. Lookups by ID prefix escape
+LIKE's wildcards, so ``%`` or ``_`` in a reference never match anything.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import AmbiguousRef, InvalidState, NameInUse, NoSuchContainer, NoSuchExecSession
+from .db import StateDB
+from .records import ContainerRecord, ExecRecord, ExecState, Record, State
+
+_R = TypeVar("_R", bound=Record)
+
+
+def _like_prefix(ref: str) -> str:
+    """``ref`` as a LIKE pattern matching it as a literal prefix (ESCAPE '\\')."""
+    return ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _where(filters: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """``col = ?`` for scalars, ``col IN (...)`` for sequences; None is no filter."""
+    parts: list[str] = []
+    args: list[Any] = []
+    for col, val in filters.items():
+        if val is None:
+            continue
+        if isinstance(val, list | tuple | set | frozenset):
+            vals = list(val)
+            parts.append(f"{col} IN ({', '.join('?' * len(vals))})" if vals else "0")
+            args += vals
+        else:
+            parts.append(f"{col} = ?")
+            args.append(val)
+    return (" WHERE " + " AND ".join(parts)) if parts else "", tuple(args)
+
+
+class StateStore:
+    """One storage root's state; cheap to open, one per process and thread."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = StateDB(path)
+
+    @property
+    def path(self) -> Path:
+        return self._db.path
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[StateStore]:
+        """Make the calls inside one write transaction (all or nothing)."""
+        with self._db.write():
+            yield self
+
+    # -- generic record plumbing ----------------------------------------------------
+    def _insert(self, cur: sqlite3.Cursor, rec: Record) -> None:
+        cols = rec.columns()
+        cur.execute(f"INSERT INTO {rec.TABLE} ({', '.join(cols)}) "
+                    f"VALUES ({', '.join('?' * len(cols))})", tuple(cols.values()))
+
+    def _select(self, kind: type[_R], filters: dict[str, Any],
+                order: str = "created_at") -> list[_R]:
+        where, args = _where(filters)
+        rows = self._db.query(f"SELECT * FROM {kind.TABLE}{where} ORDER BY {order}", args)
+        return [kind.from_row(r) for r in rows]
+
+    def _one(self, kind: type[_R], rec_id: str) -> _R | None:
+        row = self._db.query_one(f"SELECT * FROM {kind.TABLE} WHERE id = ?", (rec_id,))
+        return kind.from_row(row) if row is not None else None
+
+    def update(self, rec: Record, **changes: Any) -> None:
+        """Set ``changes`` on ``rec`` and write just those columns."""
+        for key, value in changes.items():
+            setattr(rec, key, value)
+        if not changes:
+            return
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        with self._db.write() as cur:
+            cur.execute(f"UPDATE {rec.TABLE} SET {sets} WHERE id = ?",
+                        (*(rec.column(k) for k in changes), rec.id))
+
+    # -- containers -----------------------------------------------------------------
+    def add_container(self, rec: ContainerRecord) -> None:
+        """Insert a new container; NameInUse if its name is taken."""
+        try:
+            with self._db.write() as cur:
+                self._insert(cur, rec)
+        except sqlite3.IntegrityError:
+            owner = self._db.query_one("SELECT id FROM containers WHERE name = ?", (rec.name,))
+            raise NameInUse(rec.name, str(owner["id"]) if owner else "?") from None
+
+    def container(self, ctr_id: str) -> ContainerRecord | None:
+        return self._one(ContainerRecord, ctr_id)
+
+    def find_container(self, ref: str) -> ContainerRecord:
+        """By full ID, name, or unique ID prefix (as podman)."""
+        row = self._db.query_one("SELECT * FROM containers WHERE id = ? OR name = ?",
+                                 (ref, ref))
+        if row is None and ref and all(c in "0123456789abcdef" for c in ref):
+            pattern = _like_prefix(ref)
+            rows = self._db.query("SELECT * FROM containers WHERE id LIKE ? ESCAPE '\\' "
+                                  "LIMIT 2", (pattern,))
+            if len(rows) > 1:
+                n = self._db.query_one("SELECT COUNT(*) AS n FROM containers "
+                                       "WHERE id LIKE ? ESCAPE '\\'", (pattern,))
+                raise AmbiguousRef("container", ref, int(n["n"]) if n else 2)
+            row = rows[0] if rows else None
+        if row is None:
+            raise NoSuchContainer(ref)
+        return ContainerRecord.from_row(row)
+
+    def containers(self, owner_kernel: str | None = None, image_id: str | None = None,
+                   states: Sequence[str] | None = None) -> list[ContainerRecord]:
+        """Containers (oldest first), optionally filtered."""
+        return self._select(ContainerRecord, {"owner_kernel": owner_kernel,
+                                              "image_id": image_id, "state": states})
+
+    def count_containers(self) -> int:
+        row = self._db.query_one("SELECT COUNT(*) AS n FROM containers")
+        return int(row["n"]) if row else 0
+
+    def image_use_counts(self) -> dict[str, int]:
+        """How many containers use each image id."""
+        rows = self._db.query("SELECT image_id, COUNT(*) AS n FROM containers "
+                              "GROUP BY image_id")
+        return {str(r["image_id"]): int(r["n"]) for r in rows}
+
+    def delete_container(self, ctr_id: str) -> bool:
+        """Delete a container that has no exec sessions left; False if it still has
+        some (one was added meanwhile: reap it, then try again)."""
+        with self._db.write() as cur:
+            if cur.execute("SELECT 1 FROM exec_sessions WHERE container_id = ? LIMIT 1",
+                           (ctr_id,)).fetchone() is not None:
+                return False
+            cur.execute("DELETE FROM containers WHERE id = ?", (ctr_id,))
+        return True
+
+    # -- exec sessions --------------------------------------------------------------
+    def add_exec_session(self, rec: ExecRecord) -> None:
+        """Insert a session, checking in the same transaction that its container runs
+        (no container lock is needed, so execs on one container never queue)."""
+        with self._db.write() as cur:
+            row = cur.execute("SELECT state, name FROM containers WHERE id = ?",
+                              (rec.container_id,)).fetchone()
+            if row is None:
+                raise NoSuchContainer(rec.container_id)
+            if row["state"] != State.RUNNING:
+                hint = ("unpause it first" if row["state"] == State.PAUSED
+                        else "start it first")
+                raise InvalidState(
+                    f"can only create exec sessions on running containers: container "
+                    f"{row['name']} is {State.display(row['state'])} ({hint})"
+                )
+            self._insert(cur, rec)
+
+    def exec_session(self, sess_id: str) -> ExecRecord | None:
+        return self._one(ExecRecord, sess_id)
+
+    def find_exec_session(self, ref: str) -> ExecRecord:
+        """By full ID or unique ID prefix."""
+        rows = self._db.query("SELECT * FROM exec_sessions WHERE id LIKE ? ESCAPE '\\' "
+                              "LIMIT 2", (_like_prefix(ref),)) if ref else []
+        if len(rows) > 1:
+            raise AmbiguousRef("exec session", ref, len(rows))
+        if not rows:
+            raise NoSuchExecSession(ref)
+        return ExecRecord.from_row(rows[0])
+
+    def exec_sessions(self, container_id: str | None = None,
+                      states: Iterable[str] | None = None,
+                      owner_kernel: str | None = None,
+                      owner_pid: int | None = None) -> list[ExecRecord]:
+        """Exec sessions (oldest first), optionally filtered."""
+        return self._select(ExecRecord, {
+            "container_id": container_id,
+            "state": tuple(states) if states is not None else None,
+            "owner_kernel": owner_kernel, "owner_pid": owner_pid})
+
+    def exec_counts(self) -> dict[str, int]:
+        """Exec sessions per container id."""
+        rows = self._db.query("SELECT container_id, COUNT(*) AS n FROM exec_sessions "
+                              "GROUP BY container_id")
+        return {str(r["container_id"]): int(r["n"]) for r in rows}
+
+    def mark_exec_stopped(self, sess_id: str, exit_code: int, finished_at: float) -> bool:
+        """Running -> stopped with its exit code, unless someone else got there first."""
+        with self._db.write() as cur:
+            cur.execute("UPDATE exec_sessions SET state = ?, exit_code = ?, finished_at = ? "
+                        "WHERE id = ? AND state = ?",
+                        (ExecState.STOPPED, exit_code, finished_at, sess_id, ExecState.RUNNING))
+            return cur.rowcount > 0
+
+    def delete_exec_session(self, sess_id: str) -> None:
+        with self._db.write() as cur:
+            cur.execute("DELETE FROM exec_sessions WHERE id = ?", (sess_id,))
