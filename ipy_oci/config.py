@@ -117,14 +117,14 @@ class Config:
             try:
                 if isinstance(value, bool) or not isinstance(value, int | float | str):
                     raise ValueError
-                number = kind(value)
-                if number < 0:
+                number: float = float(value)
+                if number < 0 or (kind is int and number != int(number)):
                     raise ValueError
             except ValueError:
                 raise ConfigError(f"{f.name} = {value!r} in {_config_path()} is not a "
                                   f"{'whole ' if kind is int else ''}number of seconds "
                                   ">= 0: fix the configuration file") from None
-            setattr(self, f.name, number)
+            setattr(self, f.name, kind(number))
 
     def cli_args(self) -> list[str]:
         """Global flags that reproduce this config in a child ``ipy-oci`` (exit commands)."""

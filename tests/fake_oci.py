@@ -49,6 +49,21 @@ MARK = "IPY_OCI_FAKE_RUNROOT"
 _KILL = signal.SIGKILL  # ``signal`` is a parameter name in the protocol's kill methods
 
 
+def fake_processes(runroot: Path) -> list[str]:
+    """Live processes a fake runtime on ``runroot`` started, as ``"PID: CMDLINE"``."""
+    needle = f"\0{MARK}={runroot}\0".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if needle in b"\0" + env and is_alive(int(pid), 0):
+            found.append(f"{pid}: {cmd.decode(errors='replace')}")
+    return found
+
+
 def _code(status: int) -> int:
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code

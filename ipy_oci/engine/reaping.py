@@ -235,10 +235,12 @@ def prune_exec_sessions(rt: Runtime, age: float | None = None,
 def touch_sessions(rt: Runtime, container_id: str | None = None) -> None:
     """The pass every command that touches a container (or, with None, every
     container: ``ps``) runs: sync on look, dead clients, the age prune."""
-    reap_dead_clients(rt, container_id)
-    for sess in _sessions(rt, rt.state.exec_sessions(container_id,
-                                                      states=(ExecState.RUNNING,))):
-        sync_session(rt, sess)
+    if container_id is not None:
+        get_active_exec_sessions(rt, container_id)
+    else:
+        reap_dead_clients(rt)
+        for sess in _sessions(rt, rt.state.exec_sessions(states=(ExecState.RUNNING,))):
+            sync_session(rt, sess)
     prune_exec_sessions(rt, container_id=container_id)
 
 

@@ -240,12 +240,6 @@ class Runtime:
                 sync_session(self, s)
         return sessions
 
-    def active_exec_sessions(self, ctr: Container) -> list[ExecSession]:
-        """The container's running sessions, synced (libpod's getActiveExecSessions)."""
-        from .reaping import get_active_exec_sessions
-
-        return get_active_exec_sessions(self, ctr.id)
-
     # -- reaping: one entry point per trigger (reaping.py) -----------------------------
     def reap(self, prune_age: float | None = None,
              running_kernels: set[str] | None = None) -> ReapReport:

@@ -17,7 +17,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Unicode
 
-from ..config import Config
+from ..config import TUNABLES, Config
 from .attach_hub import AttachHub
 from .engine_pool import EnginePool
 from .handlers_rest import rest_routes
@@ -45,6 +45,21 @@ class IpyOciApp(ExtensionApp):
     replay_bytes = Int(64 << 10, help="Output kept per attached stream, replayed to a "
                                       "viewer that (re)connects.").tag(config=True)
     engine_threads = Int(8, help="Threads for blocking engine calls.").tag(config=True)
+    # The engine's timing knobs (config.TUNABLES); unset: the engine's configuration.
+    exec_prune_age = Float(None, allow_none=True, help="Seconds a finished detached "
+                           "exec session is kept before pruning.").tag(config=True)
+    exec_stop_timeout = Float(None, allow_none=True, help="Seconds between SIGTERM and "
+                              "SIGKILL when an exec session is stopped.").tag(config=True)
+    exec_exit_delay = Int(None, allow_none=True, help="Seconds conmon waits before the "
+                          "exit command of an attached exec session.").tag(config=True)
+    attached_exit_delay = Int(None, allow_none=True, help="The same for an attached "
+                              "run.").tag(config=True)
+    attached_client_grace = Float(None, allow_none=True, help="Seconds 'rm -f' lets an "
+                                  "attached client read the exit code.").tag(config=True)
+    kernel_stop_timeout = Float(None, allow_none=True, help="Seconds a shutting-down "
+                                "kernel's sessions get after SIGTERM.").tag(config=True)
+    interrupt_grace = Float(None, allow_none=True, help="Seconds between an interrupt "
+                            "(SIGINT) and SIGKILL.").tag(config=True)
 
     _stopped = False
 
@@ -57,6 +72,10 @@ class IpyOciApp(ExtensionApp):
         assert self.serverapp is not None
         self.engine_config = Config.load(self.root or None, self.runroot or None,
                                          self.runtime or None)
+        for name in TUNABLES:
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self.engine_config, name, value)
         self.pool = EnginePool(self.engine_config, workers=self.engine_threads)
         self.hub = AttachHub(self.pool, replay_limit=self.replay_bytes)
         self.reaper = Reaper(self.pool, self.reaper_interval, self._running_kernels, self.log)

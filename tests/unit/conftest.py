@@ -1,0 +1,50 @@
+"""Unit-test fixtures."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import OciEnv
+
+
+# -- the engine on the fake OCI runtime (tests/fake_oci.py) ----------------------------------
+@pytest.fixture
+def fake_rt(oci: OciEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
+    """An engine ``Runtime`` on FakeOCIRuntime with short timeouts, runc and conmon off
+    PATH. Fails the test if a process the fake started or its state outlives it."""
+    from fake_oci import FakeOCIRuntime, fake_processes
+
+    from ipy_oci.config import Config
+    from ipy_oci.engine.runtime import Runtime
+
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    cfg = Config.load(str(oci.root), str(oci.runroot), "fake")
+    cfg.exec_stop_timeout = 0.5
+    cfg.kernel_stop_timeout = 0.5
+    cfg.interrupt_grace = 0.3
+    cfg.attached_client_grace = 1.0
+    rt = Runtime(cfg, oci_factory=lambda name: FakeOCIRuntime(oci.runroot, name))
+    yield rt
+    for ctr in rt.containers(sync=False):
+        try:
+            ctr.remove(force=True, timeout=0)
+        except Exception:
+            pass
+    rt.close()
+    left = fake_processes(oci.runroot)
+    for entry in left:
+        try:
+            os.kill(int(entry.split(":")[0]), signal.SIGKILL)
+        except OSError:
+            pass
+    state_dir = oci.runroot / "fake-oci"
+    state = sorted(os.listdir(state_dir)) if state_dir.is_dir() else []
+    if left or state:
+        pytest.fail(f"the fake runtime left processes {left} or container state {state}")
