@@ -298,7 +298,9 @@ class FakeExecHandle:
             data = b""
         if data:
             return int(json.loads(data)["exit"])
-        # The monitor is gone (killed): its exit file, if it wrote one.
+        # EOF: the monitor is dying (killed); once it is gone, its exit file if any.
+        monitor = _ident(self.req.bundle / "conmon.pid", self.req.bundle / "conmon.start")
+        wait_until_gone(*monitor, limit=5.0)
         return self.rt.read_exec_exit_code(self.req.container_id, self.req.session_id)
 
     def close(self) -> None:
@@ -434,9 +436,14 @@ class FakeOCIRuntime:
         shutil.rmtree(self.state_root / ctr_id, ignore_errors=True)
 
     def pause_container(self, ctr_id: str) -> None:
-        self._main(ctr_id, started=True)
+        pid, _start = self._main(ctr_id, started=True)
         self._signal_all(ctr_id, signal.SIGSTOP)
         (self.state_root / ctr_id / "paused").touch()
+        for _ in range(500):  # runc returns once the cgroup is frozen
+            stat = Path(f"/proc/{pid}/stat").read_bytes() if is_alive(pid, 0) else b") T"
+            if stat[stat.rfind(b")") + 2:][:1] in b"TtZ":
+                return
+            time.sleep(0.002)
 
     def unpause_container(self, ctr_id: str) -> None:
         self._main(ctr_id)

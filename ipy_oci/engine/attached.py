@@ -43,6 +43,14 @@ class ProcessResult:
     def ok(self) -> bool:
         return self.exit_code == 0 and not self.interrupted and not self.timed_out
 
+    def outcome(self) -> str:
+        """'exited with code 137 (SIGKILL) after 1.20 s' (or interrupted, timed out)."""
+        from .views import describe_exit
+
+        how = ("interrupted" if self.interrupted else "timed out" if self.timed_out
+               else "exited")
+        return f"{how} with code {describe_exit(self.exit_code)} after {self.duration:.2f} s"
+
 
 @dataclass
 class AttachOutcome:

@@ -72,6 +72,20 @@ def human_size(n: int | float) -> str:
     return f"{int(n)} B"  # not reached
 
 
+def describe_exit(code: int | None) -> str:
+    """137 -> '137 (SIGKILL)'."""
+    if code is None or code < 0:
+        return "unknown (the process was lost)"
+    if code > 128:
+        import signal
+
+        try:
+            return f"{code} ({signal.Signals(code - 128).name})"
+        except ValueError:
+            pass
+    return str(code)
+
+
 def status_text(ctr: Container) -> str:
     """The STATUS column: "Up 3 minutes", "Exited (0) 2 seconds ago", ..."""
     r = ctr.record

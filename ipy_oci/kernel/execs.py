@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..engine.attached import ProcessResult
+from ..engine.views import describe_exit
 from ..errors import ExecError, NoSuchExecSession, OciError, UsageError
-from .failures import ExecInterrupted, ExecTimeout, describe_exit
+from .failures import ExecInterrupted, ExecTimeout
 from .interrupts import StopControl
 from .streams import CellOutput
 

@@ -7,8 +7,6 @@ stops there). Engine errors get it set per instance; bugs keep their traceback.
 
 from __future__ import annotations
 
-import signal
-
 from ..errors import ExecError, OciError
 
 _RED = "\x1b[0;31m"
@@ -21,18 +19,6 @@ class ExecInterrupted(ExecError):
 
 class ExecTimeout(ExecError):
     """``--timeout`` expired; the command was stopped and reaped."""
-
-
-def describe_exit(code: int | None) -> str:
-    """137 -> '137 (SIGKILL)'."""
-    if code is None or code < 0:
-        return "unknown (the process was lost)"
-    if code > 128:
-        try:
-            return f"{code} ({signal.Signals(code - 128).name})"
-        except ValueError:
-            pass
-    return str(code)
 
 
 def one_line(exc: BaseException) -> str:

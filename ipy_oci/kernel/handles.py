@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine.attached import ProcessResult
 from ..engine.records import State
-from ..engine.views import ago, human_size, status_text
+from ..engine.views import ago, describe_exit, human_size, status_text
 from ..errors import NoSuchContainer
 from . import html as h
-from .failures import describe_exit
 
 if TYPE_CHECKING:
     from ..engine.container import Container
@@ -228,15 +227,10 @@ class ExecSessionHandle:
         return h.fields(pairs)
 
 
-def outcome(res: ProcessResult) -> str:
-    how = ("interrupted" if res.interrupted else "timed out" if res.timed_out else "exited")
-    return f"{how} with code {describe_exit(res.exit_code)} after {res.duration:.2f} s"
-
-
 def result_text(res: ProcessResult) -> str:
     """How ``%oci last`` shows the engine's result of a cell (or ``%oci run``)."""
     return (f"<{res.kind} {' '.join(res.command)[:40]!r} in {res.container_name}: "
-            f"{outcome(res)}; session {res.session_id[:12]}>")
+            f"{res.outcome()}; session {res.session_id[:12]}>")
 
 
 def result_html(res: ProcessResult) -> str:
@@ -246,7 +240,7 @@ def result_html(res: ProcessResult) -> str:
         ("cell", h.esc(f"%%oci {res.kind}")),
         ("container", h.esc(res.container_name) + " " + h.mono(res.container_id[:12])),
         ("command", h.mono(_short(" ".join(res.command), 80))),
-        ("result", h.badge(state, outcome(res))),
+        ("result", h.badge(state, res.outcome())),
         ("started", h.esc(h.iso(res.started_at))),
         ("exec session", h.mono(res.session_id[:12])),
     ])

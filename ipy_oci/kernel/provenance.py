@@ -13,8 +13,8 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..engine.views import describe_exit
 from . import html as h
-from .failures import describe_exit
 
 if TYPE_CHECKING:
     from ..engine.attached import ProcessResult

@@ -21,11 +21,10 @@ import ipywidgets as w
 from traitlets import Unicode
 
 from ..engine.records import State
-from ..engine.views import human_duration
+from ..engine.views import describe_exit, human_duration
 from ..errors import NoSuchContainer, NoSuchExecSession, OciError
 from . import html as h
 from .context import get_context
-from .failures import describe_exit
 from .interrupts import StopControl
 
 if TYPE_CHECKING:

@@ -62,7 +62,8 @@ def spawn_foreground(runtime_argv: list[str], req: ExecRequest) -> ForegroundExe
     try:
         proc = subprocess.Popen(
             argv, stdin=req.stdin_fd if req.stdin_fd is not None else subprocess.DEVNULL,
-            stdout=out_w, stderr=err_w, pass_fds=(spec_r, *range(3, 3 + req.preserve_fds)), close_fds=True,
+            stdout=out_w, stderr=err_w, close_fds=True,
+            pass_fds=(spec_r, *range(3, 3 + req.preserve_fds)),
             # Its own group: a terminal's Ctrl-C reaches the client, which forwards
             # it to the process's group once (the runtime would forward it again).
             process_group=0)

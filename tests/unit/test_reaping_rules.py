@@ -108,9 +108,12 @@ class Unrelated:
 class AttachedClient(threading.Thread):
     """``start_and_attach`` of a new session in a thread, with a Runtime of its own."""
 
-    def __init__(self, rt: Runtime, ctr: Container, cmd: list[str], **kw: Any) -> None:
+    def __init__(self, rt: Runtime, ctr: Container, cmd: list[str],
+                 stop_on_output: bool = False, **kw: Any) -> None:
         super().__init__(daemon=True)
         self.rt, self.ctr_id, self.cmd, self.kw = rt, ctr.id, cmd, kw
+        if stop_on_output:  # a kernel interrupt as soon as the cell printed something
+            kw["should_stop"] = lambda: bool(self.output)
         self.output: list[bytes] = []
         self.started = threading.Event()
         self.result: ProcessResult | None = None
@@ -144,6 +147,7 @@ CLIENT = """
 import sys
 sys.path.insert(0, {tests!r})
 from fake_oci import FakeOCIRuntime
+from ipy_oci.config import Config
 from ipy_oci.engine.records import ExecConfig
 from ipy_oci.engine.runtime import Runtime
 cfg = Config.load({root!r}, {runroot!r}, "fake")
@@ -235,7 +239,7 @@ def test_finished_session_is_synced_when_looked_at(fake_rt: Runtime) -> None:
     oci = sess.oci
     wait_until(lambda: oci.exec_exit_file_path(ctr.id, sess.id).exists(), "the exit file")
     assert row(fake_rt, sess.id).state == ExecState.RUNNING  # nobody looked yet
-    assert fake_rt.active_exec_sessions(ctr) == []
+    assert [s.state for s in fake_rt.exec_sessions(ctr.id)] == [ExecState.STOPPED]
     rec = row(fake_rt, sess.id)
     assert (rec.state, rec.exit_code) == (ExecState.STOPPED, 7)
     assert exec_dirs(fake_rt) == [] and gone(monitor(sess))
@@ -306,7 +310,7 @@ def test_removal_removes_every_session(fake_rt: Runtime, how: str) -> None:
 TRIGGERS = {
     "reap_dead_clients": lambda rt, ctr: rt.reap_dead_clients(),
     "touch": lambda rt, ctr: rt.touch(ctr),
-    "active_exec_sessions": lambda rt, ctr: rt.active_exec_sessions(ctr),
+    "touch_all": lambda rt, ctr: rt.touch_all(),
     "reap": lambda rt, ctr: rt.reap(),
 }
 
@@ -427,8 +431,7 @@ def test_interrupted_cell_stops_the_process(fake_rt: Runtime, remove: bool, cmd:
                                             code: int) -> None:
     rt = fake_rt
     ctr = run(rt)
-    client = AttachedClient(rt, ctr, cmd, remove=remove,
-                            should_stop=lambda: bool(client.output),
+    client = AttachedClient(rt, ctr, cmd, stop_on_output=True, remove=remove,
                             interrupt_grace=rt.config.interrupt_grace)
     res = client.finish()
     assert client.sess is not None
@@ -457,14 +460,13 @@ def test_system_reap_syncs_reaps_orphans_and_prunes(fake_rt: Runtime) -> None:
     orphan = detached(rt, ctr, SLEEP)
     dead_pid, dead_start = dead_identity()
     rt.state.update(orphan.record, attached=True, owner_pid=dead_pid, owner_start=dead_start)
-    wait_until(lambda: gone(ident(old)), "a session to end")
-    rt.touch(ctr)  # syncs ``old``; it finished long ago:
-    rt.state.update(row_sess := rt.lookup_exec(old.id).record,
-                    finished_at=row_sess.finished_at - 2 * rt.config.exec_prune_age)
+    wait_until(lambda: gone(ident(old), ident(finished)), "two sessions to end")
+    old.sync()  # a look records its exit; then make it old:
+    rt.state.update(old.record, finished_at=old.record.finished_at - 2 * rt.config.exec_prune_age)
+    assert row(rt, finished.id).state == ExecState.RUNNING  # nobody looked at this one
     for c in (ended, rm):
         c.kill(signal.SIGKILL)
-        wait_until(lambda c=c: rt.oci.exit_file_path(c.id).exists(), "an exit")  # type: ignore[misc]
-    wait_until(lambda: finished.oci.exec_exit_file_path(ctr.id, finished.id).exists(), "exit")
+    wait_until(lambda: all(rt.oci.exit_file_path(c.id).exists() for c in (ended, rm)), "exits")
 
     report = rt.reap()
     assert report.containers_synced == 3
@@ -513,7 +515,7 @@ def test_age_prune_removes_finished_detached_sessions_past_the_age(fake_rt: Runt
 # -- PID reuse: a session's pid that now names another process ---------------------------
 
 REUSE_TRIGGERS = {
-    "sync": lambda rt, ctr: rt.active_exec_sessions(ctr),
+    "sync": lambda rt, ctr: rt.exec_sessions(ctr.id),
     "reap_dead_clients": lambda rt, ctr: rt.reap_dead_clients(),
     "reap_kernel": lambda rt, ctr: rt.reap_kernel(kernel_id="k1", timeout=0.3),
     "rm -f": lambda rt, ctr: ctr.remove(force=True, timeout=0),
