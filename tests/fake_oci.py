@@ -1,24 +1,22 @@
 """FakeOCIRuntime: the ``OCIRuntime`` protocol (ipy_oci/oci/runtime.py) played by host
 processes, so the engine can be unit-tested with no runc or conmon installed.
 
-Does: containers and exec sessions are real host processes run from the bundle's
-config.json / the exec's process spec (args, env, cwd), each in a session of its own.
-Each has its own monitor, this file run as ``fake-conmon``, playing conmon: it leads
-its own process group, writes ``pidfile``, ``conmon.pid`` and ``conmon.start``, waits
-for the process, writes the exit file (status, or 128+signal) at the protocol's path,
-serves the attach socket (SOCK_SEQPACKET; out: stream byte 2|3 + data; in: raw stdin;
-SHUT_WR closes stdin), logs a container's output (k8s-file), and may be SIGKILLed
-(the process runs on). create leaves the process blocked on an exec fifo, start
-releases it. A container's "cgroup" is its and its execs' process identities
+Does: containers and exec sessions are host processes run from the bundle's config.json
+or the exec's process spec (args, env, cwd), each in a session of its own, each with a
+monitor of its own (this file run as ``fake-conmon``) playing conmon: it leads its
+process group; writes ``pidfile``, ``conmon.pid``, ``conmon.start``; writes the exit
+file (status, or 128+signal); serves the attach socket (SEQPACKET: stream byte 2|3 +
+data out, raw stdin in, SHUT_WR closes stdin); logs a container's output (k8s-file);
+may be SIGKILLed (the process runs on). create leaves the process blocked on an exec
+fifo, start releases it. A container's "cgroup" is its and its execs' identities
 (``procs``): kill --all, pause (SIGSTOP), unpause (SIGCONT), delete and the death of
-the container's process reach them all. Foreground execs run under
-oci/foreground.py with this file as ``runc exec`` (``fake-runc``).
+its process reach them all. Foreground execs run under oci/foreground.py with this file
+as ``runc exec`` (``fake-runc``). Every process it starts has ``MARK`` in its env.
 
-Does not: namespaces, cgroups, mounts, users, capabilities (processes run on the
-host, not in the rootfs the engine prepares); exit commands (ignored: nothing cleans
-up when nobody watches; integration tests with real conmon cover rule 5); terminals
-(a tty gets pipes with stderr merged, resize is a no-op); OOM; preserve_fds under a
-monitor. Every process it starts has ``IPY_OCI_FAKE_RUNROOT=<runroot>`` in its env.
+Does not: namespaces, cgroups, mounts, users, capabilities (processes run on the host,
+not in the rootfs the engine prepares); exit commands (ignored: nothing cleans up when
+nobody watches; integration tests with real conmon cover rule 5); terminals (a tty
+gets pipes, stderr merged; resize is a no-op); OOM; preserve_fds under a monitor.
 """
 
 from __future__ import annotations
@@ -45,28 +43,27 @@ from ipy_oci.oci.fsutil import connect_seqpacket, read_int_file, wait_for_file
 from ipy_oci.oci.runtime import CreateRequest, ExecRequest, Spawned
 from ipy_oci.state.procs import is_alive, kill_process_group, signal_process, start_time
 
-MARK = "IPY_OCI_FAKE_RUNROOT"
+MARK = "IPY_OCI_FAKE_RUNROOT"  # in the env of every process it starts: "=<runroot>"
 _KILL = signal.SIGKILL  # ``signal`` is a parameter name in the protocol's kill methods
 
 
-def fake_processes(runroot: Path) -> list[str]:
-    """Live processes a fake runtime on ``runroot`` started, as ``"PID: CMDLINE"``."""
-    needle = f"\0{MARK}={runroot}\0".encode()
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            env = Path(f"/proc/{pid}/environ").read_bytes()
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if needle in b"\0" + env and is_alive(int(pid), 0):
-            found.append(f"{pid}: {cmd.decode(errors='replace')}")
-    return found
+def _wait(done: Callable[[], bool], limit: float) -> bool:
+    deadline = time.monotonic() + limit
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def _code(status: int) -> int:
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
+
+
+def _ident(bundle: Path) -> tuple[int, int]:
+    """The monitor's identity, as it wrote it into the bundle."""
+    return read_int_file(bundle / "conmon.pid") or 0, read_int_file(bundle / "conmon.start") or 0
 
 
 def _procs(state_dir: Path) -> list[tuple[int, int]]:
@@ -145,7 +142,8 @@ def _monitor(opts: dict[str, Any]) -> None:
     Path("conmon.pid").write_text(str(os.getpid()))
     Path("conmon.start").write_text(str(start_time(os.getpid())))
     spec = json.loads(Path(opts["spec"]).read_text())
-    env, error = _prepare(spec.get("process", spec), opts["runroot"])
+    proc = spec.get("process", spec)  # a config.json, or an exec's process spec
+    env, error = _prepare(proc, opts["runroot"])
     if error:
         return _send(ctl, {"data": -1, "message": error})
     sel = selectors.DefaultSelector()
@@ -175,7 +173,7 @@ def _monitor(opts: dict[str, Any]) -> None:
     in_r, in_w = os.pipe() if opts["stdin"] else (null, -1)
     out_r, out_w = os.pipe() if listener else (-1, null)
     err_r, err_w = os.pipe() if listener and not opts["terminal"] else (-1, out_w)
-    pid = _fork(spec.get("process", spec), env, (in_r, out_w, err_w), fifo=opts["fifo"])
+    pid = _fork(proc, env, (in_r, out_w, err_w), fifo=opts["fifo"])
     for fd in {in_r, out_w, err_w, null}:
         os.close(fd)
     Path("pidfile").write_text(str(pid))
@@ -200,12 +198,11 @@ def _monitor(opts: dict[str, Any]) -> None:
                 client.send(bytes([stream]) + data)
             except OSError:
                 clients.remove(client)
-        if log is not None:
-            ts = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()).encode()
-            name = b" stdout " if stream == 2 else b" stderr "
-            for line in data.splitlines(keepends=True):
-                tag = b"F " if line.endswith(b"\n") else b"P "
-                log.write(ts + name + tag + line.rstrip(b"\n") + b"\n")
+        if log is not None:  # k8s-file: one line per line, P for a partial one
+            ts = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z ", time.gmtime()).encode()
+            log.writelines(ts + [b"stdout", b"stderr"][stream - 2]
+                           + (b" F " if ln.endswith(b"\n") else b" P ") + ln.rstrip(b"\n") + b"\n"
+                           for ln in data.splitlines(keepends=True))
             log.flush()
         return True
 
@@ -219,19 +216,15 @@ def _monitor(opts: dict[str, Any]) -> None:
             elif key.data == "client":
                 try:
                     data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                    if data and in_w >= 0:
+                        os.write(in_w, data)  # a packet of at most 8 KiB: written whole
                 except OSError:
                     data = b""
                 if not data:  # SHUT_WR (or gone): the process's stdin ends
                     sel.unregister(key.fileobj)
-                try:
-                    if in_w >= 0 and data:
-                        os.write(in_w, data)  # packets of at most 8 KiB: written whole
-                        continue
-                except OSError:
-                    pass
-                if in_w >= 0:
-                    os.close(in_w)
-                    in_w = -1
+                    if in_w >= 0:
+                        os.close(in_w)
+                        in_w = -1
             elif key.fd in sel.get_map():
                 output(key.fd, key.data)
     for fd, stream in pipes.items():  # what the process wrote before it exited
@@ -281,7 +274,7 @@ class FakeExecHandle:
         if msg["data"] < 0:
             what = f"exec {' '.join(self.req.process.get('args', []))}".strip()
             raise classify_runtime_error(str(msg.get("message", "")), what)
-        return self.rt._spawned(self.req.bundle, msg)
+        return Spawned(msg["data"], msg["start"], *_ident(self.req.bundle))
 
     def pump(self, on_output: Callable[[int, bytes], None], stdin_fd: int | None = None,
              detach_keys: bytes = b"", should_stop: Callable[[], bool] | None = None,
@@ -298,9 +291,9 @@ class FakeExecHandle:
             data = b""
         if data:
             return int(json.loads(data)["exit"])
-        # EOF: the monitor is dying (killed); once it is gone, its exit file if any.
-        monitor = _ident(self.req.bundle / "conmon.pid", self.req.bundle / "conmon.start")
-        wait_until_gone(*monitor, limit=5.0)
+        # EOF: the monitor is dying (killed). Once it is gone: its exit file, if any.
+        monitor = _ident(self.req.bundle)
+        _wait(lambda: not is_alive(*monitor), 5.0)
         return self.rt.read_exec_exit_code(self.req.container_id, self.req.session_id)
 
     def close(self) -> None:
@@ -351,11 +344,6 @@ class FakeOCIRuntime:
         msg: dict[str, Any] = json.loads(data)
         return msg
 
-    def _spawned(self, bundle: Path, msg: dict[str, Any]) -> Spawned:
-        return Spawned(pid=msg["data"], pid_start=msg["start"],
-                       conmon_pid=read_int_file(bundle / "conmon.pid") or 0,
-                       conmon_start=read_int_file(bundle / "conmon.start") or 0)
-
     def _main(self, ctr_id: str, started: bool = False) -> tuple[int, int]:
         """The container's live process (``started``: and no longer waiting to start)."""
         sdir = self.state_root / ctr_id
@@ -383,7 +371,7 @@ class FakeOCIRuntime:
             shutil.rmtree(sdir, ignore_errors=True)
             raise classify_runtime_error(str(msg.get("message", "")),
                                          f"creating container {req.name}")
-        return self._spawned(req.bundle, msg)
+        return Spawned(msg["data"], msg["start"], *_ident(req.bundle))
 
     def start_container(self, ctr_id: str) -> None:
         fifo = self.state_root / ctr_id / "exec.fifo"
@@ -392,10 +380,7 @@ class FakeOCIRuntime:
             raise RuntimeFailure(f"starting container {ctr_id[:12]}: it was started already")
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
         try:
-            poller = select.poll()
-            poller.register(fd, select.POLLIN)
-            while not poller.poll(50) and is_alive(*main):
-                pass
+            _wait(lambda: bool(select.select([fd], [], [], 0.05)[0]) or not is_alive(*main), 60)
             try:
                 data = os.read(fd, 1)
             except BlockingIOError:
@@ -430,20 +415,22 @@ class FakeOCIRuntime:
         """``runc delete --force``: every process killed, the runtime's state gone."""
         procs = _procs(self.state_root / ctr_id)
         self._signal_all(ctr_id, _KILL)
-        deadline = time.monotonic() + 5.0
-        while procs and is_alive(*procs[0]) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait(lambda: not procs or not is_alive(*procs[0]), 5.0)
         shutil.rmtree(self.state_root / ctr_id, ignore_errors=True)
 
     def pause_container(self, ctr_id: str) -> None:
         pid, _start = self._main(ctr_id, started=True)
         self._signal_all(ctr_id, signal.SIGSTOP)
         (self.state_root / ctr_id / "paused").touch()
-        for _ in range(500):  # runc returns once the cgroup is frozen
-            stat = Path(f"/proc/{pid}/stat").read_bytes() if is_alive(pid, 0) else b") T"
-            if stat[stat.rfind(b")") + 2:][:1] in b"TtZ":
-                return
-            time.sleep(0.002)
+
+        def frozen() -> bool:  # runc returns once the cgroup is frozen
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_bytes()
+            except OSError:
+                return True
+            return stat[stat.rfind(b")") + 2:][:1] in (b"T", b"t", b"Z")
+
+        _wait(frozen, 5.0)
 
     def unpause_container(self, ctr_id: str) -> None:
         self._main(ctr_id)
@@ -502,19 +489,14 @@ class FakeOCIRuntime:
         """SIGTERM to the process group, wait ``timeout`` for the exit, then SIGKILL."""
         exit_file = self.exec_exit_file_path(ctr_id, session_id)
 
-        def ended(limit: float) -> bool:
-            deadline = time.monotonic() + limit
-            while not exit_file.exists() and is_alive(pid, pid_start):
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(0.01)
-            return True
+        def ended() -> bool:
+            return exit_file.exists() or not is_alive(pid, pid_start)
 
-        if timeout > 0 and signal_process(pid, pid_start, signal.SIGTERM, group=True):
-            if ended(timeout):
-                return
+        if timeout > 0 and signal_process(pid, pid_start, signal.SIGTERM, group=True) \
+                and _wait(ended, timeout):
+            return
         if signal_process(pid, pid_start, _KILL, group=True):
-            ended(5.0)
+            _wait(ended, 5.0)
 
     def exec_update_status(self, ctr_id: str, session_id: str, pid: int,
                            pid_start: int) -> bool:
@@ -525,10 +507,9 @@ class FakeOCIRuntime:
 
     def exec_container_cleanup(self, ctr_id: str, session_id: str, bundle: Path) -> None:
         """End the session's monitor (its whole group) and remove its bundle."""
-        conmon_pid = read_int_file(bundle / "conmon.pid") or 0
+        conmon_pid, conmon_start = _ident(bundle)
         if conmon_pid:
-            kill_process_group(conmon_pid, read_int_file(bundle / "conmon.start") or 0,
-                               session_id)
+            kill_process_group(conmon_pid, conmon_start, session_id)
         shutil.rmtree(bundle, ignore_errors=True)
 
     exec_attach_socket_path = attach_socket_path
@@ -545,12 +526,11 @@ class FakeOCIRuntime:
 
 
 def _read_exit_file(path: Path) -> int | None:
-    for _ in range(50):  # the monitor creates, then writes: an empty file needs a moment
+    code = read_int_file(path)  # the monitor creates, then writes: give it a moment
+    if code is None and path.exists():
+        _wait(lambda: read_int_file(path) is not None or not path.exists(), 0.1)
         code = read_int_file(path)
-        if code is not None or not path.exists():
-            return code
-        time.sleep(0.002)
-    return None
+    return code
 
 
 if __name__ == "__main__":

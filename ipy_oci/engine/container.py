@@ -8,7 +8,6 @@ never hold it while streaming output or waiting for an exit. Methods named
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal as _signal
 import socket
@@ -22,7 +21,7 @@ from ..errors import InvalidState, NoSuchContainer
 from ..oci.fsutil import wait_for_file
 from ..oci.runtime import CreateRequest
 from ..state.locks import AttachHold, FileLock
-from ..state.procs import is_alive, kill_process_group
+from ..state.procs import is_alive, kill_monitors, kill_process_group, signal_process
 from ..state.records import ContainerRecord, State
 from .attached import OutputCallback, ProcessResult, attach_until_exit
 
@@ -77,6 +76,16 @@ class Container:
     def attach_hold(self) -> AttachHold:
         return AttachHold(self.runtime.locks_dir / f"{self.id}.attach")
 
+    @cached_property
+    def stop_hold(self) -> AttachHold:
+        """Held by a ``stop`` while it waits without the container lock: a STOPPING
+        record nobody holds this for was left by a stopper that died."""
+        return AttachHold(self.runtime.locks_dir / f"{self.id}.stop")
+
+    def _stopper_gone(self) -> bool:
+        return (self.record.state == State.STOPPING and not self.stop_hold.held_here
+                and not self.stop_hold.is_held_elsewhere())
+
     def __repr__(self) -> str:
         return f"<Container {self.name} {self.id[:12]} {State.display(self.state)}>"
 
@@ -94,18 +103,41 @@ class Container:
         self.runtime.state.update(self.record, **changes)
 
     def needs_sync(self) -> bool:
-        """Cheap check without the lock: has a monitored process exited?"""
-        if self.record.state not in State.ACTIVE and self.record.state != State.STOPPED:
-            return False
-        if self.record.state == State.STOPPED:
+        """Cheap check without the lock: has a monitored process exited, or did an
+        actor die half-way (an intent state, a STOPPING nobody holds)?"""
+        st = self.record.state
+        if st in (State.STOPPED, *State.INTENTS):
             return True
+        if st not in State.ACTIVE:
+            return False
         if self.oci.exit_file_path(self.id).exists():
             return True
-        return not is_alive(self.record.conmon_pid, self.record.conmon_start)
+        if not is_alive(self.record.conmon_pid, self.record.conmon_start):
+            return True
+        return self._stopper_gone()
+
+    def _resolve_intent_locked(self) -> None:
+        """Roll back or forward what an actor that died half-way left (lock held, so
+        no live process is in the middle of it): from the runtime's truth."""
+        rec = self.record
+        if rec.state == State.INITIALIZING:
+            self._undo_init()  # back to configured: no conmon, runtime state or mount
+            return
+        if rec.state == State.STARTING or self._stopper_gone():
+            status = (self.oci.update_container_status(self.id) or {}).get("status")
+            if status == "created":
+                self._save(state=State.CREATED)
+            elif status == "paused":
+                self._save(state=State.PAUSED)
+            elif rec.state == State.STARTING or status == "running":
+                # Running (a STOPPING whose stopper died stays running, as if its
+                # stop never happened), or gone: the exit sync below decides.
+                self._save(state=State.RUNNING, started_at=rec.started_at or time.time())
 
     def _sync_locked(self) -> None:
         """Status comes from the runtime: the exit file, else conmon's liveness."""
         self._reload()
+        self._resolve_intent_locked()
         rec = self.record
         if rec.state not in State.ACTIVE:
             return
@@ -164,7 +196,8 @@ class Container:
 
         self.dir.mkdir(parents=True, exist_ok=True)
         oci = self.oci
-        created = False
+        # The intent first: if we die from here on, whoever looks next rolls back.
+        self._save(state=State.INITIALIZING)
         try:
             rootfs = prepare_bundle(self)
             oci.exit_file_path(self.id).unlink(missing_ok=True)
@@ -174,30 +207,30 @@ class Container:
                 exit_command=self.runtime.exit_command(self.id, rm=rec.config.auto_remove),
                 exit_delay=exit_delay,
             ))
-            created = True
             self._save(state=State.CREATED, pid=spawned.pid, pid_start=spawned.pid_start,
                        conmon_pid=spawned.conmon_pid, conmon_start=spawned.conmon_start,
                        rootfs=str(rootfs), exit_code=None, finished_at=0.0, oom_killed=False)
         except BaseException:
-            self._undo_init(created)
+            self._undo_init()
             raise
 
-    def _undo_init(self, created: bool) -> None:
-        """A failed init leaves nothing: no runtime state, no conmon, no mount."""
+    def _undo_init(self) -> None:
+        """A failed (or half-done) init leaves nothing: no runtime state, no conmon,
+        no mount; the container is configured again."""
         oci = self.oci
+        # A conmon or runc of ours that no record names yet (their command lines
+        # carry the container id); then the runtime's own state.
+        kill_monitors(self.id)
         try:
             oci.delete_container(self.id)
         except Exception:
             pass
-        pid_text = _read(self.dir / "conmon.pid")
-        if pid_text.isdigit():
-            _kill_quietly(int(pid_text), _signal.SIGKILL)
         self._remove_runtime_files()
+        oci.exit_file_path(self.id).unlink(missing_ok=True)
         from ..storage.rootfs import unmount_rootfs
 
         unmount_rootfs(self.dir)
-        if created:
-            self._save(state=State.CONFIGURED, pid=0, conmon_pid=0)
+        self._save(state=State.CONFIGURED, pid=0, pid_start=0, conmon_pid=0, conmon_start=0)
 
     def start(self) -> None:
         with self.lock.held():
@@ -215,7 +248,12 @@ class Container:
                 f"container {rec.name} is {State.display(self.record.state)}: "
                 "it cannot be started"
             )
-        self.oci.start_container(self.id)
+        self._save(state=State.STARTING)  # the intent, in case we die in runc start
+        try:
+            self.oci.start_container(self.id)
+        except BaseException:
+            self._sync_locked()  # the runtime says where it really is
+            raise
         self._save(state=State.RUNNING, started_at=time.time())
 
     def attach_socket(self) -> socket.socket:
@@ -249,18 +287,36 @@ class Container:
             if rec.state not in State.LIVE:
                 return rec.exit_code
             was_paused = rec.state == State.PAUSED
+            # Held while we wait without the lock: if we die, the next look sees a
+            # STOPPING nobody holds and puts the record back as the runtime has it.
+            self.stop_hold.hold()
             self._save(state=State.STOPPING)
-        t = float(rec.config.stop_timeout if timeout is None else timeout)
-        oci = self.oci
-        if was_paused:
-            # A frozen process cannot act on the stop signal; thaw it right after sending.
-            if t > 0:
-                oci.kill_container(self.id, rec.config.stop_signal)
-            oci.unpause_container(self.id)
-        oci.stop_container(self.id, rec.config.stop_signal, t)
+        try:
+            self._stop_unlocked(rec, float(rec.config.stop_timeout if timeout is None
+                                           else timeout), was_paused)
+        finally:
+            self.stop_hold.release()
         with self.lock.held():
             self._refresh_locked()
             return self.record.exit_code
+
+    def _stop_unlocked(self, rec: ContainerRecord, timeout: float, was_paused: bool) -> None:
+        oci = self.oci
+        try:
+            if was_paused:
+                # A frozen process cannot act on the stop signal; thaw it right after
+                # sending.
+                if timeout > 0:
+                    oci.kill_container(self.id, rec.config.stop_signal)
+                oci.unpause_container(self.id)
+            code = oci.stop_container(self.id, rec.config.stop_signal, timeout)
+        except InvalidState:
+            code = None
+        if code is None and is_alive(rec.pid, rec.pid_start):
+            # The runtime no longer knows the container (its state dir was deleted),
+            # yet its process runs: end it by its identity, conmon records the exit.
+            signal_process(rec.pid, rec.pid_start, _signal.SIGKILL)
+            oci.read_exit_code(self.id, wait=5.0)
 
     def pause(self) -> None:
         with self.lock.held():
@@ -444,6 +500,7 @@ class Container:
         remove_rootfs(self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
         self.attach_hold.remove()
+        self.stop_hold.remove()
         self.lock.remove()
 
     # -- reading ------------------------------------------------------------------------
@@ -474,18 +531,4 @@ def _remove_quietly(ctr: Container) -> None:
     try:
         ctr.remove(force=True, timeout=0)
     except Exception:
-        pass
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return ""
-
-
-def _kill_quietly(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except OSError:
         pass

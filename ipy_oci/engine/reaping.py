@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import NoSuchContainer, NoSuchExecSession
 from ..oci.fsutil import wait_for_file
-from ..state.procs import is_alive, signal_process
+from ..state.procs import is_alive, kill_monitors, signal_process
 from ..state.records import ExecRecord, ExecState, State
 from .exec_session import ExecSession
 
@@ -115,9 +115,12 @@ def reap_session(rt: Runtime, sess: ExecSession, remove: bool, timeout: float = 
 
 
 def _kill_unrecorded_process(rt: Runtime, sess: ExecSession) -> None:
-    """A starter that died between spawning and recording the pid leaves a process
-    the row does not name: runc's pid file does. It is trusted only if that process
-    lives in this container's rootfs (a recycled pid would not)."""
+    """A starter that died between spawning and recording the pid leaves processes
+    the row does not name. First its monitor (conmon, or runc in the foreground),
+    found by the session id in its command line, so nothing starts after this;
+    then the process runc's pid file names, trusted only if it lives in this
+    container's rootfs (a recycled pid would not)."""
+    kill_monitors(sess.id)
     try:
         pid = int((sess.bundle / "pidfile").read_text().strip())
         root = os.readlink(f"/proc/{pid}/root")

@@ -2,7 +2,11 @@
 
 A huge paste must never block the server (terminado #183): writes go straight
 to a non-blocking fd; what does not fit is queued and written when the fd
-becomes writable again.
+becomes writable again. Queued bytes are held in memory, so they are bounded
+twice: per stream (``IpyOciApp.stdin_session_bytes``) and for the whole server
+(``StdinBudget``, ``IpyOciApp.stdin_buffer_bytes``), shared by every attached
+stream. Input that would go over either bound is refused as a whole
+(``StdinRefused``, whose message the sender gets), never partly queued.
 """
 
 from __future__ import annotations
@@ -12,37 +16,98 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
+from .limits import size
+
 log = logging.getLogger(__name__)
 
-# A client that pastes more than this while the process reads nothing loses the excess.
-MAX_QUEUED = 64 << 20
+
+class StdinRefused(Exception):
+    """Input that was not queued; the message says why and what to do."""
+
+
+class StdinBudget:
+    """The bytes of stdin all attached streams may hold in memory together."""
+
+    def __init__(self, total: int, per_stream: int) -> None:
+        self.total = total
+        self.per_stream = per_stream
+        self.used = 0
+
+    def take(self, queued: int, n: int, delivered: int) -> None:
+        """Reserve ``n`` more bytes for a stream already holding ``queued``, or raise
+        StdinRefused (``delivered``: bytes of the same input already written)."""
+        if queued + n > self.per_stream:
+            why = (f"input refused: the process has not read the {size(queued)} of input "
+                   f"already waiting for it, and {size(n)} more would go over the "
+                   f"{size(self.per_stream)} a stream may hold "
+                   "(IpyOciApp.stdin_session_bytes); wait until it reads its input")
+        elif self.used + n > self.total:
+            why = (f"input refused: the server already holds {size(self.used)} of input "
+                   f"that processes have not read, and {size(n)} more would go over its "
+                   f"{size(self.total)} for all streams (IpyOciApp.stdin_buffer_bytes); "
+                   "wait until they read their input, or stop the ones that do not")
+        else:
+            self.used += n
+            return
+        if delivered:
+            why += f" (the first {size(delivered)} of this input reached the process)"
+        raise StdinRefused(why)
+
+    def give(self, n: int) -> None:
+        self.used = max(0, self.used - n)
 
 
 class StdinWriter:
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int,
-                 send: Callable[[bytes], int], chunk: int,
+                 send: Callable[[bytes], int], chunk: int, budget: StdinBudget,
                  on_close: Callable[[], None] | None = None) -> None:
         self._loop = loop
         self._fd = fd
         self._send = send
         self._chunk = chunk
+        self._budget = budget
         self._on_close = on_close
         self._queue: deque[bytes] = deque()
         self._queued = 0
         self._watching = False
         self.closed = False
 
+    @property
+    def queued(self) -> int:
+        return self._queued
+
     def write(self, data: bytes) -> None:
+        """Send or queue ``data``; StdinRefused if what would be queued is over budget."""
         if self.closed or not data:
             return
-        if self._queued + len(data) > MAX_QUEUED:
-            log.warning("ipy-oci: stdin queue full (%d bytes); dropping %d bytes",
-                        self._queued, len(data))
-            return
-        self._queue.append(data)
-        self._queued += len(data)
-        if not self._watching:
-            self._flush()
+        sent = 0
+        if not self._queue:  # nothing is waiting: straight to the fd, no copy kept
+            sent = self._write_now(data)
+            if sent < 0 or sent == len(data):
+                return
+        rest = len(data) - sent
+        self._budget.take(self._queued, rest, sent)
+        self._queue.append(data[sent:] if sent else data)
+        self._queued += rest
+        self._watch(True)
+
+    def _write_now(self, data: bytes) -> int:
+        """Bytes written before the fd would block; -1 if the process side is gone."""
+        view = memoryview(data)
+        sent = 0
+        try:
+            while sent < len(data):
+                n = self._send(view[sent:sent + self._chunk])  # type: ignore[arg-type]
+                if n <= 0:
+                    break
+                sent += n
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            return -1  # nothing will ever read this
+        finally:
+            view.release()
+        return sent
 
     def _flush(self) -> None:
         while self._queue and not self.closed:
@@ -53,15 +118,20 @@ class StdinWriter:
                 break
             except OSError:
                 # The process side is gone: nothing will ever read this.
-                self._queue.clear()
-                self._queued = 0
+                self._drop()
                 break
             self._queued -= n
+            self._budget.give(n)
             if n == len(head):
                 self._queue.popleft()
             else:
                 self._queue[0] = head[n:]
         self._watch(bool(self._queue) and not self.closed)
+
+    def _drop(self) -> None:
+        self._queue.clear()
+        self._budget.give(self._queued)
+        self._queued = 0
 
     def _watch(self, on: bool) -> None:
         if on and not self._watching:
@@ -75,7 +145,6 @@ class StdinWriter:
             return
         self._watch(False)
         self.closed = True
-        self._queue.clear()
-        self._queued = 0
+        self._drop()
         if self._on_close is not None:
             self._on_close()

@@ -134,3 +134,25 @@ def kill_process_group(leader: int, leader_start: int, marker: str) -> None:
                 os.kill(int(entry), _signal.SIGKILL)
             except OSError:
                 pass
+
+
+def kill_monitors(marker: str, programs: tuple[bytes, ...] = (b"conmon", b"runc")) -> int:
+    """SIGKILL every conmon or runc process whose command line names ``marker`` (a
+    container or session id): what a client killed half-way through a start
+    leaves running, before any pid of it was recorded. Returns how many."""
+    import signal as _signal
+
+    needle = marker.encode()
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        cmd = _cmdline(int(entry))
+        if needle not in cmd or os.path.basename(cmd.split(b"\0", 1)[0]) not in programs:
+            continue
+        try:
+            os.kill(int(entry), _signal.SIGKILL)
+            killed += 1
+        except OSError:
+            pass
+    return killed

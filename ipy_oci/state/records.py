@@ -19,10 +19,18 @@ _R = TypeVar("_R", bound="Record")
 
 
 class State:
-    """Container states. STOPPED = exited but not yet cleaned up (mounts, runtime state)."""
+    """Container states. STOPPED = exited but not yet cleaned up (mounts, runtime state).
+
+    INITIALIZING and STARTING are intents, written before acting (conmon + ``runc
+    create``; ``runc start``) by a process that holds the container's lock
+    throughout: whoever later finds one under the lock knows its actor died
+    half-way, and rolls it back or forward from the runtime's truth.
+    """
 
     CONFIGURED = "configured"
+    INITIALIZING = "initializing"
     CREATED = "created"
+    STARTING = "starting"
     RUNNING = "running"
     PAUSED = "paused"
     STOPPING = "stopping"
@@ -31,6 +39,7 @@ class State:
 
     LIVE = (RUNNING, PAUSED, STOPPING)
     ACTIVE = (CREATED, RUNNING, PAUSED, STOPPING)
+    INTENTS = (INITIALIZING, STARTING)
 
     @staticmethod
     def display(state: str) -> str:
@@ -39,7 +48,8 @@ class State:
         return _DISPLAY.get(state, state)
 
 
-_DISPLAY = {State.CONFIGURED: "created", State.CREATED: "initialized",
+_DISPLAY = {State.CONFIGURED: "created", State.INITIALIZING: "created",
+            State.CREATED: "initialized", State.STARTING: "initialized",
             State.STOPPED: "exited"}
 
 
@@ -100,6 +110,10 @@ class ContainerConfig(JsonConfig):
     # PID 1 is catatonit in pause mode and only idles; work runs as exec sessions
     # (what ``%%oci run`` uses, so any image works, with or without a sleep binary).
     idle: bool = False
+    # --security-opt values, normalized by the grammar (seccomp=unconfined|/abs/path,
+    # no-new-privileges, mask=..., unmask=..., label=..., apparmor=...); see
+    # oci/spec_seccomp.py. [] means podman's defaults (the default seccomp profile).
+    security_opt: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -12,12 +12,30 @@ import pytest
 from helpers import OciEnv
 
 
+def fake_processes(runroot: Path) -> list[str]:
+    """Live processes a FakeOCIRuntime on ``runroot`` started, as ``"PID: CMDLINE"``."""
+    from fake_oci import MARK
+
+    from ipy_oci.state.procs import is_alive
+
+    needle, found = f"\0{MARK}={runroot}\0".encode(), []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if needle in b"\0" + env and is_alive(int(pid), 0):
+            found.append(f"{pid}: {cmd.decode(errors='replace')}")
+    return found
+
+
 # -- the engine on the fake OCI runtime (tests/fake_oci.py) ----------------------------------
 @pytest.fixture
 def fake_rt(oci: OciEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
     """An engine ``Runtime`` on FakeOCIRuntime with short timeouts, runc and conmon off
     PATH. Fails the test if a process the fake started or its state outlives it."""
-    from fake_oci import FakeOCIRuntime, fake_processes
+    from fake_oci import FakeOCIRuntime
 
     from ipy_oci.config import Config
     from ipy_oci.engine.runtime import Runtime
