@@ -20,6 +20,37 @@ def _config_path() -> str:
     return os.environ.get("IPY_OCI_CONFIG", DEFAULT_CONFIG_FILE)
 
 
+def config_file() -> str:
+    """The TOML file settings come from (for messages that say what to change)."""
+    return _config_path()
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "kb": 1000, "m": 1 << 20,
+               "mib": 1 << 20, "mb": 1000**2, "g": 1 << 30, "gib": 1 << 30, "gb": 1000**3,
+               "t": 1 << 40, "tib": 1 << 40, "tb": 1000**4}
+
+
+def parse_size(value: object) -> int:
+    """Bytes from ``1073741824``, ``"1GiB"``, ``"512 MiB"``, ``"1g"`` (k/m/g/t are
+    binary, as docker's flags; KB/MB/GB decimal). ValueError if it is none of these."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int | float):
+        number, unit = float(value), ""
+    elif isinstance(value, str):
+        import re
+
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", value)
+        if not m or m.group(2).lower() not in _SIZE_UNITS:
+            raise ValueError(value)
+        number, unit = float(m.group(1)), m.group(2).lower()
+    else:
+        raise ValueError(value)
+    if number < 0:
+        raise ValueError(value)
+    return int(number * _SIZE_UNITS[unit])
+
+
 def _load_toml() -> dict[str, object]:
     path = _config_path()
     if not os.path.exists(path):
@@ -48,6 +79,20 @@ def find_binary(name: str, candidates: tuple[str, ...] = ()) -> str | None:
     return shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin")
 
 
+DEFAULT_MAX_LAYER_SIZE = 32 << 30
+DEFAULT_MAX_IMAGE_SIZE = 64 << 30
+DEFAULT_MIN_FREE_SPACE = 100 << 20
+
+
+@dataclass(frozen=True)
+class StorageLimits:
+    """The storage limits of a Config, as the image store takes them (bytes, 0: none)."""
+
+    max_layer_size: int = DEFAULT_MAX_LAYER_SIZE
+    max_image_size: int = DEFAULT_MAX_IMAGE_SIZE
+    min_free_space: int = DEFAULT_MIN_FREE_SPACE
+
+
 @dataclass
 class Config:
     root: Path
@@ -74,6 +119,14 @@ class Config:
     # After a cell interrupt (SIGINT to the process group), seconds before SIGKILL.
     interrupt_grace: float = 2.0
     unqualified_registries: list[str] = field(default_factory=lambda: ["docker.io"])
+    # -- storage limits (bytes; in the TOML file as a number or "32GiB"; 0: none) ------
+    # The most one layer may expand to (its uncompressed tar, and what it writes).
+    max_layer_size: int = DEFAULT_MAX_LAYER_SIZE
+    # The most all layers of one image may expand to together.
+    max_image_size: int = DEFAULT_MAX_IMAGE_SIZE
+    # Space pulls, imports and extraction leave free on the storage root's filesystem,
+    # so the state database and running containers keep working.
+    min_free_space: int = DEFAULT_MIN_FREE_SPACE
 
     @classmethod
     def load(
@@ -101,6 +154,7 @@ class Config:
             log_level=pick(log_level, "IPY_OCI_LOG_LEVEL", "log_level", "warn"),
         )
         cfg._apply_tunables(toml)
+        cfg._apply_sizes(toml)
         regs = toml.get("unqualified_search_registries")
         if isinstance(regs, list):
             cfg.unqualified_registries = [str(r) for r in regs]
@@ -126,6 +180,23 @@ class Config:
                                   ">= 0: fix the configuration file") from None
             setattr(self, f.name, kind(number))
 
+    def _apply_sizes(self, toml: dict[str, object]) -> None:
+        from .errors import ConfigError
+
+        for name in SIZE_LIMITS:
+            if name not in toml:
+                continue
+            try:
+                setattr(self, name, parse_size(toml[name]))
+            except ValueError:
+                raise ConfigError(f"{name} = {toml[name]!r} in {_config_path()} is not a "
+                                  'size: write a number of bytes or a size such as "32GiB" '
+                                  '(0 means no limit), and fix the configuration file'
+                                  ) from None
+
+    def storage_limits(self) -> StorageLimits:
+        return StorageLimits(self.max_layer_size, self.max_image_size, self.min_free_space)
+
     def cli_args(self) -> list[str]:
         """Global flags that reproduce this config in a child ``ipy-oci`` (exit commands)."""
         return ["--root", str(self.root), "--runroot", str(self.runroot), "--runtime", self.runtime]
@@ -134,3 +205,6 @@ class Config:
 # The engine's timing knobs (seconds); the Jupyter server mirrors them as traitlets.
 TUNABLES = ("exec_prune_age", "exec_stop_timeout", "exec_exit_delay", "attached_exit_delay",
             "attached_client_grace", "kernel_stop_timeout", "interrupt_grace")
+
+# Storage limits, in bytes (see Config): the image store enforces them.
+SIZE_LIMITS = ("max_layer_size", "max_image_size", "min_free_space")

@@ -95,6 +95,27 @@ class ImageError(OciError):
     """A bad, corrupt or hostile image or layer."""
 
 
+class SizeLimitExceeded(ImageError):
+    """A layer or image expands beyond the configured cap (``max_layer_size``,
+    ``max_image_size``); the message names the layer, the cap and how to raise it."""
+
+
+class StorageError(OciError):
+    """The filesystem under the storage root refused an operation."""
+
+
+class StorageFull(StorageError):
+    """No space (or no inodes) left, or less than the configured margin."""
+
+
+class RemoveError(StorageError):
+    """A tree could not be removed completely; the message names what stayed and why."""
+
+
+class StateDBError(OciError):
+    """The SQLite state database failed: the message names the file and what to do."""
+
+
 class ExecError(OciError):
     """A command inside a container exited non-zero (used by the magics)."""
 

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from ..engine.container import Container
 from ..engine.options import DEFAULT_DETACH_KEYS
@@ -55,10 +56,21 @@ def _for_each(rt: Runtime, refs: list[str], all_: bool,
 
 def _create(rt: Runtime, args: argparse.Namespace, cfg: ContainerConfig) -> Container:
     from ..grammar.options import pull_options
-    from .pull_progress import cli_progress
 
-    return rt.create_container(cfg, args.name, pull=args.pull,
-                               progress=cli_progress(sys.stderr), pull_options=pull_options(args))
+    # The progress display loads only if a pull really happens (most runs use a
+    # local image): run's start-up stays lean.
+    display: list[Callable[[Any], None] | None] = []
+
+    def progress(event: Any) -> None:
+        if not display:
+            from .pull_progress import cli_progress
+
+            display.append(cli_progress(sys.stderr))
+        if display[0] is not None:
+            display[0](event)
+
+    return rt.create_container(cfg, args.name, pull=args.pull, progress=progress,
+                               pull_options=pull_options(args))
 
 
 def cmd_create(rt: Runtime, args: argparse.Namespace) -> int:

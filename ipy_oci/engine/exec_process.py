@@ -29,6 +29,10 @@ def _merge_env(base: list[str], extra: list[str], tty: bool) -> list[str]:
 
 
 def exec_process(spec: dict[str, Any], cfg: ExecConfig) -> dict[str, Any]:
+    """The exec's ``process``: only that object is derived. Seccomp lives in the
+    container's ``linux.seccomp``, which runc applies to every exec process, so
+    ``exec --privileged`` (more capabilities) stays under the container's filter;
+    noNewPrivileges and an AppArmor profile are inherited with the process."""
     base: dict[str, Any] = spec.get("process") or {}
     proc = copy.deepcopy(base)
     proc.pop("consoleSize", None)

@@ -7,6 +7,7 @@ image store are resolved on first use.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -49,8 +50,12 @@ class Runtime:
         self.runroot = self.config.runroot
         self.containers_dir = self.root / "containers"
         self.locks_dir = self.runroot / "locks"
+        # Private, as podman's: nobody else may traverse into layers or container
+        # roots (setuid binaries, file capabilities, device nodes: CVE-2021-41091).
+        for d in (self.root, self.runroot):
+            _private_dir(d)
         for d in (self.containers_dir, self.locks_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            d.mkdir(mode=0o700, exist_ok=True)
         self.state = StateStore(self.root / "state.db")
         self._oci_factory = oci_factory or self._make_oci
         self._ocis: dict[str, OCIRuntime] = {}
@@ -274,3 +279,11 @@ class Runtime:
             "runtime": self.oci.runtime_info(),
             "containers": self.state.count_containers(),
         }
+
+
+def _private_dir(path: Path) -> None:
+    """Create ``path`` 0700, or take group and other access away from ours."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = path.stat()
+    if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+        os.chmod(path, 0o700)

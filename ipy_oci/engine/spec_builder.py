@@ -9,12 +9,16 @@ from typing import TYPE_CHECKING
 
 from ..config import find_binary
 from ..errors import RuntimeMissing
+from ..oci.fsutil import write_private
 from ..oci.spec import (
+    DEFAULT_PIDS_LIMIT,
     BindMount,
     ProcessOptions,
+    SecurityOptions,
     SpecOptions,
     build_env,
     build_spec,
+    parse_security_opts,
     resolve_user,
     write_etc_files,
 )
@@ -44,6 +48,28 @@ def find_idle_init() -> str:
     return path
 
 
+def security_options(values: list[str], privileged: bool = False,
+                     check_files: bool = True) -> SecurityOptions:
+    """``--security-opt`` values read and checked (UsageError naming the bad one).
+
+    The grammar calls this when a container is created, so a bad value or profile
+    fails ``create``/``run`` up front; ``.normalized()`` is what the config stores,
+    ``.notes`` what the user should be told.
+    """
+    sec = parse_security_opts(values, check_files=check_files)
+    if privileged and sec.seccomp not in (None, "unconfined"):
+        sec.notes.append(f"--privileged runs without seccomp: the profile {sec.seccomp} is "
+                         "not applied (as in podman); drop --privileged to use it")
+    return sec
+
+
+def pids_limit(configured: int | None) -> int:
+    """The pids limit a container gets: podman's default 2048, 0 for unlimited."""
+    if configured is None:
+        return DEFAULT_PIDS_LIMIT
+    return max(configured, 0)
+
+
 def prepare_bundle(ctr: Container) -> Path:
     """Mount the rootfs and write config.json; returns the rootfs path.
 
@@ -63,12 +89,14 @@ def prepare_bundle(ctr: Container) -> Path:
     workdir = cfg.workdir or img_cfg.get("WorkingDir") or "/"
     etc_files = write_etc_files(ctr.dir, hostname, cfg.network)
     annotations = {**(img_cfg.get("Labels") or {}), **cfg.labels, **cfg.annotations}
+    sec = parse_security_opts(cfg.security_opt, check_files=False)
     spec = build_spec(SpecOptions(
         rootfs=str(rootfs),
         process=ProcessOptions(
             args=list(cfg.command), env=env, cwd=workdir, uid=uid, gid=gid,
             additional_gids=groups, terminal=cfg.tty, privileged=cfg.privileged,
             cap_add=list(cfg.cap_add), cap_drop=list(cfg.cap_drop),
+            no_new_privileges=sec.no_new_privileges,
         ),
         hostname=hostname,
         network=cfg.network,
@@ -79,14 +107,19 @@ def prepare_bundle(ctr: Container) -> Path:
         idle=cfg.idle,
         read_only=cfg.read_only,
         memory=cfg.memory,
-        pids_limit=cfg.pids_limit,
+        pids_limit=pids_limit(cfg.pids_limit) or -1,
         cpus=cfg.cpus,
         # A flat path: runc removes only the leaf cgroup, so no parent dir is left.
         cgroups_path=f"/ipy-oci-{rec.id}",
         ulimits=list(cfg.ulimits),
         shm_size=cfg.shm_size or DEFAULT_SHM_SIZE,
+        seccomp=sec.seccomp,
+        mask=sec.mask,
+        unmask=sec.unmask,
+        apparmor=sec.apparmor,
     ))
     tmp = ctr.dir / "config.json.tmp"
-    tmp.write_text(json.dumps(spec, indent=1))
+    # Compact, as podman writes it: the exec hot path parses this file on every exec.
+    write_private(tmp, json.dumps(spec, separators=(",", ":")).encode())  # -e values
     os.replace(tmp, ctr.dir / "config.json")
     return Path(rootfs)

@@ -154,6 +154,7 @@ def container_inspect(ctr: Container) -> dict[str, Any]:
     except Exception:
         pass  # the image may have been force-removed; inspect still works
     cmd = cfg.command
+    sec = _security(ctr)
     return {
         "Id": rec.id,
         "Created": iso(rec.created_at),
@@ -199,6 +200,11 @@ def container_inspect(ctr: Container) -> dict[str, Any]:
         },
         "Mounts": mounts,
         "ExecIDs": exec_ids,
+        "EffectiveCaps": sec["effective"],
+        "BoundingCaps": sec["bounding"],
+        "ProcessLabel": "",  # SELinux is not used
+        "MountLabel": "",
+        "AppArmorProfile": sec["apparmor"],
         "Config": {
             "Hostname": cfg.hostname or rec.id[:12],
             "User": cfg.user,
@@ -223,14 +229,60 @@ def container_inspect(ctr: Container) -> dict[str, Any]:
             "ReadonlyRootfs": cfg.read_only,
             "CapAdd": cfg.cap_add,
             "CapDrop": cfg.cap_drop,
+            "SecurityOpt": sec["opts"],
+            "MaskedPaths": sec["masked"],
+            "ReadonlyPaths": sec["readonly"],
             "Memory": cfg.memory or 0,
-            "PidsLimit": cfg.pids_limit or 0,
+            "PidsLimit": sec["pids_limit"],
             "NanoCpus": int((cfg.cpus or 0) * 1e9),
             "AutoRemove": cfg.auto_remove,
             "Init": cfg.init,
             "Ulimits": cfg.ulimits,
         },
         "OwnerKernel": rec.owner_kernel,
+    }
+
+
+def _security(ctr: Container) -> dict[str, Any]:
+    """inspect's security fields: podman's SecurityOpt words, the capability sets (from
+    config.json once the container has been initialized, else as they will be), docker's
+    MaskedPaths/ReadonlyPaths, and the effective pids limit."""
+    import json
+
+    from ..oci.spec import build_capabilities, masked_paths
+    from .spec_builder import pids_limit, security_options
+
+    cfg = ctr.record.config
+    try:
+        sec = security_options(cfg.security_opt, check_files=False)
+    except Exception:  # a row written by a newer version: show what can be shown
+        sec = None
+    caps: dict[str, Any] = {}
+    try:
+        spec = json.loads((ctr.dir / "config.json").read_text())
+        caps = spec["process"]["capabilities"]
+    except (OSError, ValueError, KeyError, TypeError):
+        try:
+            user = cfg.user.split(":")[0] if cfg.user else ""
+            uid = 0 if user in ("", "root", "0") else 1  # the image's USER is not read here
+            caps = build_capabilities(cfg.cap_add, cfg.cap_drop, cfg.privileged, uid)
+        except Exception:
+            caps = {}
+    masked, readonly = masked_paths(cfg.privileged, sec.mask if sec else [],
+                                    sec.unmask if sec else [])
+    apparmor = sec.apparmor if sec and sec.apparmor != "unconfined" else ""
+    if apparmor:
+        from ..oci.spec_seccomp import apparmor_enabled
+
+        apparmor = apparmor if apparmor_enabled() else ""
+    return {
+        "opts": sec.inspect() if sec else list(cfg.security_opt),
+        "effective": list(caps.get("effective") or []),
+        "bounding": list(caps.get("bounding") or []),
+        "masked": masked,
+        "readonly": readonly,
+        "apparmor": apparmor,
+        "pids_limit": pids_limit(cfg.pids_limit),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,11 +77,13 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
     stop_signal = parse_signal(args.stop_signal) if args.stop_signal else 15
     if args.stop_timeout is not None and args.stop_timeout < 0:
         raise UsageError("--stop-timeout must be zero or more seconds")
-    if args.pids_limit is not None and args.pids_limit == 0:
-        raise UsageError("--pids-limit must be positive (or -1 for unlimited)")
+    if args.pids_limit is not None and args.pids_limit < -1:
+        raise UsageError(f"invalid --pids-limit {args.pids_limit}: give a positive number, "
+                         "or -1 or 0 for no limit")
     if args.cpus is not None and args.cpus <= 0:
         raise UsageError("--cpus must be a positive number")
     parse_detach_keys(detach_keys(args))
+    security_opt = security_opts(args.security_opt, args.privileged)
     return ContainerConfig(
         image=args.image,
         command=[],
@@ -109,7 +112,21 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
         pids_limit=args.pids_limit,
         cpus=args.cpus,
         shm_size=parse_size(args.shm_size) if args.shm_size else None,
+        security_opt=security_opt,
     )
+
+
+def security_opts(values: list[str], privileged: bool = False) -> list[str]:
+    """``--security-opt`` values checked now (a bad one is a UsageError, exit 125, before
+    anything is created) and normalized for the config; notes go to stderr."""
+    if not values:
+        return []
+    from ..engine.spec_builder import security_options
+
+    sec = security_options(values, privileged)
+    for note in sec.notes:
+        print(f"Warning: {note}", file=sys.stderr)
+    return sec.normalized()
 
 
 def check_preserved_fds(count: int) -> None:
@@ -138,18 +155,21 @@ def exec_config(args: argparse.Namespace) -> ExecConfig:
     )
 
 
-def pull_options(args: argparse.Namespace) -> PullOptions:
-    """PullOptions from pull's flags (run and create have them too)."""
-    from ..engine.images import PullOptions, host_platform
-
+def pull_options(args: argparse.Namespace) -> PullOptions | None:
+    """PullOptions from pull's flags (run and create have them too); None when no
+    flag is given (the defaults, without loading the pull machinery)."""
     platform = getattr(args, "platform", None)
     arch, os_, variant = (getattr(args, k, None) for k in ("arch", "os", "variant"))
+    authfile = getattr(args, "authfile", None)
+    tls_verify, creds = getattr(args, "tls_verify", None), getattr(args, "creds", None)
+    if not any((platform, arch, os_, variant, authfile, creds)) and tls_verify is None:
+        return None
+    from ..engine.images import PullOptions, host_platform
+
     if not platform and (arch or os_ or variant):
         host = host_platform()
         platform = f"{os_ or host.os}/{arch or host.architecture}"
         if variant:
             platform += f"/{variant}"
-    authfile = getattr(args, "authfile", None)
-    return PullOptions(platform=platform, tls_verify=getattr(args, "tls_verify", None),
-                       authfile=Path(authfile) if authfile else None,
-                       creds=getattr(args, "creds", None))
+    return PullOptions(platform=platform, tls_verify=tls_verify,
+                       authfile=Path(authfile) if authfile else None, creds=creds)

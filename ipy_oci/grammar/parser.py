@@ -15,7 +15,14 @@ from .parser_images import add_image_commands, add_pull_flags
 
 
 class _Parser(argparse.ArgumentParser):
+    """No abbreviations: ``--priv`` is not ``--privileged`` (podman refuses it too);
+    the only other spellings are podman's own aliases (``--net``, ``-e`` ...)."""
+
     command_names: list[str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False  # subparsers too: they are made with this class
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
@@ -61,13 +68,19 @@ def _add_create_flags(p: Any) -> None:
     p.add_argument("--network", "--net", default="none", choices=["none", "host"],
                    help="network mode (bridge networking is not available yet)")
     p.add_argument("-h", "--hostname", default="", help="container host name")
-    p.add_argument("--privileged", action="store_true")
+    p.add_argument("--privileged", action="store_true",
+                   help="all capabilities and devices, no seccomp, no masked paths")
+    p.add_argument("--security-opt", action="append", default=[], metavar="OPT",
+                   help="seccomp=unconfined|PATH, no-new-privileges[=true|false], "
+                   "mask=PATH[:PATH...], unmask=PATH[:PATH...]|ALL, label=disable, "
+                   "apparmor=NAME|unconfined")
     p.add_argument("--read-only", action="store_true", help="mount the rootfs read-only")
     p.add_argument("--cap-add", action="append", default=[])
     p.add_argument("--cap-drop", action="append", default=[])
     p.add_argument("--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]")
     p.add_argument("-m", "--memory", default=None, help="memory limit, e.g. 64m")
-    p.add_argument("--pids-limit", type=int, default=None)
+    p.add_argument("--pids-limit", type=int, default=None,
+                   help="most processes at once (default 2048; -1 or 0: unlimited)")
     p.add_argument("--cpus", type=float, default=None)
     p.add_argument("--shm-size", default=None)
     _detach_keys_flag(p)
@@ -197,7 +210,12 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
     p.add_argument("-u", "--user", default="")
     p.add_argument("-w", "--workdir", default="")
     _detach_keys_flag(p)
-    p.add_argument("--privileged", action="store_true")
+    p.add_argument("--privileged", action="store_true",
+                   help="all capabilities and devices, no seccomp, no masked paths")
+    p.add_argument("--security-opt", action="append", default=[], metavar="OPT",
+                   help="seccomp=unconfined|PATH, no-new-privileges[=true|false], "
+                   "mask=PATH[:PATH...], unmask=PATH[:PATH...]|ALL, label=disable, "
+                   "apparmor=NAME|unconfined")
     p.add_argument("--preserve-fds", type=int, default=0)
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
@@ -217,6 +235,25 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
     return root
 
 
+def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                  extras: list[str], prog: str) -> str:
+    """Say which flag is unknown, and the full names it may have abbreviated."""
+    where, known = prog, list(parser._option_string_actions)
+    p = parser
+    while True:  # down to the (sub)command that was parsed: ``image ls``, ``system reap``
+        subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, subs[0].dest, None) if subs else None
+        sub = subs[0].choices.get(name) if subs and isinstance(name, str) else None
+        if sub is None:
+            break
+        p, where, known = sub, f"{where} {name}", list(sub._option_string_actions)
+    flag = next((e.split("=", 1)[0] for e in extras if e.startswith("--")), "")
+    similar = sorted(k for k in known if flag and k.startswith(flag))
+    hint = (f"; flags are never abbreviated: did you mean {' or '.join(similar)}?"
+            if similar else "")
+    return f"{where}: unrecognized arguments: {' '.join(extras)}{hint} (see '{where} --help')"
+
+
 @lru_cache(maxsize=64)
 def _built(prog: str, only: str | None) -> argparse.ArgumentParser:
     """One parser per (prog, command), built once per process: a warm kernel parses
@@ -230,7 +267,9 @@ def parse(argv: list[str], prog: str = "ipy-oci") -> argparse.Namespace:
     parser = _built(prog, name)
     if name is not None and name not in getattr(parser, "command_names", ()):
         parser = _built(prog, None)  # unknown command: the full grammar gives the error
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        raise UsageError(_unrecognized(parser, args, extras, prog))
     for key, value in vars(args).items():
         if isinstance(value, list):  # e.g. -e's default [] is shared by every parse
             setattr(args, key, list(value))

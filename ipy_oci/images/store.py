@@ -11,6 +11,8 @@ On disk, under the storage root::
     images/.lock                   flock held by writers of index.json
     images/tmp/work-*/             scratch space of pulls and imports (see workspace.py)
     images/.gc.lock                imports hold it shared, garbage collection exclusive
+    images/sizes/<diffid-hex>      the expanded (uncompressed tar) size of a layer, in
+                                   bytes: what ``images`` shows, and the image cap sums
     layers/<diffid-hex>/           each layer extracted once (overlay format), shared
                                    by every image and container that uses it
 
@@ -27,7 +29,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -35,7 +36,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ipy_oci.errors import AmbiguousRef, ImageError, NoSuchImage
+from ipy_oci.config import StorageLimits
+from ipy_oci.errors import AmbiguousRef, ImageError, NoSuchImage, SizeLimitExceeded, StorageFull
 from ipy_oci.images import refs
 from ipy_oci.images.errors import DigestMismatch
 from ipy_oci.images.index import (
@@ -56,9 +58,15 @@ from ipy_oci.images.mediatypes import (
     MEDIA_MANIFEST,
     REF_NAME_ANNOTATION,
 )
-from ipy_oci.images.workspace import gc_shared, sweep
+from ipy_oci.images.workspace import gc_exclusive_nowait, gc_shared, sweep
 from ipy_oci.state.locks import FileLock
-from ipy_oci.storage.atomic import atomic_write
+from ipy_oci.storage.atomic import (
+    atomic_write,
+    check_free_space,
+    human_bytes,
+    remove_tree,
+    translate_no_space,
+)
 
 if TYPE_CHECKING:
     from ipy_oci.images.platforms import Platform
@@ -82,7 +90,7 @@ class Image:
     config: dict[str, Any]  # the whole OCI image config JSON
     layer_dirs: tuple[Path, ...]  # extracted layer dirs, bottom layer first
     created: str  # RFC3339
-    size: int  # bytes (sum of the compressed layer sizes)
+    size: int  # bytes: the layers expanded (their uncompressed tars), as podman counts
     repo_digests: tuple[str, ...] = ()  # "registry/repo@sha256:..." it was pulled as
     media_type: str = MEDIA_MANIFEST  # of the manifest
     manifest_size: int = 0
@@ -91,19 +99,38 @@ class Image:
 class ImageStore:
     """Images under ``<root>/images`` and their extracted layers under ``<root>/layers``."""
 
-    def __init__(self, root: Path, search_registries: Sequence[str] = (refs.DOCKER_HUB,)) -> None:
+    def __init__(self, root: Path, search_registries: Sequence[str] = (refs.DOCKER_HUB,),
+                 *, limits: StorageLimits | None = None) -> None:
         self.root = Path(root)
         self.dir = self.root / "images"
         self.blobs_dir = self.dir / "blobs" / "sha256"
+        self.sizes_dir = self.dir / "sizes"
         self.layers_dir = self.root / "layers"
         self.tmp_dir = self.dir / "tmp"
         self.search_registries = tuple(search_registries)
+        self._limits = limits
+        # diff_id hex -> expanded size; a diff_id names one tar, so this never goes stale.
+        self._sizes: dict[str, int] = {}
         lock_path = self.dir / ".lock"
         self._lock = _LOCKS.setdefault(str(lock_path.absolute()), FileLock(lock_path))
         self._index_key: tuple[int, int, int] | None = None
         self._index_entries: list[Entry] = []
         # Blobs are immutable, so parsed manifests/configs can be cached forever.
         self._blob_cache: dict[str, bytes] = {}
+
+    @property
+    def limits(self) -> StorageLimits:
+        """The size caps and free-space margin (the engine passes its Config's; else
+        they come from the configuration file)."""
+        if self._limits is None:
+            from ipy_oci.config import Config
+
+            self._limits = Config.load().storage_limits()
+        return self._limits
+
+    @limits.setter
+    def limits(self, value: StorageLimits) -> None:
+        self._limits = value
 
     # ----- reading ---------------------------------------------------------
 
@@ -163,6 +190,7 @@ class ImageStore:
                 f"{len(diff_ids)} diff_ids; remove it and pull it again"
             )
         layer_dirs = []
+        size = 0
         for desc, diff_id in zip(layers, diff_ids, strict=True):
             layer_dir = self.layers_dir / hex_of(diff_id, "layer diff_id")
             if not layer_dir.is_dir():
@@ -170,6 +198,7 @@ class ImageStore:
                 # extraction): rebuilt once from the blob.
                 self._ensure_layer(desc, diff_id)
             layer_dirs.append(layer_dir)
+            size += self.layer_size(diff_id, desc)
         return Image(
             id=hex_of(config_digest, "config"),
             digest=entry.digest,
@@ -177,7 +206,7 @@ class ImageStore:
             config=config,
             layer_dirs=tuple(layer_dirs),
             created=str(config.get("created", "")),
-            size=sum(int(d.get("size", 0)) for d in layers),
+            size=size,
             repo_digests=tuple(entry.repo_digests),
             media_type=entry.media_type,
             manifest_size=entry.size,
@@ -344,11 +373,62 @@ class ImageStore:
             atomic_write(dest, data)
         return dest
 
+    # ----- layer sizes -------------------------------------------------------
+
+    def layer_size(self, diff_id: str, desc: dict[str, Any] | None = None) -> int:
+        """The expanded size of the layer ``diff_id`` (its uncompressed tar).
+
+        Recorded when the layer is extracted; for a layer extracted before sizes
+        were recorded it is measured once from its blob, and without a blob the
+        compressed size from ``desc`` stands in.
+        """
+        hex_ = hex_of(diff_id, "layer diff_id")
+        known = self._sizes.get(hex_)
+        if known is not None:
+            return known
+        try:
+            known = int((self.sizes_dir / hex_).read_text())
+        except (OSError, ValueError):
+            known = None
+        if known is None and desc is not None:
+            blob = self._blob_path(str(desc.get("digest", "")))
+            if blob.is_file():
+                from ipy_oci.storage.extract import layer_size
+
+                try:
+                    known = layer_size(blob)
+                except (OSError, EOFError, ValueError, ImageError):
+                    known = None
+                if known is not None:
+                    self._record_size(hex_, known)
+            if known is None:
+                return int(desc.get("size", 0) or 0)
+        if known is None:
+            return 0
+        self._sizes[hex_] = known
+        return known
+
+    def _record_size(self, hex_: str, size: int) -> None:
+        self._sizes[hex_] = size
+        with contextlib.suppress(OSError):  # a read-only or full store: measured again later
+            self.sizes_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.sizes_dir / hex_, str(size).encode())
+
+    def _cap_hint(self, name: str) -> str:
+        from ipy_oci.config import config_file
+
+        bigger = human_bytes(2 * max(getattr(self.limits, name), 1 << 30))
+        return (f"if you trust the image, raise {name} in {config_file()} (for example "
+                f'{name} = "{bigger}"; 0 removes the cap)')
+
     def _ensure_layer(
         self, desc: dict[str, Any], diff_id: str, *, blob: Path | None = None,
-        scratch: Path | None = None,
+        scratch: Path | None = None, image_budget: int | None = None,
     ) -> bool:
-        """Extract a layer into the shared cache unless it is there; True if it was."""
+        """Extract a layer into the shared cache unless it is there; True if it was.
+
+        ``image_budget``: what the image's earlier layers left of ``max_image_size``.
+        """
         dest = self.layers_dir / hex_of(diff_id, "layer diff_id")
         if dest.is_dir():
             return False
@@ -360,12 +440,35 @@ class ImageStore:
                 "is missing: remove the image and pull or load it again"
             )
         # Imported here: tarfile/gzip stay off the lookup hot path.
-        from ipy_oci.storage.extract import extract_layer
+        from ipy_oci.storage.extract import Limits, extract_layer_checked
 
+        limits = self.limits
+        cap, cap_name = limits.max_layer_size, "max_layer_size"
+        if image_budget is not None and limits.max_image_size and (
+                not cap or image_budget < cap):
+            cap, cap_name = max(image_budget, 0), "max_image_size"
+            if cap == 0:
+                raise SizeLimitExceeded(
+                    f"layer {desc.get('digest')} (diff_id {diff_id}): the image's other "
+                    f"layers already reach {human_bytes(limits.max_image_size)}, the "
+                    f"max_image_size cap: {self._cap_hint('max_image_size')}")
         try:
-            extract_layer(blob, dest, expected_diff_id=diff_id, tmp_parent=scratch)
+            got = extract_layer_checked(
+                blob, dest, expected_diff_id=diff_id, tmp_parent=scratch,
+                limits=Limits(max_size=cap, cap_name=cap_name,
+                              min_free=limits.min_free_space))
+        except SizeLimitExceeded as exc:
+            what = (f"with it the image expands to more than "
+                    f"{human_bytes(limits.max_image_size)}, the max_image_size cap"
+                    if cap_name == "max_image_size" else str(exc))
+            raise SizeLimitExceeded(
+                f"layer {desc.get('digest')} (diff_id {diff_id}): {what}; nothing of it "
+                f"was kept: {self._cap_hint(cap_name)}") from None
+        except StorageFull as exc:
+            raise StorageFull(f"layer {desc.get('digest')}: {exc}") from None
         except ImageError as exc:
             raise type(exc)(f"layer {desc.get('digest')}: {exc}") from None
+        self._record_size(hex_of(diff_id, "layer diff_id"), got.size)
         return True
 
     def _select_manifest(
@@ -468,53 +571,117 @@ class ImageStore:
             raise ImageError(f"malformed manifest {digest} in {what}: {exc}") from None
         if media_type not in MANIFEST_TYPES:
             raise ImageError(f"{what}: unsupported manifest media type {media_type!r}")
-        self._ensure_dirs()
+        with translate_no_space(self.root, f"importing {what}"):
+            self._ensure_dirs()
         self.sweep_scratch()
-        with gc_shared(self.dir):
-            sources: dict[str, Path] = {}
-            for dg, size in blob_descs:
-                hex_ = hex_of(dg, "blob")
-                if self.has_blob(dg):
-                    sources[dg] = self.blobs_dir / hex_
-                    continue
-                src = blob_source(dg)
-                if not src.is_file():
-                    raise ImageError(f"{what} lacks blob {dg} that its manifest lists")
-                verify_file(src, dg, None if size is None else int(size))
-                sources[dg] = src
-            config = self._parse_config(sources[config_desc["digest"]], what)
-            diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
-            if len(diff_ids) != len(layers):
-                raise ImageError(
-                    f"image in {what} is corrupt: {len(layers)} layers, {len(diff_ids)} diff_ids"
-                )
-            for d, diff_id in zip(layers, diff_ids, strict=True):
-                dg = str(d["digest"])
-                if (self.layers_dir / hex_of(str(diff_id), "layer diff_id")).is_dir():
-                    continue  # extracted once already, shared from now on
-                if on_layer is not None:
-                    on_layer(dg, "extracting")
-                self._ensure_layer(d, str(diff_id), blob=sources[dg], scratch=scratch)
-                if on_layer is not None:
-                    on_layer(dg, "extracted")
-            for dg, size in blob_descs:
-                if sources[dg].parent != self.blobs_dir:
-                    self.put_blob(sources[dg], dg, None if size is None else int(size),
-                                  move=move)
-            # The manifest goes in last: once index.json names it, all it needs exists.
-            self.put_bytes(manifest_bytes, digest)
-            entry = Entry(
-                digest=digest,
-                media_type=media_type,
-                size=len(manifest_bytes),
-                image_id=hex_of(config_desc["digest"], "config"),
-                names=[],
-                repo_digests=list(dict.fromkeys(repo_digests)),
-            )
-            current = self._update_index(lambda es: self._assign_names(es, entry, qualified),
-                                         entry.digest)
+        added_layers: builtins.list[str] = []  # diff_id hexes this import extracted
+        added_blobs: builtins.list[str] = []  # blob hexes this import put in the store
+        try:
+            with translate_no_space(self.root, f"importing {what}"), gc_shared(self.dir):
+                current = self._import_locked(
+                    manifest_bytes, blob_source, digest, media_type, config_desc, layers,
+                    blob_descs, qualified, repo_digests, move, scratch, on_layer, what,
+                    added_layers, added_blobs)
+        except BaseException:
+            self._drop_unreferenced(added_layers, added_blobs)
+            raise
         assert current is not None
         return self._image(current)
+
+    def _import_locked(
+        self, manifest_bytes: bytes, blob_source: BlobSource, digest: str, media_type: str,
+        config_desc: dict[str, Any], layers: builtins.list[dict[str, Any]],
+        blob_descs: builtins.list[tuple[str, Any]], qualified: Sequence[str],
+        repo_digests: Sequence[str], move: bool, scratch: Path | None,
+        on_layer: LayerCallback | None, what: str,
+        added_layers: builtins.list[str], added_blobs: builtins.list[str],
+    ) -> Entry:
+        """The part of ``import_manifest`` that runs under the shared GC lock."""
+        sources: dict[str, Path] = {}
+        for dg, size in blob_descs:
+            hex_ = hex_of(dg, "blob")
+            if self.has_blob(dg):
+                sources[dg] = self.blobs_dir / hex_
+                continue
+            src = blob_source(dg)
+            if not src.is_file():
+                raise ImageError(f"{what} lacks blob {dg} that its manifest lists")
+            verify_file(src, dg, None if size is None else int(size))
+            sources[dg] = src
+        config = self._parse_config(sources[config_desc["digest"]], what)
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        if len(diff_ids) != len(layers):
+            raise ImageError(
+                f"image in {what} is corrupt: {len(layers)} layers, {len(diff_ids)} diff_ids"
+            )
+        max_image = self.limits.max_image_size
+        total = 0  # the image expanded so far
+        for d, diff_id in zip(layers, diff_ids, strict=True):
+            dg = str(d["digest"])
+            hex_ = hex_of(str(diff_id), "layer diff_id")
+            if not (self.layers_dir / hex_).is_dir():
+                if on_layer is not None:
+                    on_layer(dg, "extracting")
+                if self._ensure_layer(d, str(diff_id), blob=sources[dg], scratch=scratch,
+                                      image_budget=max_image - total if max_image else None):
+                    added_layers.append(hex_)
+                if on_layer is not None:
+                    on_layer(dg, "extracted")
+            # (A layer already extracted is shared from now on; it counts all the same.)
+            total += self.layer_size(str(diff_id), d)
+            if max_image and total > max_image:
+                raise SizeLimitExceeded(
+                    f"layer {dg} (diff_id {diff_id}): with it the image expands to more "
+                    f"than {human_bytes(max_image)}, the max_image_size cap: "
+                    f"{self._cap_hint('max_image_size')}")
+        copies = [(dg, size) for dg, size in blob_descs if sources[dg].parent != self.blobs_dir]
+        if copies and not move:
+            check_free_space(self.blobs_dir, sum(sources[dg].stat().st_size for dg, _ in copies),
+                             self.limits.min_free_space, f"storing the blobs of {what}")
+        for dg, size in copies:
+            self.put_blob(sources[dg], dg, None if size is None else int(size), move=move)
+            added_blobs.append(hex_of(dg, "blob"))
+        # The manifest goes in last: once index.json names it, all it needs exists.
+        if not self.has_blob(digest):
+            self.put_bytes(manifest_bytes, digest)
+            added_blobs.append(hex_of(digest, "manifest"))
+        entry = Entry(
+            digest=digest,
+            media_type=media_type,
+            size=len(manifest_bytes),
+            image_id=hex_of(config_desc["digest"], "config"),
+            names=[],
+            repo_digests=list(dict.fromkeys(repo_digests)),
+        )
+        current = self._update_index(lambda es: self._assign_names(es, entry, qualified),
+                                     entry.digest)
+        assert current is not None
+        return current
+
+    def _drop_unreferenced(self, layers: Sequence[str], blobs: Sequence[str]) -> None:
+        """After a failed import: remove the layers and blobs it added that no image
+        uses, so it leaves nothing behind. Only when no other import runs (one may
+        be about to use them); otherwise garbage collection frees them later."""
+        if not layers and not blobs:
+            return
+        with gc_exclusive_nowait(self.dir) as locked:
+            if not locked:
+                return
+            try:
+                used_blobs, used_layers = self.referenced()
+            except ImageError:
+                return  # an unreadable image: delete nothing
+            for hex_ in layers:
+                if hex_ not in used_layers:
+                    remove_tree(self.layers_dir / hex_, ignore_errors=True)
+                    with contextlib.suppress(OSError):
+                        (self.sizes_dir / hex_).unlink()
+                    self._sizes.pop(hex_, None)
+            for hex_ in blobs:
+                if hex_ not in used_blobs:
+                    with contextlib.suppress(OSError):
+                        (self.blobs_dir / hex_).unlink()
+                    self._blob_cache.pop("sha256:" + hex_, None)
 
     def _parse_config(self, path: Path, what: str) -> dict[str, Any]:
         try:
@@ -639,14 +806,11 @@ class ImageStore:
         """Remove scratch dirs of dead pulls, and temp files crashes left long ago."""
         sweep(self.tmp_dir)
         cutoff = time.time() - _STALE_TMP_SECONDS
-        for parent in (self.layers_dir, self.blobs_dir):
+        for parent in (self.layers_dir, self.blobs_dir, self.sizes_dir):
             for p in parent.glob(".*.tmp"):
                 with contextlib.suppress(OSError):
                     if p.lstat().st_mtime < cutoff:
-                        if p.is_dir() and not p.is_symlink():
-                            shutil.rmtree(p, ignore_errors=True)
-                        else:
-                            p.unlink()
+                        remove_tree(p, ignore_errors=True)
 
     def pull(
         self, ref: str, options: PullOptions | None = None,
@@ -675,9 +839,11 @@ class ImageStore:
             found = self._match_name(self._entries(), refs.parse(BUILTIN_NAME))
             if found is not None:
                 return self._image(found)
-            tmp = Path(tempfile.mkdtemp(prefix="builtin.", dir=self.tmp_dir))
+            with translate_no_space(self.tmp_dir, "building the built-in busybox image"):
+                tmp = Path(tempfile.mkdtemp(prefix="builtin.", dir=self.tmp_dir))
             try:
-                builtin.write_layout(tmp)
+                with translate_no_space(tmp, "building the built-in busybox image"):
+                    builtin.write_layout(tmp)
                 return self.add_image_from_layout(tmp, names=[BUILTIN_NAME])
             finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+                remove_tree(tmp, ignore_errors=True)

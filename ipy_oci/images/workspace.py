@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from ipy_oci.storage.atomic import remove_tree, translate_no_space
 
 _PREFIX = "work-"
 _STALE_SECONDS = 24 * 3600
@@ -33,23 +34,27 @@ class Workspace:
         self._fd = -1
 
     def __enter__(self) -> Workspace:
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        # Built under a dot name and renamed once locked, so a sweeper never
-        # sees a work- dir whose lock is not yet held.
-        new = Path(tempfile.mkdtemp(prefix=".new-", dir=self.tmp_dir))
+        with translate_no_space(self.tmp_dir, "making a scratch directory"):
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            # Built under a dot name and renamed once locked, so a sweeper never
+            # sees a work- dir whose lock is not yet held.
+            new = Path(tempfile.mkdtemp(prefix=".new-", dir=self.tmp_dir))
         try:
-            self._fd = os.open(new / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            with translate_no_space(self.tmp_dir, "making a scratch directory"):
+                self._fd = os.open(new / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             self.path = self.tmp_dir / (_PREFIX + new.name.removeprefix(".new-"))
             os.rename(new, self.path)
         except BaseException:
             self._close()
-            shutil.rmtree(new, ignore_errors=True)
+            remove_tree(new, ignore_errors=True)
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        # Whatever a pull or import left (a hostile layer half extracted, thousands
+        # of levels deep) goes; the lock is held until it has.
+        remove_tree(self.path, ignore_errors=True)
         self._close()
 
     def _close(self) -> None:
@@ -89,10 +94,8 @@ def sweep(tmp_dir: Path) -> list[Path]:
                     continue
             elif p.lstat().st_mtime >= cutoff:
                 continue
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink()
+            if remove_tree(p, ignore_errors=True):
+                continue  # something stayed (an immutable file?): tried again next sweep
             removed.append(p)
     return removed
 
@@ -127,3 +130,24 @@ def gc_shared(store_dir: Path) -> contextlib.AbstractContextManager[None]:
 
 def gc_exclusive(store_dir: Path) -> contextlib.AbstractContextManager[None]:
     return _flock(store_dir / ".gc.lock", fcntl.LOCK_EX)
+
+
+@contextlib.contextmanager
+def gc_exclusive_nowait(store_dir: Path) -> Iterator[bool]:
+    """The exclusive GC lock if nobody holds the GC lock now; yields whether it was
+    taken (an import or a collection running elsewhere: False, at once)."""
+    path = store_dir / ".gc.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)

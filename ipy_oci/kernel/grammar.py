@@ -64,7 +64,7 @@ def _positive(text: str) -> float:
 
 
 def magic_parser() -> argparse.ArgumentParser:
-    p = _MagicParser(prog="%oci", add_help=False)
+    p = _MagicParser(prog="%oci", add_help=False, allow_abbrev=False)
     p.add_argument("--shell", default=None)
     p.add_argument("--interpreter", default=None)
     p.add_argument("--timeout", type=_positive, default=None)

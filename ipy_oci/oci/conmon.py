@@ -18,7 +18,7 @@ from ..state.procs import is_alive, kill_process_group, signal_process, start_ti
 from .conmon_pipes import ConmonProcess, classify_runtime_error, spawn_conmon
 from .exec_handle import ConmonExecHandle
 from .foreground import ForegroundExecHandle, spawn_foreground
-from .fsutil import connect_seqpacket, read_int_file, wait_for_file
+from .fsutil import connect_seqpacket, read_int_file, wait_for_file, write_private
 from .runtime import CreateRequest, ExecRequest, Spawned
 
 CGROUP_HYBRID_HINT = (
@@ -121,6 +121,8 @@ class ConmonRuntime:
         argv = self._base_conmon_args(req.id, req.id, req.name, req.bundle, req.exit_command,
                                       self.exit_dir)
         argv += ["-l", f"k8s-file:{req.log_path}"]
+        if not req.log_path.exists():
+            write_private(req.log_path, b"")  # conmon appends; the mode stays 0600
         if req.exit_delay and req.exit_command:
             argv += ["--exit-delay", str(req.exit_delay)]
         if req.terminal:
@@ -232,7 +234,7 @@ class ConmonRuntime:
             return spawn_foreground(self._rt(), req)
         self._prepare_bundle_dirs(req.bundle)
         spec = req.bundle / "process.json"
-        spec.write_text(json.dumps(req.process))
+        write_private(spec, json.dumps(req.process).encode())
         # conmon names an exec's exit file after the container, so each session
         # gets an exit dir of its own.
         (req.bundle / "exits").mkdir(exist_ok=True)

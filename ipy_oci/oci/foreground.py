@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from ..state.procs import start_time
 from .attach import pump_pipes
 from .conmon_pipes import classify_runtime_error
-from .fsutil import read_int_file
+from .fsutil import read_int_file, write_private
 from .runtime import ExecRequest, Spawned
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def spawn_foreground(runtime_argv: list[str], req: ExecRequest) -> ForegroundExe
         if spec_w >= 0:
             os.close(spec_w)
         spec_file = req.bundle / "process.json"
-        spec_file.write_text(json.dumps(req.process))
+        write_private(spec_file, json.dumps(req.process).encode())
         spec_path = str(spec_file)
     argv = [*runtime_argv, "exec", "--pid-file", str(req.bundle / "pidfile"),
             "--process", spec_path]

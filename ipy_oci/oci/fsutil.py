@@ -26,6 +26,18 @@ def wait_for_file(path: Path, timeout: float) -> bool:
         delay = min(delay * 2, 0.025)
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read (specs and logs hold ``-e`` values)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an older file may have been made with a wider mode
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
 def read_int_file(path: Path) -> int | None:
     try:
         text = path.read_text().strip()

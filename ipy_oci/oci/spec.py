@@ -38,12 +38,22 @@ from ipy_oci.oci.spec_mounts import (
     read_only_tmpfs_mounts,
     write_etc_files,
 )
+from ipy_oci.oci.spec_seccomp import (
+    DEFAULT_PROFILE,
+    SecurityOptions,
+    apparmor_enabled,
+    masked_paths,
+    parse_security_opts,
+    seccomp_for,
+)
 from ipy_oci.oci.spec_user import UnknownUser, read_in_root, resolve_user
 
 __all__ = [
     "ALL_CAPS",
     "DEFAULT_CAPS",
     "DEFAULT_PATH",
+    "DEFAULT_PIDS_LIMIT",
+    "DEFAULT_PROFILE",
     "INIT_PATH",
     "MASKED_PATHS",
     "OCI_VERSION",
@@ -51,6 +61,7 @@ __all__ = [
     "RLIM_INFINITY",
     "BindMount",
     "ProcessOptions",
+    "SecurityOptions",
     "SpecOptions",
     "UnknownUser",
     "build_capabilities",
@@ -59,13 +70,16 @@ __all__ = [
     "build_rlimits",
     "build_spec",
     "host_rlimits",
+    "masked_paths",
     "merge_caps",
     "normalize_cap",
+    "parse_security_opts",
     "parse_sysctl",
     "parse_ulimit",
     "read_in_root",
     "resolve_command",
     "resolve_user",
+    "seccomp_for",
     "write_etc_files",
 ]
 
@@ -73,6 +87,7 @@ OCI_VERSION = "1.0.2-dev"  # what runc 1.1 reports as its spec version
 DEFAULT_SHM_SIZE = 64 << 20
 MIN_MEMORY = 6 << 20  # podman's floor: below this the container cannot even start
 CPU_PERIOD = 100_000  # microseconds; --cpus N becomes quota N * period
+DEFAULT_PIDS_LIMIT = 2048  # podman's default (containers.conf pids_limit)
 
 # Device cgroup: deny everything, then allow what every container needs (the same
 # list docker and podman use). runc also creates these nodes in the container's /dev.
@@ -124,7 +139,8 @@ class SpecOptions:
     read_only_tmpfs: bool = True  # with read_only: tmpfs on /run, /tmp, /var/tmp
     memory: int | None = None  # bytes
     memory_swap: int | None = None  # bytes of memory+swap; -1 unlimited
-    pids_limit: int | None = None  # <= 0 means unlimited
+    # podman's default; <= 0 means unlimited ("max"), None leaves the cgroup as it is.
+    pids_limit: int | None = DEFAULT_PIDS_LIMIT
     cpu_shares: int | None = None
     cpus: float | None = None
     cgroups_path: str = ""  # e.g. "/ipy-oci/<id>" (cgroupfs manager); "" lets runc pick
@@ -132,6 +148,12 @@ class SpecOptions:
     shm_size: int = DEFAULT_SHM_SIZE
     sysctls: list[str] = field(default_factory=list)  # --sysctl KEY=VALUE
     ulimits: list[str] = field(default_factory=list)  # --ulimit NAME=SOFT[:HARD] | host
+    # --security-opt (see spec_seccomp): None = the default seccomp profile (required),
+    # "unconfined", or the absolute path of a profile. --privileged runs unconfined.
+    seccomp: str | None = None
+    mask: list[str] = field(default_factory=list)  # added to the masked paths
+    unmask: list[str] = field(default_factory=list)  # paths/globs, or "ALL"
+    apparmor: str = ""  # a profile name, applied only where AppArmor is enabled
 
 
 def build_process(p: ProcessOptions) -> dict[str, Any]:
@@ -259,12 +281,17 @@ def build_spec(opts: SpecOptions) -> dict[str, Any]:
         linux["sysctl"] = sysctls
     if opts.cgroups_path:
         linux["cgroupsPath"] = opts.cgroups_path
-    if not privileged:
-        linux["maskedPaths"] = list(MASKED_PATHS)
-        linux["readonlyPaths"] = list(READONLY_PATHS)
-    # No seccomp profile: ipy-oci does not ship a default one yet, and a partial
-    # allow-list would break programs in ways that are hard to diagnose. Capabilities,
-    # masked paths and the device cgroup still apply.
+    masked, readonly = masked_paths(privileged, opts.mask, opts.unmask)
+    if masked:
+        linux["maskedPaths"] = masked
+    if readonly:
+        linux["readonlyPaths"] = readonly
+    # Seccomp is the container's: runc applies it to every exec session as well.
+    seccomp = seccomp_for(opts.seccomp, process["capabilities"]["bounding"], privileged)
+    if seccomp is not None:
+        linux["seccomp"] = seccomp
+    if opts.apparmor and opts.apparmor != "unconfined" and apparmor_enabled():
+        process["apparmorProfile"] = opts.apparmor
     return {
         "ociVersion": OCI_VERSION,
         "process": process,

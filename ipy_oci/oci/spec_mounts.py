@@ -128,7 +128,8 @@ def default_mounts(shm_size: int, privileged: bool = False) -> list[dict[str, An
             "destination": "/dev",
             "type": "tmpfs",
             "source": "tmpfs",
-            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+            # podman's options: nothing on /dev can be executed (noexec).
+            "options": ["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"],
         },
         {
             "destination": "/dev/pts",

@@ -15,14 +15,16 @@ import time
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Int, Unicode
+from traitlets import Bool, Float, Int, Unicode
 
 from ..config import TUNABLES, Config
 from .attach_hub import AttachHub
 from .engine_pool import EnginePool
 from .handlers_rest import rest_routes
 from .handlers_ws import ws_routes
+from .limits import KiB, Limits, MiB
 from .reaper import KERNEL_ACTIONS, Reaper
+from .stdin_writer import StdinBudget
 
 API_PREFIX = "/ipy-oci/api"
 
@@ -61,6 +63,34 @@ class IpyOciApp(ExtensionApp):
     interrupt_grace = Float(None, allow_none=True, help="Seconds between an interrupt "
                             "(SIGINT) and SIGKILL.").tag(config=True)
 
+    # What clients may send (limits.py); a refusal names the traitlet to raise.
+    allow_privileged_exec = Bool(False, help="Allow exec sessions with \"Privileged\": "
+                                 "true through the REST API (all capabilities, no "
+                                 "seccomp or masked paths).").tag(config=True)
+    exec_max_env = Int(1000, min=0, help="Most \"Env\" entries an exec session "
+                       "created through the REST API may have.").tag(config=True)
+    exec_max_env_bytes = Int(128 * KiB, min=0, help="Most bytes of \"Env\" text in "
+                             "all, for an exec session created through the REST API."
+                             ).tag(config=True)
+    exec_max_args = Int(1000, min=1, help="Most \"Cmd\" arguments (the command "
+                        "included) of an exec session created through the REST API."
+                        ).tag(config=True)
+    exec_max_cmd_bytes = Int(128 * KiB, min=1, help="Most bytes of \"Cmd\" text in "
+                             "all, for an exec session created through the REST API."
+                             ).tag(config=True)
+    max_request_bytes = Int(1 * MiB, min=1, help="Largest REST request body; larger "
+                            "ones get 413.").tag(config=True)
+    max_message_bytes = Int(16 * MiB, min=1, help="Largest websocket attach message "
+                            "(a paste arrives as one); larger ones get an error frame, "
+                            "and ones over 4 times this close the connection."
+                            ).tag(config=True)
+    stdin_buffer_bytes = Int(64 * MiB, min=0, help="Stdin the server holds in memory "
+                             "for processes that do not read it yet, all attached "
+                             "streams together; input beyond it is refused with an "
+                             "error frame.").tag(config=True)
+    stdin_session_bytes = Int(16 * MiB, min=0, help="The same for one attached stream."
+                              ).tag(config=True)
+
     _stopped = False
 
     @property
@@ -77,7 +107,10 @@ class IpyOciApp(ExtensionApp):
             if value is not None:
                 setattr(self.engine_config, name, value)
         self.pool = EnginePool(self.engine_config, workers=self.engine_threads)
-        self.hub = AttachHub(self.pool, replay_limit=self.replay_bytes)
+        self.limits = Limits(**{f: getattr(self, f) for f in Limits.__dataclass_fields__})
+        self.hub = AttachHub(self.pool, replay_limit=self.replay_bytes,
+                             stdin_budget=StdinBudget(self.stdin_buffer_bytes,
+                                                      self.stdin_session_bytes))
         self.reaper = Reaper(self.pool, self.reaper_interval, self._running_kernels, self.log)
         self._events.add_listener(schema_id=KERNEL_ACTIONS,
                                   listener=self.reaper.on_kernel_action)
@@ -88,7 +121,7 @@ class IpyOciApp(ExtensionApp):
                       self.engine_config.runtime)
 
     def initialize_handlers(self) -> None:
-        kwargs = {"pool": self.pool, "hub": self.hub}
+        kwargs = {"pool": self.pool, "hub": self.hub, "limits": self.limits}
         routes: list[tuple[str, Any]] = [*rest_routes(API_PREFIX), *ws_routes(API_PREFIX)]
         self.handlers.extend((pattern, handler, kwargs) for pattern, handler in routes)
 

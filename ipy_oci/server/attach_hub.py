@@ -23,6 +23,8 @@ from ..errors import NotFoundError, OciError
 from .attach_sources import ExecSource, SocketSource
 from .attachment import Attachment, Viewer
 from .engine_pool import EnginePool
+from .limits import Limits
+from .stdin_writer import StdinBudget
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +60,14 @@ def _exited(what: str, code: int | None) -> str:
 
 
 class AttachHub:
-    def __init__(self, pool: EnginePool, replay_limit: int = 64 << 10) -> None:
+    def __init__(self, pool: EnginePool, replay_limit: int = 64 << 10,
+                 stdin_budget: StdinBudget | None = None) -> None:
         self.pool = pool
         self.replay_limit = replay_limit
+        # Stdin queued for processes that do not read it, shared by every stream.
+        if stdin_budget is None:
+            stdin_budget = StdinBudget(Limits.stdin_buffer_bytes, Limits.stdin_session_bytes)
+        self.stdin_budget = stdin_budget
         self.live: dict[str, Attachment] = {}
         self.ended: OrderedDict[str, Attachment] = OrderedDict()
         self._sizes: OrderedDict[str, tuple[int, int]] = OrderedDict()
@@ -150,7 +157,7 @@ class AttachHub:
             else:
                 att.finish(-1 if code is None else code, _exited(plan.name, code))
 
-        src = ExecSource(att, self.pool, plan.id, ended)
+        src = ExecSource(att, self.pool, plan.id, ended, self.stdin_budget)
         att.source = src
         self._threads.add(src.thread)
         src.start()
@@ -174,7 +181,8 @@ class AttachHub:
         if att.done or self.stopping:
             sock.close()
             return
-        att.source = SocketSource(att, sock, sess.resize, lambda: self._exec_exit(plan))
+        att.source = SocketSource(att, sock, sess.resize, lambda: self._exec_exit(plan),
+                                  self.stdin_budget)
 
     async def _stop_detached(self, att: Attachment, plan: Plan) -> None:
         """The detach keys were typed. conmon stops serving a session whose attached
@@ -222,7 +230,8 @@ class AttachHub:
         if att.done or self.stopping:
             sock.close()
             return
-        att.source = SocketSource(att, sock, ctr.resize, lambda: self._container_exit(plan))
+        att.source = SocketSource(att, sock, ctr.resize, lambda: self._container_exit(plan),
+                                  self.stdin_budget)
 
     async def _container_exit(self, plan: Plan) -> tuple[int | None, str]:
         def work(rt: Runtime) -> tuple[int | None, str]:

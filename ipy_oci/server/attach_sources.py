@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidState, OciError
-from .stdin_writer import StdinWriter
+from .stdin_writer import StdinBudget, StdinWriter
 
 if TYPE_CHECKING:
     from ..engine.exec_session import ExecSession
@@ -43,7 +43,8 @@ class ExecSource:
     EXITED, FAILED, REFUSED, DETACHED = "exited", "failed", "refused", "detached"
 
     def __init__(self, att: Attachment, pool: EnginePool, session_id: str,
-                 on_end: Callable[[ExecSource, str, int | None, str], None]) -> None:
+                 on_end: Callable[[ExecSource, str, int | None, str], None],
+                 budget: StdinBudget) -> None:
         self.att = att
         self.pool = pool
         self.session_id = session_id
@@ -55,7 +56,7 @@ class ExecSource:
             pass
         os.set_blocking(wfd, False)
         self._rfd = rfd
-        self.stdin = StdinWriter(att.loop, wfd, lambda b: os.write(wfd, b), 65536,
+        self.stdin = StdinWriter(att.loop, wfd, lambda b: os.write(wfd, b), 65536, budget,
                                  on_close=lambda: os.close(wfd))
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -137,7 +138,8 @@ class SocketSource:
 
     def __init__(self, att: Attachment, sock: socket.socket,
                  resize: Callable[[int, int], None],
-                 exit_status: Callable[[], Awaitable[tuple[int | None, str]]]) -> None:
+                 exit_status: Callable[[], Awaitable[tuple[int | None, str]]],
+                 budget: StdinBudget) -> None:
         self.att = att
         self.loop = att.loop
         self.sock = sock
@@ -145,7 +147,7 @@ class SocketSource:
         self._exit_status = exit_status
         sock.setblocking(False)
         self._fd = sock.fileno()
-        self.stdin = StdinWriter(self.loop, self._fd, sock.send, STDIN_CHUNK)
+        self.stdin = StdinWriter(self.loop, self._fd, sock.send, STDIN_CHUNK, budget)
         self._reading = False
         self._closed = False
         self.resume()

@@ -34,7 +34,8 @@ class Viewer(Protocol):
 class Source(Protocol):
     """Where the bytes come from and where stdin goes."""
 
-    def write_stdin(self, data: bytes) -> None: ...
+    def write_stdin(self, data: bytes) -> None:
+        """Send or queue ``data``; StdinRefused (stdin_writer.py) if it cannot be held."""
 
     def resize(self, rows: int, cols: int) -> None: ...
 
@@ -191,6 +192,7 @@ class Attachment:
 
     # -- input ------------------------------------------------------------------------
     def write_stdin(self, data: bytes) -> None:
+        """Input from a viewer; StdinRefused tells that viewer it was not taken."""
         if self.source is not None and not self.done:
             self.source.write_stdin(data)
 

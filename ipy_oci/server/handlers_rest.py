@@ -1,7 +1,9 @@
 """REST routes under /ipy-oci/api/, shaped like the Docker and Podman APIs.
 
 Every handler resolves names and unique ID prefixes through the engine and does
-its engine work in the pool (``self.engine``), never on the event loop.
+its engine work in the pool (``self.engine``), never on the event loop. Bodies
+are checked in full (types, counts, sizes, ``Limits``) before any engine call,
+so a refused request leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 
 from ..engine import images as eng
+from ..engine.options import parse_detach_keys
 from ..engine.records import ExecConfig
 from ..engine.runtime import Runtime
 from ..engine.views import container_summary, image_inspect, image_summary
@@ -19,8 +22,12 @@ from ..errors import NoSuchContainer, UsageError
 from ..grammar import signals
 from .api_errors import ApiError
 from .handlers_base import BaseApiHandler, to_int
+from .limits import Limits, show, size
 
 MAX_TERM_SIZE = 65535
+# String fields of an exec body (characters): PATH_MAX, a generous user[:group],
+# a generous detach key list.
+MAX_FIELD = {"WorkingDir": 4096, "User": 256, "DetachKeys": 64}
 
 
 def parse_signal(raw: str | None) -> int:
@@ -30,7 +37,7 @@ def parse_signal(raw: str | None) -> int:
     try:
         return signals.parse_signal(raw)
     except UsageError as exc:
-        raise ApiError(400, f"signal={raw!r}: {exc}") from None
+        raise ApiError(400, f"signal={show(raw)}: {exc}") from None
 
 
 class ContainersHandler(BaseApiHandler):
@@ -83,7 +90,7 @@ class ContainerActionHandler(BaseApiHandler):
 
 def term_size(handler: BaseApiHandler) -> tuple[int, int]:
     """``{"h": rows, "w": cols}`` from the JSON body, or ``?h=&w=``."""
-    body = handler.json_body() if handler.request.body else {}
+    body = handler.json_body()
     h = body.get("h", handler.get_query_argument("h", None))
     w = body.get("w", handler.get_query_argument("w", None))
     if h is None or w is None:
@@ -91,12 +98,38 @@ def term_size(handler: BaseApiHandler) -> tuple[int, int]:
     return to_int("h", h, 1, MAX_TERM_SIZE), to_int("w", w, 1, MAX_TERM_SIZE)
 
 
-def _str_list(body: dict[str, Any], key: str, required: bool = False) -> list[str]:
+def _checked_str(key: str, value: str, what: str = "") -> int:
+    """The UTF-8 size of ``value``; 400 for what no process could be given."""
+    where = f'"{key}"{what}'
+    if "\0" in value:
+        raise ApiError(400, f"{where} contains a NUL character, which a process "
+                            "cannot be given: remove it")
+    try:
+        return len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ApiError(400, f"{where} is not valid Unicode (it has a lone surrogate "
+                            "escape such as \\ud800): send valid UTF-8 text") from None
+
+
+def _str_list(body: dict[str, Any], key: str, max_items: int, max_bytes: int,
+              traits: tuple[str, str], required: bool = False) -> list[str]:
+    """A list of strings, within ``max_items`` entries and ``max_bytes`` in all (the
+    traitlets ``traits`` name these limits)."""
     value = body.get(key)
     if value is None and not required:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ApiError(400, f'"{key}" must be a list of strings')
+    if len(value) > max_items:
+        raise ApiError(400, f'"{key}" has {len(value)} entries; at most {max_items} are '
+                            f"accepted (IpyOciApp.{traits[0]})")
+    total = 0
+    for i, item in enumerate(value):
+        total += _checked_str(key, item, f" entry {i}")
+        if total > max_bytes:
+            raise ApiError(400, f'"{key}" holds more than {size(max_bytes)} of text; at '
+                                f"most {size(max_bytes)} is accepted "
+                                f"(IpyOciApp.{traits[1]})")
     return value
 
 
@@ -105,34 +138,57 @@ def _typed(body: dict[str, Any], key: str, kind: type, default: Any) -> Any:
     if value is None:
         return default
     if not isinstance(value, kind):
-        raise ApiError(400, f'"{key}" must be a {kind.__name__}')
+        raise ApiError(400, f'"{key}" must be a {"boolean" if kind is bool else "string"}')
+    if isinstance(value, str):
+        if len(value) > MAX_FIELD[key]:
+            raise ApiError(400, f'"{key}" is {len(value)} characters long; at most '
+                                f"{MAX_FIELD[key]} are accepted")
+        _checked_str(key, value)
     return value
 
 
-def exec_config(body: dict[str, Any]) -> ExecConfig:
-    cmd = _str_list(body, "Cmd", required=True)
+def exec_config(body: dict[str, Any], limits: Limits) -> ExecConfig:
+    """The ExecConfig of a POST /containers/NAME/exec body; ApiError if refused."""
+    cmd = _str_list(body, "Cmd", limits.exec_max_args, limits.exec_max_cmd_bytes,
+                    ("exec_max_args", "exec_max_cmd_bytes"), required=True)
     if not cmd or not cmd[0]:
         raise ApiError(400, '"Cmd" must name a command, e.g. ["sh"]')
-    env = _str_list(body, "Env")
-    if any("=" not in e or e.startswith("=") for e in env):
-        raise ApiError(400, '"Env" entries must look like "KEY=VALUE"')
+    env = _str_list(body, "Env", limits.exec_max_env, limits.exec_max_env_bytes,
+                    ("exec_max_env", "exec_max_env_bytes"))
+    bad = next((e for e in env if "=" not in e or e.startswith("=")), None)
+    if bad is not None:
+        raise ApiError(400, f'"Env" entries must look like "KEY=VALUE", not {show(bad)}')
+    workdir = _typed(body, "WorkingDir", str, "")
+    if workdir and not workdir.startswith("/"):
+        raise ApiError(400, f'"WorkingDir" must be an absolute path, not {show(workdir)}')
+    # Browser terminals have no detach gesture; ctrl-p is the shell's history key.
+    detach_keys = _typed(body, "DetachKeys", str, "")
+    try:
+        parse_detach_keys(detach_keys)
+    except UsageError as exc:
+        raise ApiError(400, f'"DetachKeys": {exc}') from None
+    privileged = _typed(body, "Privileged", bool, False)
+    if privileged and not limits.allow_privileged_exec:
+        raise ApiError(403, '"Privileged": true is not allowed by this Jupyter server: '
+                            "its administrator can allow privileged exec sessions with "
+                            "c.IpyOciApp.allow_privileged_exec = True (or run the exec "
+                            "without \"Privileged\")")
     return ExecConfig(
         command=cmd,
         tty=_typed(body, "Tty", bool, False),
         attach_stdin=_typed(body, "AttachStdin", bool, True),
         env=env,
         user=_typed(body, "User", str, ""),
-        workdir=_typed(body, "WorkingDir", str, ""),
-        privileged=_typed(body, "Privileged", bool, False),
-        # Browser terminals have no detach gesture; ctrl-p is the shell's history key.
-        detach_keys=_typed(body, "DetachKeys", str, ""),
+        workdir=workdir,
+        privileged=privileged,
+        detach_keys=detach_keys,
     )
 
 
 class ExecCreateHandler(BaseApiHandler):
     @authorized
     async def post(self, ref: str) -> None:
-        config = exec_config(self.json_body())
+        config = exec_config(self.json_body(), self.limits)
         # Created, not started: the first websocket attach starts it. The owner is
         # this server process (the pool thread runs in it).
         sess = await self.engine(lambda rt: rt.exec_create(ref, config))

@@ -6,6 +6,14 @@ The protocol is terminado's JSON text frames. Client: ``["stdin", text]``,
 could not be started or attached), then a close whose reason says why (1000
 after an exit, 1011 after an error, 1001 when the server shuts down).
 
+A client frame the server cannot take (not JSON, nested too deeply, larger than
+``IpyOciApp.max_message_bytes``, of an unknown shape, or stdin over the stdin
+budget) is answered with ``["error", message]`` to that client alone, and the
+stream goes on; at most one such answer is in flight per connection (more are
+only logged), so a client that floods and never reads cannot grow the server's
+write buffer. Only a message over ``WS_HARD_FACTOR`` times the limit closes the
+connection (tornado: 1009, "message too big"), since it is not even read.
+
 Security follows jupyter_server's terminals: the user must be authenticated
 (403 otherwise, before the upgrade) and authorized to ``execute`` on
 ``ipy_oci``; tornado calls ``check_origin`` (WebSocketMixin's same-origin and
@@ -28,6 +36,8 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from ..errors import OciError
 from .api_errors import status_for
 from .handlers_base import AUTH_RESOURCE
+from .limits import WS_HARD_FACTOR, BadJson, Limits, parse_json, show, size
+from .stdin_writer import StdinRefused
 
 if TYPE_CHECKING:
     from .attach_hub import AttachHub, Plan
@@ -37,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_TERM_SIZE = 65535
+EXPECTED = 'expected ["stdin", text] or ["set_size", rows, columns]'
 
 
 def _reason(text: str) -> str:
@@ -49,15 +60,20 @@ class AttachSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     auth_resource = AUTH_RESOURCE
     kind = "exec"
 
-    def initialize(self, pool: EnginePool, hub: AttachHub) -> None:
+    def initialize(self, pool: EnginePool, hub: AttachHub, limits: Limits) -> None:
         self.pool = pool
         self.hub = hub
+        self.limits = limits
         self._plan: Plan | None = None
         self._att: Attachment | None = None
+        self._notice: asyncio.Future[Any] | None = None  # the error frame in flight
+        self._warned = False
 
     @property
     def max_message_size(self) -> int:
-        return 64 << 20  # a big paste arrives as one frame
+        # A big paste arrives as one frame. Up to this, an oversized message is read
+        # and answered with an error frame; beyond it tornado closes the connection.
+        return WS_HARD_FACTOR * self.limits.max_message_bytes
 
     def get_compression_options(self) -> None:
         return None  # compression costs latency on keystrokes
@@ -107,18 +123,57 @@ class AttachSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         if att is None:
             return
         try:
-            msg = json.loads(message)
-        except ValueError:
-            log.debug("ipy-oci attach: ignoring a frame that is not JSON")
-            return
-        if not isinstance(msg, list) or not msg:
-            return
-        if msg[0] == "stdin" and len(msg) >= 2 and isinstance(msg[1], str):
-            att.write_stdin(msg[1].encode("utf-8", "replace"))
-        elif msg[0] == "set_size" and len(msg) >= 3:
-            size = _size(msg[1], msg[2])
-            if size is not None:
-                att.resize(*size)
+            problem = self._take(att, message)
+        except Exception as exc:  # never drop the connection over one message
+            log.exception("ipy-oci attach: a client message failed")
+            problem = f"the message failed: {type(exc).__name__}: {exc}"
+        if problem:
+            self._tell(problem)
+
+    def _take(self, att: Attachment, message: str | bytes) -> str:
+        """Act on one client message; what went wrong with it, or ''."""
+        limit = self.limits.max_message_bytes
+        if len(message) > limit:
+            unit = "bytes" if isinstance(message, bytes) else "characters"
+            return (f"ignored a message of {len(message)} {unit}: one message may hold "
+                    f"at most {size(limit)} (IpyOciApp.max_message_bytes); send large "
+                    "input in smaller pieces")
+        try:
+            msg = parse_json(message, "the message")
+        except BadJson as exc:
+            return f"ignored a message: {exc}"
+        if not isinstance(msg, list) or not msg or not isinstance(msg[0], str):
+            return f"ignored a message: {EXPECTED}"
+        kind = msg[0]
+        if kind == "stdin":
+            if len(msg) < 2 or not isinstance(msg[1], str):
+                return 'ignored a "stdin" message: its second element must be the text to send'
+            try:
+                att.write_stdin(msg[1].encode("utf-8", "replace"))
+            except StdinRefused as exc:
+                return str(exc)
+        elif kind == "set_size":
+            rows_cols = _size(*msg[1:3]) if len(msg) >= 3 else None
+            if rows_cols is None:
+                return ('ignored a "set_size" message: it needs rows and columns, whole '
+                        f"numbers from 1 to {MAX_TERM_SIZE}")
+            att.resize(*rows_cols)
+        else:
+            return f"ignored a message of unknown kind {show(kind)}: {EXPECTED}"
+        return ""
+
+    def _tell(self, problem: str) -> None:
+        """An error frame to this client alone; the stream goes on."""
+        level = logging.DEBUG if self._warned else logging.WARNING
+        self._warned = True
+        log.log(level, "ipy-oci attach %s: %s", self._plan.name if self._plan else "?",
+                problem)
+        if self._notice is not None and not self._notice.done():
+            return  # the client has not read the last one yet
+        self._notice = fut = self.deliver(json.dumps(["error", problem]))
+        if fut is not None:
+            # Retrieved: a closed connection is handled by on_close.
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def on_close(self) -> None:
         if self._att is not None:
@@ -135,9 +190,11 @@ class ContainerAttachSocket(AttachSocket):
 
 
 def _size(rows: Any, cols: Any) -> tuple[int, int] | None:
+    if isinstance(rows, bool) or isinstance(cols, bool):
+        return None
     try:
         r, c = int(rows), int(cols)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity
         return None
     if 0 < r <= MAX_TERM_SIZE and 0 < c <= MAX_TERM_SIZE:
         return r, c

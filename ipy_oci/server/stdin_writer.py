@@ -59,7 +59,7 @@ class StdinBudget:
 
 class StdinWriter:
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int,
-                 send: Callable[[bytes], int], chunk: int, budget: StdinBudget,
+                 send: Callable[[memoryview], int], chunk: int, budget: StdinBudget,
                  on_close: Callable[[], None] | None = None) -> None:
         self._loop = loop
         self._fd = fd
@@ -68,6 +68,7 @@ class StdinWriter:
         self._budget = budget
         self._on_close = on_close
         self._queue: deque[bytes] = deque()
+        self._offset = 0  # bytes of the queue's head already written
         self._queued = 0
         self._watching = False
         self.closed = False
@@ -97,7 +98,7 @@ class StdinWriter:
         sent = 0
         try:
             while sent < len(data):
-                n = self._send(view[sent:sent + self._chunk])  # type: ignore[arg-type]
+                n = self._send(view[sent:sent + self._chunk])
                 if n <= 0:
                     break
                 sent += n
@@ -112,8 +113,9 @@ class StdinWriter:
     def _flush(self) -> None:
         while self._queue and not self.closed:
             head = self._queue[0]
+            start = self._offset
             try:
-                n = self._send(head[: self._chunk])
+                n = self._send(memoryview(head)[start:start + self._chunk])
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
@@ -122,14 +124,15 @@ class StdinWriter:
                 break
             self._queued -= n
             self._budget.give(n)
-            if n == len(head):
+            self._offset += n
+            if self._offset >= len(head):
                 self._queue.popleft()
-            else:
-                self._queue[0] = head[n:]
+                self._offset = 0
         self._watch(bool(self._queue) and not self.closed)
 
     def _drop(self) -> None:
         self._queue.clear()
+        self._offset = 0
         self._budget.give(self._queued)
         self._queued = 0
 

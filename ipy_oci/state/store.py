@@ -8,6 +8,7 @@ LIKE's wildcards, so ``%`` or ``_`` in a reference never match anything.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -47,6 +48,11 @@ class StateStore:
     """One storage root's state; cheap to open, one per process and thread."""
 
     def __init__(self, path: Path) -> None:
+        if not path.exists():
+            # It holds every container's config (``-e`` values included): owner only.
+            # SQLite gives its -wal and -shm files the database file's mode.
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
         self._db = StateDB(path)
 
     @property

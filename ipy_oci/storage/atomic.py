@@ -11,8 +11,16 @@ import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from ipy_oci.errors import StorageFull
+
+# Re-exported for the image store (images/ may import this module, not fsops).
+from ipy_oci.storage.fsops import remove_tree
+
+__all__ = ["atomic_write", "check_free_space", "free_bytes", "human_bytes", "is_no_space",
+           "no_space", "rename_noreplace", "remove_tree", "translate_no_space"]
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -88,3 +96,68 @@ def rename_noreplace(src: Path, dst: Path) -> bool:
             return False
         raise
     return True
+
+
+# -- running out of space -----------------------------------------------------------------------
+
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_FREE_UP = ("free some space (remove unused containers with 'ipy-oci rm', unused images "
+            "with 'ipy-oci image prune -a'), or put the storage root (--root) on a larger "
+            "filesystem")
+
+
+def human_bytes(n: float) -> str:
+    """``1.5 GiB``: binary units, as the size settings are written."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{int(size)} B" if unit == "B" else f"{size:.3g} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def is_no_space(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS
+
+
+def no_space(exc: OSError, where: Path | str, doing: str) -> StorageFull:
+    """The StorageFull error for an ENOSPC/EDQUOT ``exc`` met while ``doing``."""
+    what = "disk quota exceeded" if exc.errno == errno.EDQUOT else "no space left"
+    return StorageFull(f"{what} on the filesystem of {where} while {doing}: {_FREE_UP}")
+
+
+@contextlib.contextmanager
+def translate_no_space(where: Path | str, doing: str) -> Iterator[None]:
+    """Turn ENOSPC/EDQUOT raised inside into a StorageFull naming ``where``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in NO_SPACE_ERRNOS:
+            raise no_space(exc, where, doing) from None
+        raise
+
+
+def free_bytes(path: Path | str | int) -> int:
+    """Bytes an unprivileged writer may still use on the filesystem of ``path``
+    (a path or an open fd)."""
+    st = os.fstatvfs(path) if isinstance(path, int) else os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def check_free_space(path: Path, needed: int, keep_free: int, doing: str) -> None:
+    """StorageFull unless ``needed`` bytes fit on ``path``'s filesystem with
+    ``keep_free`` bytes (the ``min_free_space`` setting) left over."""
+    try:
+        avail = free_bytes(path)
+    except OSError:
+        return  # nothing to measure here; a write will say what is wrong
+    if avail - needed >= keep_free:
+        return
+    from ipy_oci.config import config_file
+
+    margin = (f", and min_free_space keeps {human_bytes(keep_free)} free (set it in "
+              f"{config_file()})") if keep_free else ""
+    raise StorageFull(
+        f"not enough space on the filesystem of {path} for {doing}: it needs about "
+        f"{human_bytes(needed)}, {human_bytes(max(avail, 0))} is free{margin}; {_FREE_UP}"
+    )

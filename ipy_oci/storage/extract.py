@@ -30,12 +30,21 @@ import tarfile
 import tempfile
 import urllib.parse
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal, Protocol, cast
 
-from ipy_oci.errors import ImageError
+from ipy_oci.errors import ImageError, SizeLimitExceeded
 from ipy_oci.storage import fsops
-from ipy_oci.storage.atomic import rename_noreplace
+from ipy_oci.storage.atomic import (
+    check_free_space,
+    free_bytes,
+    human_bytes,
+    is_no_space,
+    no_space,
+    rename_noreplace,
+    translate_no_space,
+)
 from ipy_oci.storage.fsops import UnsafePath
 
 ExtractMode = Literal["overlay", "apply"]
@@ -53,17 +62,50 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one extraction may use.
+
+    ``max_size`` caps the expanded layer: its uncompressed tar stream and the bytes
+    its files take once written (sparse files!), 0 for no cap; ``cap_name`` names
+    the setting in messages. ``min_free`` is kept free on the target filesystem.
+    """
+
+    max_size: int = 0
+    cap_name: str = "max_layer_size"
+    min_free: int = 0
+
+
+@dataclass(frozen=True)
+class Extracted:
+    diff_id: str  # sha256 of the uncompressed tar
+    size: int  # bytes of the uncompressed tar: the layer's size as podman shows it
+
+
+def _too_big(limits: Limits) -> SizeLimitExceeded:
+    return SizeLimitExceeded(
+        f"the layer expands to more than {human_bytes(limits.max_size)}, the "
+        f"{limits.cap_name} cap"
+    )
+
+
 class _HashingReader:
     """Hashes every byte read through it: the digest of the uncompressed tar is
-    the layer's diff_id, checked against the image config."""
+    the layer's diff_id, checked against the image config. Counts them too, and
+    stops a stream that expands beyond the cap (a gzip bomb) while reading it."""
 
-    def __init__(self, inner: Readable) -> None:
+    def __init__(self, inner: Readable, limits: Limits = Limits()) -> None:
         self._inner = inner
         self._hash = hashlib.sha256()
+        self._limits = limits
+        self.size = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._inner.read(size)
         self._hash.update(data)
+        self.size += len(data)
+        if self._limits.max_size and self.size > self._limits.max_size:
+            raise _too_big(self._limits)
         return data
 
     def drain(self) -> None:
@@ -171,10 +213,56 @@ def _link_escapes(link_parent: list[str], target: str) -> bool:
     return False
 
 
+# Free space is measured again after this much was written, and whenever what the
+# last measurement left is used up: other writers share the filesystem.
+_RECHECK_BYTES = 32 << 20
+# What one inode (a directory, a symlink, an empty file) costs, roughly.
+_INODE_COST = 4096
+
+
+class _Budget:
+    """The space an extraction may still use: the cap on what its files take, and
+    the free space on the target filesystem above ``min_free``."""
+
+    def __init__(self, root_fd: int, limits: Limits, where: Path) -> None:
+        self.root_fd = root_fd
+        self.limits = limits
+        self.where = where
+        self.written = 0
+        self.left: int | None = None  # free bytes above the margin at the last check
+        self.since_check = 0
+
+    def charge(self, data_bytes: int) -> None:
+        """Account for an entry about to be written with ``data_bytes`` of content."""
+        self.written += data_bytes
+        if self.limits.max_size and self.written > self.limits.max_size:
+            raise _too_big(self.limits)
+        cost = data_bytes + _INODE_COST
+        self.since_check += cost
+        if self.left is None or cost > self.left or self.since_check > _RECHECK_BYTES:
+            self._measure(cost)
+        assert self.left is not None
+        self.left -= cost
+
+    def _measure(self, cost: int) -> None:
+        self.since_check = 0
+        try:
+            free = free_bytes(self.root_fd)
+        except OSError:
+            self.left = 1 << 62  # cannot measure: writes will say ENOSPC
+            return
+        self.left = free - self.limits.min_free
+        if cost > self.left:
+            check_free_space(self.where, cost, self.limits.min_free,
+                             f"the layer's entries (at least {human_bytes(self.written)} "
+                             "so far)")
+
+
 class _Extractor:
-    def __init__(self, root_fd: int, mode: ExtractMode) -> None:
+    def __init__(self, root_fd: int, mode: ExtractMode, budget: _Budget | None = None) -> None:
         self.root_fd = root_fd
         self.mode = mode
+        self.budget = budget
         # Paths this layer wrote, and all their ancestors: whiteouts and opaque
         # markers only hide what *earlier* layers put there.
         self.unpacked: set[tuple[str, ...]] = set()
@@ -190,10 +278,16 @@ class _Extractor:
     def run(self, tf: tarfile.TarFile) -> None:
         for member in tf:
             try:
+                if self.budget is not None:
+                    self.budget.charge(member.size if member.isreg() else 0)
                 self.entry(tf, member)
             except UnsafePath as exc:
                 raise ImageError(f"refusing layer entry {member.name!r}: {exc}") from None
             except OSError as exc:
+                if is_no_space(exc):
+                    where = self.budget.where if self.budget else "the layer"
+                    raise no_space(exc, where, f"extracting layer entry {member.name!r}"
+                                   ) from None
                 raise ImageError(f"cannot extract layer entry {member.name!r}: {exc}") from None
         self.finish_dirs()
 
@@ -261,20 +355,33 @@ class _Extractor:
             os.close(dir_fd)
         self.ancestors.update(tuple(dir_parts[:i]) for i in range(len(dir_parts) + 1))
 
-    def _clear_lower(self, dir_fd: int, prefix: tuple[str, ...]) -> None:
-        """Delete what earlier layers left in a directory, keeping this layer's files."""
-        for name in os.listdir(dir_fd):
-            path = prefix + (name,)
-            if path not in self.unpacked and path not in self.ancestors:
-                fsops.remove_at(dir_fd, name)
-                continue
-            st = fsops.lstat_at(dir_fd, name)
-            if st is not None and stat.S_ISDIR(st.st_mode):
-                sub = os.open(name, fsops.O_DIR, dir_fd=dir_fd)
-                try:
-                    self._clear_lower(sub, path)
-                finally:
-                    os.close(sub)
+    def _clear_lower(self, top_fd: int, top: tuple[str, ...]) -> None:
+        """Delete what earlier layers left in a directory, keeping this layer's files.
+
+        Iterative (a layer may be thousands of levels deep): a stack of the
+        directories still to visit, each opened from the layer root again.
+        """
+        todo = [top]
+        while todo:
+            prefix = todo.pop()
+            if prefix == top:
+                dir_fd = os.dup(top_fd)
+            else:
+                opened = fsops.open_dir_at(self.root_fd, list(prefix), create=False)
+                if opened is None:
+                    continue
+                dir_fd = opened
+            try:
+                for name in os.listdir(dir_fd):
+                    path = prefix + (name,)
+                    if path not in self.unpacked and path not in self.ancestors:
+                        fsops.remove_at(dir_fd, name)
+                        continue
+                    st = fsops.lstat_at(dir_fd, name)
+                    if st is not None and stat.S_ISDIR(st.st_mode):
+                        todo.append(path)
+            finally:
+                os.close(dir_fd)
 
     def _create(
         self, tf: tarfile.TarFile, member: tarfile.TarInfo, parts: list[str], parent_fd: int
@@ -409,26 +516,35 @@ def _fsetxattr(fd: int, key: str, value: bytes) -> None:
             raise
 
 
-def extract_tar(stream: Readable, dest: Path, mode: ExtractMode = "overlay") -> str:
+def extract_tar(stream: Readable, dest: Path, mode: ExtractMode = "overlay",
+                limits: Limits | None = None) -> str:
     """Extract a (possibly compressed) layer tar stream into the existing ``dest``.
 
     Returns the diff_id (``sha256:`` of the uncompressed tar). Does not clean up on
     failure; :func:`extract_layer` does.
     """
+    return _extract_tar(stream, dest, mode, limits).diff_id
+
+
+def _extract_tar(stream: Readable, dest: Path, mode: ExtractMode,
+                 limits: Limits | None) -> Extracted:
     if mode not in ("overlay", "apply"):
         raise ValueError(f"unknown extraction mode {mode!r}")
     root_fd = os.open(dest, fsops.O_DIR)
     try:
-        reader = _HashingReader(decompressed(stream))
+        reader = _HashingReader(decompressed(stream), limits or Limits())
+        budget = _Budget(root_fd, limits, dest.parent) if limits is not None else None
         try:
             with tarfile.open(fileobj=cast(IO[bytes], reader), mode="r|") as tf:
-                _Extractor(root_fd, mode).run(tf)
+                _Extractor(root_fd, mode, budget).run(tf)
             reader.drain()
         except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, ValueError) as exc:
             raise ImageError(f"corrupt layer tarball: {exc}") from None
         except OSError as exc:
+            if is_no_space(exc):
+                raise no_space(exc, dest.parent, "extracting a layer") from None
             raise ImageError(f"cannot read layer tarball: {exc}") from None
-        return reader.digest()
+        return Extracted(reader.digest(), reader.size)
     finally:
         os.close(root_fd)
 
@@ -436,32 +552,61 @@ def extract_tar(stream: Readable, dest: Path, mode: ExtractMode = "overlay") -> 
 def extract_layer(
     blob: Path, dest: Path, *, expected_diff_id: str | None = None, tmp_parent: Path | None = None
 ) -> str:
+    """:func:`extract_layer_checked` without limits; returns the diff_id."""
+    return extract_layer_checked(blob, dest, expected_diff_id=expected_diff_id,
+                                 tmp_parent=tmp_parent).diff_id
+
+
+def extract_layer_checked(
+    blob: Path, dest: Path, *, expected_diff_id: str | None = None,
+    tmp_parent: Path | None = None, limits: Limits | None = None,
+) -> Extracted:
     """Extract a layer blob into the new directory ``dest`` in overlay format.
 
     The tree is built in a temp dir (beside ``dest``, or in ``tmp_parent`` on the
     same filesystem, e.g. a pull's scratch dir that is swept if the pull dies) and
     renamed into place, so a crash never leaves a half layer under the final name;
-    on any error the temp dir is removed. If another process finished ``dest``
-    first, its copy is kept. Returns the diff_id; raises ImageError if it differs
-    from ``expected_diff_id``.
+    on any error (a hostile entry, the size cap, no space left) the temp dir is
+    removed. If another process finished ``dest`` first, its copy is kept. Raises
+    ImageError if the diff_id differs from ``expected_diff_id``,
+    SizeLimitExceeded past ``limits.max_size`` and StorageFull when the
+    filesystem has less than ``limits.min_free`` left.
     """
     parent = dest.parent if tmp_parent is None else tmp_parent
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=parent))
+    if limits is not None:
+        # Before: the layer takes at least about its compressed size.
+        check_free_space(parent, blob.stat().st_size, limits.min_free,
+                         f"extracting layer {blob.name[:12]}")
+    with translate_no_space(parent, "extracting a layer"):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=parent))
     try:
         os.chmod(tmp, 0o755)
         with open(blob, "rb") as fh:
-            diff_id = extract_tar(fh, tmp, "overlay")
-        if expected_diff_id is not None and diff_id != expected_diff_id:
+            got = _extract_tar(fh, tmp, "overlay", limits)
+        if expected_diff_id is not None and got.diff_id != expected_diff_id:
             raise ImageError(
-                f"layer {blob.name[:12]} uncompresses to {diff_id}, but the image config "
+                f"layer {blob.name[:12]} uncompresses to {got.diff_id}, but the image config "
                 f"says {expected_diff_id}: the image is corrupt, pull it again"
             )
         if not rename_noreplace(tmp, dest):
-            shutil.rmtree(tmp, ignore_errors=True)
+            fsops.remove_tree(tmp, ignore_errors=True)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        fsops.remove_tree(tmp, ignore_errors=True)
         raise
-    return diff_id
+    return got
+
+
+def layer_size(blob: Path, limit: int = 0) -> int:
+    """The uncompressed size of a layer blob, read through (for layers extracted
+    before sizes were recorded). ``limit``: stop counting past it."""
+    with open(blob, "rb") as fh:
+        reader = decompressed(fh)
+        total = 0
+        while chunk := reader.read(_CHUNK):
+            total += len(chunk)
+            if limit and total > limit:
+                break
+    return total
 
 
 def apply_layer(blob: Path, rootfs: Path) -> str:

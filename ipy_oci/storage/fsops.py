@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
+import re
+import shlex
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from ipy_oci.errors import RemoveError
 
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -97,10 +101,320 @@ def remove_at(dir_fd: int, name: str) -> None:
     if st is None:
         return
     if stat.S_ISDIR(st.st_mode):
-        # shutil.rmtree with dir_fd uses the fd-based, symlink-safe walk.
-        shutil.rmtree(name, dir_fd=dir_fd)
+        remove_tree(name, dir_fd=dir_fd)
     else:
         os.unlink(name, dir_fd=dir_fd)
+
+
+# -- removing trees we do not control ----------------------------------------------------------
+#
+# Container upper dirs, layers and scratch dirs hold whatever an image or a container
+# put there: trees thousands of levels deep (shutil.rmtree recurses once per level and
+# hits RecursionError near 1,000), read-only directories, immutable files, symlinks
+# meant to redirect the walk. ``remove_tree`` walks iteratively with one directory fd
+# open at a time (a deep tree cannot exhaust fds either), goes back up through ``..``
+# checked against the inode it came from, never follows a symlink, never crosses into
+# another filesystem, and says which path stayed and why.
+
+_O_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+
+_HINTS = {
+    errno.EPERM: " (is it immutable or append-only? check with 'lsattr -d {path}', "
+                 "clear with 'chattr -i -a {path}', then remove it again)",
+    errno.EROFS: " (the filesystem is mounted read-only)",
+    errno.EBUSY: " (it is in use, probably as a mount point: unmount it first)",
+    errno.EACCES: " (permission denied even after making its directory writable)",
+}
+
+
+@dataclass
+class _Frame:
+    name: str
+    dev: int
+    ino: int
+    names: list[str]
+    failed: bool = False
+
+
+class _TreeRemover:
+    def __init__(self, top_path: str) -> None:
+        self.top_path = top_path  # for messages only: never used to reach a file
+        self.problems: list[str] = []
+
+    def path(self, stack: Sequence[_Frame], name: str | None = None) -> str:
+        parts = [f.name for f in stack[1:]]
+        if name is not None:
+            parts.append(name)
+        return "/".join([self.top_path, *parts])
+
+    def fail(self, path: str, exc: OSError | str) -> None:
+        if isinstance(exc, OSError):
+            reason = (exc.strerror or str(exc)) + _HINTS.get(exc.errno or 0, "").format(
+                path=shlex.quote(path))
+        else:
+            reason = exc
+        self.problems.append(f"{path}: {reason}")
+
+    def run(self, parent_fd: int, name: str) -> None:
+        try:
+            st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self.fail(self.top_path, exc)
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            self._unlink(parent_fd, name, self.top_path)
+            return
+        mounted = _mounts_below(parent_fd, name)
+        if mounted:
+            self.fail(mounted[0], "a filesystem is mounted there: unmount it first "
+                                  "(nothing was removed)")
+            return
+        cur = self._open_dir(parent_fd, name, st, self.top_path)
+        if cur is None:
+            return
+        try:
+            names = os.listdir(cur)
+        except OSError as exc:
+            os.close(cur)
+            self.fail(self.top_path, exc)
+            return
+        stack = [_Frame(name, st.st_dev, st.st_ino, names)]
+        while stack:
+            frame = stack[-1]
+            if frame.names:
+                child = frame.names.pop()
+                nfd = self._step(cur, frame, child, stack)
+                if nfd is not None:
+                    try:
+                        names = os.listdir(nfd)
+                    except OSError as exc:
+                        os.close(nfd)
+                        self.fail(self.path(stack, child), exc)
+                        frame.failed = True
+                        continue
+                    cst = os.fstat(nfd)
+                    os.close(cur)
+                    cur = nfd
+                    stack.append(_Frame(child, cst.st_dev, cst.st_ino, names))
+                continue
+            # Every entry is handled: go back up, then remove the directory itself.
+            stack.pop()
+            if stack:
+                try:
+                    up = os.open("..", O_DIR, dir_fd=cur)
+                except OSError as exc:
+                    os.close(cur)
+                    self.fail(self.path(stack), exc)
+                    return
+                ust = os.fstat(up)
+                if (ust.st_dev, ust.st_ino) != (stack[-1].dev, stack[-1].ino):
+                    os.close(up)
+                    os.close(cur)
+                    self.fail(self.path(stack), "it was moved while being removed")
+                    return
+            else:
+                up = parent_fd
+            os.close(cur)
+            cur = up
+            if frame.failed:
+                # What stayed inside was reported already; the dir cannot go.
+                if stack:
+                    stack[-1].failed = True
+                continue
+            if not self._rmdir(cur, frame.name, self.path(stack, frame.name) if stack
+                               else self.top_path) and stack:
+                stack[-1].failed = True
+
+    def _step(self, cur: int, frame: _Frame, child: str, stack: list[_Frame]) -> int | None:
+        """Remove a non-directory ``child`` of ``cur``, or open it if it is a directory."""
+        try:
+            st = os.stat(child, dir_fd=cur, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self.fail(self.path(stack, child), exc)
+            frame.failed = True
+            return None
+        if not stat.S_ISDIR(st.st_mode):
+            if not self._unlink(cur, child, self.path(stack, child)):
+                frame.failed = True
+            return None
+        if st.st_dev != frame.dev:
+            self.fail(self.path(stack, child), "another filesystem is mounted there: "
+                                               "unmount it first")
+            frame.failed = True
+            return None
+        before = len(self.problems)
+        nfd = self._open_dir(cur, child, st, self.path(stack, child))
+        if len(self.problems) > before:
+            frame.failed = True
+        return nfd
+
+    def _open_dir(self, parent: int, name: str, st: os.stat_result, path: str) -> int | None:
+        for attempt in range(2):
+            try:
+                fd = os.open(name, O_DIR, dir_fd=parent)
+            except PermissionError as exc:
+                # A directory we may not read or search (not root): make it ours.
+                if attempt or not _chmod_dir_at(parent, name, st):
+                    self.fail(path, exc)
+                    return None
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    # Replaced by a symlink or a file meanwhile: remove that, never follow.
+                    self._unlink(parent, name, path)
+                    return None
+                if exc.errno == errno.ENOENT:
+                    return None
+                self.fail(path, exc)
+                return None
+            fst = os.fstat(fd)
+            if (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino):
+                os.close(fd)
+                self.fail(path, "it was replaced while being removed")
+                return None
+            return fd
+        return None
+
+    def _unlink(self, dir_fd: int, name: str, path: str) -> bool:
+        return self._remove(os.unlink, dir_fd, name, path)
+
+    def _rmdir(self, dir_fd: int, name: str, path: str) -> bool:
+        return self._remove(os.rmdir, dir_fd, name, path)
+
+    def _remove(self, op: Callable[..., None], dir_fd: int, name: str, path: str) -> bool:
+        try:
+            op(name, dir_fd=dir_fd)
+            return True
+        except FileNotFoundError:
+            return True
+        except PermissionError as exc:
+            if exc.errno != errno.EACCES:
+                self.fail(path, exc)  # EPERM: immutable or append-only
+                return False
+        except OSError as exc:
+            self.fail(path, exc)
+            return False
+        # EACCES: the directory holding it is read-only to us: make it writable, retry.
+        try:
+            os.fchmod(dir_fd, stat.S_IMODE(os.fstat(dir_fd).st_mode) | 0o700)
+            op(name, dir_fd=dir_fd)
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            self.fail(path, exc)
+            return False
+
+
+def _chmod_dir_at(parent: int, name: str, st: os.stat_result) -> bool:
+    """Give the owner rwx on the directory ``name`` without following a symlink."""
+    try:
+        fd = os.open(name, _O_PATH, dir_fd=parent)
+    except OSError:
+        return False
+    try:
+        fst = os.fstat(fd)
+        if (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISDIR(fst.st_mode):
+            return False
+        # The magic link names the inode we hold, whatever happens to the name.
+        os.chmod(f"/proc/self/fd/{fd}", stat.S_IMODE(fst.st_mode) | 0o700)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _mounts_below(parent_fd: int, name: str) -> list[str]:
+    """Mount points at or under ``name`` in ``parent_fd`` (bind mounts of the same
+    filesystem included, which a device check would miss)."""
+    try:
+        base = os.path.join(os.readlink(f"/proc/self/fd/{parent_fd}"), name)
+        with open("/proc/self/mountinfo", "rb") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return []
+    found = []
+    prefix = base.rstrip("/") + "/"
+    for line in lines:
+        fields = line.split(b" ", 5)
+        if len(fields) < 5:
+            continue
+        mp = _unescape_mount(os.fsdecode(fields[4]))
+        if mp == base or mp.startswith(prefix):
+            found.append(mp)
+    return found
+
+
+def _unescape_mount(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo.
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def remove_tree(path: str | os.PathLike[str], *, dir_fd: int | None = None,
+                ignore_errors: bool = False) -> list[str]:
+    """Remove ``path`` and everything below it; no error if it does not exist.
+
+    ``path`` is relative to ``dir_fd`` when one is given. A symlink or file at
+    ``path`` is removed itself; nothing is ever followed. Read-only directories
+    are made writable first; what cannot be removed (an immutable file, a mount
+    point) is skipped and the rest removed. Then a :class:`RemoveError` names the
+    first path that stayed and why, unless ``ignore_errors``: then the problems
+    are returned (one "path: reason" each) for the caller to log.
+    """
+    text = os.fspath(path)
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise ValueError(f"refusing to remove {text!r}")
+    if dir_fd is None:
+        start = "/" if text.startswith("/") else "."
+        base_fd = os.open(start, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        shown = text
+    else:
+        base_fd = os.dup(dir_fd)
+        shown = proc_path_name(dir_fd, text)
+    try:
+        # The parents are ours (the storage root): they may be reached through
+        # symlinks (/tmp -> ...); only what lies below the last one never is.
+        try:
+            parent_fd = _open_parents(base_fd, parts[:-1])
+        except FileNotFoundError:
+            return []
+        try:
+            remover = _TreeRemover(shown)
+            remover.run(parent_fd, parts[-1])
+        finally:
+            os.close(parent_fd)
+    finally:
+        os.close(base_fd)
+    if remover.problems and not ignore_errors:
+        more = len(remover.problems) - 1
+        raise RemoveError(f"cannot remove {shown} completely: {remover.problems[0]}"
+                          + (f" (and {more} more)" if more else ""))
+    return remover.problems
+
+
+def _open_parents(base_fd: int, parts: Sequence[str]) -> int:
+    fd = os.dup(base_fd)
+    for comp in parts:
+        try:
+            nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+        finally:
+            os.close(fd)
+        fd = nfd
+    return fd
+
+
+def proc_path_name(dir_fd: int, name: str) -> str:
+    """A readable path for ``name`` in ``dir_fd`` (for messages)."""
+    try:
+        return os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), name)
+    except OSError:
+        return name
 
 
 def clear_dir(dir_fd: int, keep: Iterable[str] = ()) -> None:

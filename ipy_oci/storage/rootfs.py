@@ -13,14 +13,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ipy_oci.errors import ImageError, OciError
+from ipy_oci.errors import ImageError, OciError, RemoveError
 from ipy_oci.storage import mount as _mnt
-from ipy_oci.storage.atomic import rename_noreplace
+from ipy_oci.storage.atomic import is_no_space, no_space, rename_noreplace, translate_no_space
+from ipy_oci.storage.fsops import remove_tree
 from ipy_oci.storage.layercopy import copy_layers
 
 # Errors meaning "overlay cannot work here" (no overlay module, overlay-on-overlay,
@@ -77,15 +77,17 @@ def _overlay_options(lowers: Sequence[str], upper: str, work: str) -> str:
 
 def _mount_overlay(layers: list[Path], ctr_dir: Path) -> Path:
     upper, work, merged = ctr_dir / "upper", ctr_dir / "work", ctr_dir / "merged"
-    for d, mode in ((upper, 0o755), (work, 0o700), (merged, 0o755)):
-        with contextlib.suppress(FileExistsError):
-            d.mkdir()
-            os.chmod(d, mode)
-    if not layers:
-        # overlay needs at least one lower dir; an image with no layers gets an empty one.
-        empty = ctr_dir / "lower-empty"
-        empty.mkdir(exist_ok=True)
-        layers = [empty]
+    with translate_no_space(ctr_dir, "preparing the container's root filesystem"):
+        for d, mode in ((upper, 0o755), (work, 0o700), (merged, 0o755)):
+            with contextlib.suppress(FileExistsError):
+                d.mkdir()
+                os.chmod(d, mode)
+        if not layers:
+            # overlay needs at least one lower dir; an image with no layers gets an
+            # empty one.
+            empty = ctr_dir / "lower-empty"
+            empty.mkdir(exist_ok=True)
+            layers = [empty]
     dirs = [*layers, upper, work]
     plain = [str(p) for p in dirs]
     data = _overlay_options(plain[:-2], plain[-2], plain[-1])
@@ -114,25 +116,27 @@ def _drop_empty_overlay_dirs(ctr_dir: Path) -> None:
     for name in ("merged", "upper", "lower-empty"):
         with contextlib.suppress(OSError):
             (ctr_dir / name).rmdir()
-    with contextlib.suppress(OSError):
-        shutil.rmtree(ctr_dir / "work")
+    remove_tree(ctr_dir / "work", ignore_errors=True)
 
 
 def _copy_rootfs(layer_dirs: Sequence[Path], ctr_dir: Path) -> Path:
     rootfs = ctr_dir / "rootfs"
     # Build beside the final name and rename, so a crash never leaves a partial
     # rootfs that a restart would take for a finished one.
-    tmp = Path(tempfile.mkdtemp(prefix=".rootfs.", suffix=".tmp", dir=ctr_dir))
+    with translate_no_space(ctr_dir, "copying the container's root filesystem"):
+        tmp = Path(tempfile.mkdtemp(prefix=".rootfs.", suffix=".tmp", dir=ctr_dir))
     try:
         os.chmod(tmp, 0o755)
         copy_layers(list(layer_dirs), tmp)
         if not rename_noreplace(tmp, rootfs):
-            shutil.rmtree(tmp)
+            remove_tree(tmp)
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp, ignore_errors=True)
+        if is_no_space(exc):
+            raise no_space(exc, ctr_dir, "copying the container's root filesystem") from None
         raise ImageError(f"cannot build a copied rootfs in {ctr_dir}: {exc}") from exc
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp, ignore_errors=True)
         raise
     return rootfs
 
@@ -183,13 +187,16 @@ def remove_rootfs(ctr_dir: Path) -> None:
     if is_mounted(ctr_dir / "merged"):
         # Never delete through a live mount: that would reach into the layers' view.
         raise OciError(f"the rootfs at {ctr_dir / 'merged'} is still mounted; not removing it")
+    # upper/ and rootfs/ hold whatever the container wrote (trees thousands of levels
+    # deep, read-only dirs): the iterative remover takes them, symlinks never followed.
+    problems: list[str] = []
     for name in _SUBDIRS:
-        path = ctr_dir / name
-        if path.is_symlink() or path.is_file():
-            path.unlink()
-        elif path.exists():
-            shutil.rmtree(path)
+        problems += remove_tree(ctr_dir / name, ignore_errors=True)
     # Leftovers of a copy interrupted by a crash.
     with contextlib.suppress(FileNotFoundError):
         for leftover in ctr_dir.glob(".rootfs.*.tmp"):
-            shutil.rmtree(leftover, ignore_errors=True)
+            problems += remove_tree(leftover, ignore_errors=True)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise RemoveError(f"cannot remove the root filesystem of {ctr_dir} completely: "
+                          f"{problems[0]}{more}")
