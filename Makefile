@@ -3,7 +3,9 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 APT_PACKAGES := runc crun conmon busybox-static catatonit tini sqlite3 iproute2 procps \
-                skopeo docker-registry apache2-utils openssl chromium
+                skopeo docker-registry apache2-utils openssl chromium \
+                netavark aardvark-dns iptables \
+                golang-github-containers-common gcc libc6-dev
 
 .PHONY: all deps apt apt-install venv pyc labext run demo test lint typecheck bench clean
 

@@ -63,8 +63,8 @@ def main() -> int:
         print("| containers | ipy-oci ms | podman ms | podman ÷ ipy-oci |")
         print("|---:|---:|---:|---:|")
         for size, ours, pod in rows:
-            ratio = f"{pod / ours:.2f}" if pod else ""
-            print(f"| {size} | {ours:.0f} | {pod or 0:.0f} | {ratio} |")
+            pod_ms, ratio = (f"{pod:.0f}", f"{pod / ours:.2f}") if pod else ("", "")
+            print(f"| {size} | {ours:.0f} | {pod_ms} | {ratio} |")
         print()
         for size, ours, pod in rows:
             fig = 4 if size == 1000 else None

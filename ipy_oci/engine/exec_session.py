@@ -226,8 +226,15 @@ class ExecSession:
         return signal_process(self.record.pid, self.record.pid_start, sig, group=group)
 
     def stop(self, timeout: float | None = None) -> int | None:
-        """SIGTERM, wait, SIGKILL; then record the exit and remove the files."""
+        """SIGTERM, wait, SIGKILL; then record the exit and remove the files.
+
+        A session not started yet has nothing to stop (a start under way would
+        run its process after we returned): that is InvalidState, as podman says.
+        """
         self.sync()
+        if self.record.state == ExecState.CREATED:
+            raise InvalidState(f"exec session {self.id[:12]} has not been started: there "
+                               "is no process to stop (remove the session instead)")
         if self.record.state == ExecState.RUNNING:
             t = self.runtime.config.exec_stop_timeout if timeout is None else timeout
             self.oci.exec_stop_container(self.record.container_id, self.id,

@@ -18,6 +18,7 @@ from ..oci.spec import (
     SpecOptions,
     build_env,
     build_spec,
+    check_default_profile,
     parse_security_opts,
     resolve_user,
     write_etc_files,
@@ -60,6 +61,8 @@ def security_options(values: list[str], privileged: bool = False,
     if privileged and sec.seccomp not in (None, "unconfined"):
         sec.notes.append(f"--privileged runs without seccomp: the profile {sec.seccomp} is "
                          "not applied (as in podman); drop --privileged to use it")
+    if check_files and sec.seccomp is None and not privileged:
+        check_default_profile()  # fail closed now if it is missing (read once)
     return sec
 
 

@@ -83,7 +83,7 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
     if args.cpus is not None and args.cpus <= 0:
         raise UsageError("--cpus must be a positive number")
     parse_detach_keys(detach_keys(args))
-    security_opt = security_opts(args.security_opt, args.privileged)
+    security_opt = security_opts(getattr(args, "security_opt", []), args.privileged)
     return ContainerConfig(
         image=args.image,
         command=[],
@@ -118,9 +118,8 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
 
 def security_opts(values: list[str], privileged: bool = False) -> list[str]:
     """``--security-opt`` values checked now (a bad one is a UsageError, exit 125, before
-    anything is created) and normalized for the config; notes go to stderr."""
-    if not values:
-        return []
+    anything is created; so is a missing default seccomp profile) and normalized for
+    the config; notes go to stderr."""
     from ..engine.spec_builder import security_options
 
     sec = security_options(values, privileged)

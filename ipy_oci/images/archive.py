@@ -35,6 +35,7 @@ from ipy_oci.images.mediatypes import (
 )
 from ipy_oci.images.store import Image, ImageStore
 from ipy_oci.images.workspace import Workspace
+from ipy_oci.storage.atomic import check_free_space, is_no_space, no_space, translate_no_space
 
 ArchiveFormat = Literal["oci-archive", "docker-archive"]
 FORMATS: tuple[ArchiveFormat, ...] = ("oci-archive", "docker-archive")
@@ -113,11 +114,17 @@ def save(store: ImageStore, items: Sequence[SaveItem], out: BinaryIO,
             _blob_member(tf, f"blobs/sha256/{digest.partition(':')[2]}", store.blob_path(digest))
 
 
-def _extract_archive(src: BinaryIO, dest: Path) -> None:
-    """Unpack the members an image archive may have into ``dest``; refuse the rest."""
+def _extract_archive(src: BinaryIO, dest: Path, keep_free: int = 0) -> None:
+    """Unpack the members an image archive may have into ``dest``; refuse the rest.
+
+    Each member name may appear once (a second copy would silently replace what
+    the first one was checked as). Before each member is written, its size must
+    fit on the filesystem with ``keep_free`` bytes left over.
+    """
     from ipy_oci.storage.extract import decompressed
 
     links: dict[str, str] = {}
+    seen: set[str] = set()
     stream = cast(IO[bytes], decompressed(src))
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tf:
@@ -129,20 +136,28 @@ def _extract_archive(src: BinaryIO, dest: Path) -> None:
                     if ".." in name.split("/") or name.startswith("/"):
                         raise ImageError(f"the archive has an unsafe entry {m.name!r}")
                     continue  # something neither format uses: not read
+                if name in seen:
+                    raise ImageError(
+                        f"the archive holds {name!r} twice: it is corrupt or was tampered "
+                        "with; save the image again")
+                seen.add(name)
                 if m.issym():
                     links[name] = os.path.normpath(os.path.join(os.path.dirname(name), m.linkname))
                     continue
                 if not m.isreg():
                     raise ImageError(f"the archive entry {m.name!r} is not a regular file")
+                check_free_space(dest, m.size, keep_free, f"the archive entry {name!r}")
                 path = dest / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 fh = tf.extractfile(m)
                 assert fh is not None
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
                 with os.fdopen(fd, "wb") as out:
                     while chunk := fh.read(1 << 20):
                         out.write(chunk)
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        if is_no_space(exc):
+            raise no_space(cast(OSError, exc), dest, "reading the image archive") from None
         raise ImageError(f"corrupt image archive: {exc}") from None
     for name, target in links.items():
         # Old docker archives link repeated layers; only to a member already read.
@@ -152,12 +167,26 @@ def _extract_archive(src: BinaryIO, dest: Path) -> None:
         os.link(dest / target, dest / name)
 
 
+def _member_path(root: Path, value: object, what: str) -> Path:
+    """The archive member a manifest.json entry names, refusing anything else
+    (absolute paths, ``..``, names neither format uses)."""
+    text = str(value)
+    rel = text.removeprefix("./")
+    if not isinstance(value, str) or not _MEMBER.fullmatch(rel):
+        raise ImageError(
+            f"the archive's manifest.json names {text!r} as {what}, which is not a member "
+            "an image archive has (a relative path such as blobs/sha256/<hex>): the "
+            "archive is corrupt or was tampered with"
+        )
+    return root / rel
+
+
 def load(store: ImageStore, src: BinaryIO) -> list[Image]:
     """Import every image in an oci-archive or docker-archive read from ``src``."""
-    with Workspace(store.tmp_dir) as ws:
+    with Workspace(store.tmp_dir) as ws, translate_no_space(store.root, "loading images"):
         root = ws.path / "archive"
         root.mkdir()
-        _extract_archive(src, root)
+        _extract_archive(src, root, store.limits.min_free_space)
         if (root / "index.json").is_file():
             return _load_layout(store, root, ws.path)
         if (root / "manifest.json").is_file():
@@ -177,8 +206,15 @@ def _load_layout(store: ImageStore, root: Path, scratch: Path) -> list[Image]:
 
     index = _json_file(root / "index.json")
     grouped: dict[str, tuple[dict[str, Any], list[str]]] = {}
-    for desc in index.get("manifests") or [] if isinstance(index, dict) else []:
+    manifests = index.get("manifests") or [] if isinstance(index, dict) else []
+    if not isinstance(manifests, list) or not all(isinstance(d, dict) for d in manifests):
+        raise ImageError("corrupt image archive: index.json: 'manifests' is not a list of "
+                         "descriptors")
+    for desc in manifests:
         ann = desc.get("annotations") or {}
+        if not isinstance(ann, dict):
+            raise ImageError("corrupt image archive: index.json: a descriptor's "
+                             "annotations are not an object")
         name = ann.get(_CONTAINERD_NAME) or ann.get(REF_NAME_ANNOTATION)
         entry = grouped.setdefault(str(desc.get("digest")), (desc, []))
         if name:
@@ -191,7 +227,15 @@ def _load_layout(store: ImageStore, root: Path, scratch: Path) -> list[Image]:
         data = _read_verified(blob(str(desc.get("digest"))), str(desc.get("digest")))
         mt = desc.get("mediaType")
         if mt in INDEX_TYPES:
-            desc = platforms.select_manifest(json.loads(data), platforms.host_platform(),
+            try:
+                inner = json.loads(data)
+            except ValueError as exc:
+                raise ImageError(f"corrupt image index {desc.get('digest')} in the archive: "
+                                 f"{exc}") from None
+            if not isinstance(inner, dict):
+                raise ImageError(f"corrupt image index {desc.get('digest')} in the archive: "
+                                 "not a JSON object")
+            desc = platforms.select_manifest(inner, platforms.host_platform(),
                                              "the image index in the archive")
             data = _read_verified(blob(str(desc.get("digest"))), str(desc.get("digest")))
             mt = desc.get("mediaType")
@@ -244,8 +288,8 @@ def _load_docker(store: ImageStore, root: Path, scratch: Path) -> list[Image]:
     out = []
     for e in entries:
         try:
-            config_path = root / str(e["Config"])
-            layer_paths = [root / str(p) for p in e.get("Layers") or []]
+            config_path = _member_path(root, e["Config"], "the Config of an image")
+            layer_paths = [_member_path(root, p, "a layer") for p in e.get("Layers") or []]
             tags = [str(t) for t in e.get("RepoTags") or []]
         except (KeyError, TypeError, AttributeError) as exc:
             raise ImageError(f"corrupt image archive: manifest.json: {exc}") from None
@@ -253,7 +297,7 @@ def _load_docker(store: ImageStore, root: Path, scratch: Path) -> list[Image]:
         descs = []
         for p in [config_path, *layer_paths]:
             rel = p.relative_to(root).as_posix()
-            if not _MEMBER.fullmatch(rel) or not p.is_file():
+            if not p.is_file():
                 raise ImageError(f"the archive lacks {rel}, which its manifest.json lists")
             digest = _file_digest(p)
             paths[digest] = p

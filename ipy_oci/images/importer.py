@@ -19,12 +19,14 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any, BinaryIO, cast
 
-from ipy_oci.errors import ImageError, UsageError
+from ipy_oci.config import config_file
+from ipy_oci.errors import ImageError, SizeLimitExceeded, UsageError
 from ipy_oci.images import platforms
 from ipy_oci.images.builtin import DEFAULT_PATH, canonical_json, sha256_digest
 from ipy_oci.images.mediatypes import MEDIA_CONFIG, MEDIA_LAYER_GZIP, MEDIA_MANIFEST
 from ipy_oci.images.store import Image, ImageStore
 from ipy_oci.images.workspace import Workspace
+from ipy_oci.storage.atomic import human_bytes, is_no_space, no_space, translate_no_space
 from ipy_oci.storage.extract import Prefixed, Readable, decompressed
 
 _CHUNK = 1 << 20
@@ -116,18 +118,37 @@ def import_rootfs(store: ImageStore, src: BinaryIO, *, name: str | None = None,
     apply_changes(container_config, changes)
     names = [name] if name else []
     store.qualify_names(names)  # a bad name fails before anything is read
+    limits = store.limits
+    cap = limits.max_layer_size
+    if limits.max_image_size and (not cap or limits.max_image_size < cap):
+        cap = limits.max_image_size
     with Workspace(store.tmp_dir) as ws:
         layer_path = ws.path / "layer.tar.gz"
         diff = hashlib.sha256()
+        expanded = 0
         try:
             reader = _open_any(src)
             with open(layer_path, "wb") as raw:
                 counter = _HashingWriter(raw)
                 with gzip.GzipFile(fileobj=cast(IO[bytes], counter), mode="wb", mtime=0) as gz:
                     while chunk := reader.read(_CHUNK):
+                        expanded += len(chunk)
+                        if cap and expanded > cap:
+                            # A bomb stops here, before it is read to the end.
+                            name = ("max_layer_size" if cap == limits.max_layer_size
+                                    else "max_image_size")
+                            raise SizeLimitExceeded(
+                                f"cannot import {source}: the tarball expands to more than "
+                                f"{human_bytes(cap)}, the {name} cap; nothing was kept: if "
+                                f"you trust it, raise {name} in {config_file()} (0 removes "
+                                "the cap)")
                         diff.update(chunk)
                         gz.write(chunk)
-        except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+        except OSError as exc:
+            if is_no_space(exc):
+                raise no_space(exc, store.root, f"importing {source}") from None
+            raise ImageError(f"cannot import {source}: corrupt tarball: {exc}") from None
+        except (EOFError, lzma.LZMAError, ValueError) as exc:
             raise ImageError(f"cannot import {source}: corrupt tarball: {exc}") from None
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         host = platforms.host_platform()
@@ -141,7 +162,8 @@ def import_rootfs(store: ImageStore, src: BinaryIO, *, name: str | None = None,
         if host.variant:
             config["variant"] = host.variant
         config_bytes = canonical_json(config)
-        (ws.path / "config.json").write_bytes(config_bytes)
+        with translate_no_space(store.root, f"importing {source}"):
+            (ws.path / "config.json").write_bytes(config_bytes)
         layer_digest = "sha256:" + counter.hash.hexdigest()
         manifest = canonical_json({
             "schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
@@ -155,4 +177,4 @@ def import_rootfs(store: ImageStore, src: BinaryIO, *, name: str | None = None,
             return store.import_manifest(manifest, paths.__getitem__, names=names, move=True,
                                          scratch=ws.path, what=source)
         except ImageError as exc:
-            raise ImageError(f"cannot import {source}: {exc}") from None
+            raise type(exc)(f"cannot import {source}: {exc}") from None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ipy_oci.errors import ImageError, OciError
+from ipy_oci.errors import ImageError, OciError, StorageFull
 from ipy_oci.images import platforms, refs
 from ipy_oci.images.errors import (
     DigestMismatch,
@@ -35,6 +35,7 @@ from ipy_oci.images.progress import LayerInfo, ProgressCallback, PullEvent, emit
 from ipy_oci.images.skopeo import Access, Skopeo
 from ipy_oci.images.store import Image, ImageStore
 from ipy_oci.images.workspace import Workspace
+from ipy_oci.storage.atomic import check_free_space, translate_no_space
 
 # Failures that mean "this registry does not have it for us": try the next one.
 _NEXT_REGISTRY = (ManifestUnknown, RegistryAuthError, RegistryUnreachable)
@@ -168,7 +169,7 @@ class _Pull:
                 names=names, repo_digests=repo_digests, media_type=mt, move=True,
                 scratch=self.ws, on_layer=self._on_extract, what=self.label,
             )
-        except ImageError as exc:
+        except (ImageError, StorageFull) as exc:
             raise type(exc)(f"pulling {self.label}: {exc}") from None
         self._event(kind="done", digest="sha256:" + img.id)
         return img
@@ -195,6 +196,11 @@ class _Pull:
                 self._event(kind="layer", digest=li.digest, status="exists",
                             current=li.size, total=li.size)
         if missing:
+            # Before downloading: the blobs must fit (extraction checks again as it goes).
+            sizes = {li.digest: li.size for li in self.layers}
+            check_free_space(self.ws, sum(sizes.get(d, 0) for d in missing),
+                             self.store.limits.min_free_space,
+                             f"downloading the {len(missing)} missing blobs of {self.label}")
             by_prefix = {li.digest.partition(":")[2][:12]: li for li in self.layers}
             last: dict[str, tuple[str, int]] = {}
 
@@ -256,7 +262,8 @@ def pull(store: ImageStore, ref: str, options: PullOptions | None = None,
         emit(progress, PullEvent(kind="trying", ref=str(cand),
                                  text=f"Trying to pull {cand}..."))
         try:
-            with Workspace(store.tmp_dir) as ws:
+            with Workspace(store.tmp_dir) as ws, \
+                    translate_no_space(store.root, f"pulling {cand}"):
                 return _Pull(store, cand, opts, progress, skopeo, ws.path).run()
         except _NEXT_REGISTRY as exc:
             if len(candidates) == 1:

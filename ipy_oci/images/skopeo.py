@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ipy_oci.config import find_binary
-from ipy_oci.errors import ImageError, OciError, RuntimeMissing
+from ipy_oci.errors import ImageError, OciError, RuntimeMissing, StorageFull
 from ipy_oci.images.errors import (
     DigestMismatch,
     ManifestUnknown,
@@ -86,6 +86,13 @@ def classify(stderr: str, what: str, registry: str) -> OciError:
     """Turn skopeo's failure into one of our errors, with what to do next."""
     msg = _message(stderr) or "skopeo failed without a message"
     low = msg.lower()
+    if "no space left on device" in low or "disk quota exceeded" in low:
+        return StorageFull(
+            f"{what}: the storage root's filesystem ran out of space while downloading "
+            f"({msg}): free some space (remove unused containers with 'ipy-oci rm', unused "
+            "images with 'ipy-oci image prune -a'), or put the storage root (--root) on a "
+            "larger filesystem"
+        )
     if "server gave http response to https client" in low:
         return RegistryUnreachable(
             f"{what}: registry {registry} speaks plain HTTP: pass --tls-verify=false "

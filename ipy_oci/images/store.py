@@ -375,7 +375,8 @@ class ImageStore:
 
     # ----- layer sizes -------------------------------------------------------
 
-    def layer_size(self, diff_id: str, desc: dict[str, Any] | None = None) -> int:
+    def layer_size(self, diff_id: str, desc: dict[str, Any] | None = None,
+                   blob: Path | None = None) -> int:
         """The expanded size of the layer ``diff_id`` (its uncompressed tar).
 
         Recorded when the layer is extracted; for a layer extracted before sizes
@@ -391,12 +392,13 @@ class ImageStore:
         except (OSError, ValueError):
             known = None
         if known is None and desc is not None:
-            blob = self._blob_path(str(desc.get("digest", "")))
+            if blob is None or not blob.is_file():
+                blob = self._blob_path(str(desc.get("digest", "")))
             if blob.is_file():
                 from ipy_oci.storage.extract import layer_size
 
                 try:
-                    known = layer_size(blob)
+                    known = layer_size(blob, self.limits.max_layer_size)
                 except (OSError, EOFError, ValueError, ImageError):
                     known = None
                 if known is not None:
@@ -628,7 +630,7 @@ class ImageStore:
                 if on_layer is not None:
                     on_layer(dg, "extracted")
             # (A layer already extracted is shared from now on; it counts all the same.)
-            total += self.layer_size(str(diff_id), d)
+            total += self.layer_size(str(diff_id), d, sources[dg])
             if max_image and total > max_image:
                 raise SizeLimitExceeded(
                     f"layer {dg} (diff_id {diff_id}): with it the image expands to more "

@@ -40,7 +40,6 @@ import errno as errno_mod
 import functools
 import json
 import os
-import platform
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -94,7 +93,7 @@ _NATIVE_TO_SCMP = {
 @functools.cache
 def native_arch() -> str:
     """This machine's architecture in libseccomp's words (``amd64``, ``arm64`` ...)."""
-    machine = platform.machine().lower()
+    machine = os.uname().machine.lower()
     if machine.startswith("arm") and machine != "arm64":
         return "arm"
     return _MACHINE_TO_ARCH.get(machine, machine)
@@ -402,6 +401,11 @@ def _load_cached(path: str, _key: tuple[int, int, int]) -> Profile:
 def load_profile(path: str) -> Profile:
     """The profile at ``path``, parsed once per process (until the file changes)."""
     return _load_cached(path, _file_key(path))
+
+
+def check_default_profile() -> None:
+    """Fail closed now (RuntimeMissing) if the default profile is missing or unusable."""
+    load_profile(DEFAULT_PROFILE)
 
 
 @functools.lru_cache(maxsize=32)

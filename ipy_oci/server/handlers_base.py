@@ -8,8 +8,9 @@ authorizer about resource ``ipy_oci``.
 Request bodies are streamed in (``stream_request_body``) so that one larger than
 ``IpyOciApp.max_request_bytes`` is never held: it is read and dropped, then
 answered with 413 before the handler runs (one far larger, by its
-Content-Length, gets the 413 at once and the connection is closed). JSON bodies
-are read with ``limits.parse_json``: invalid or too deeply nested input is a 400.
+Content-Length, gets the 413 at once and the connection is closed: see
+``limits.drain_limit``). JSON bodies are read with ``limits.parse_json``:
+invalid or too deeply nested input is a 400.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tornado import web
 from ..engine.runtime import Runtime
 from ..errors import OciError
 from .api_errors import ApiError, from_engine
-from .limits import BODY_DRAIN_FACTOR, BadJson, Limits, parse_json, show, size
+from .limits import BadJson, Limits, drain_limit, parse_json, show, size
 
 if TYPE_CHECKING:
     from .attach_hub import AttachHub
@@ -66,7 +67,7 @@ class BaseApiHandler(APIHandler):
         declared = self.request.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.limits.max_request_bytes:
             self._body_refused = True
-            if int(declared) > BODY_DRAIN_FACTOR * self.limits.max_request_bytes:
+            if int(declared) > drain_limit(self.limits.max_request_bytes):
                 raise self._too_large(int(declared))
 
     def data_received(self, chunk: bytes) -> None:

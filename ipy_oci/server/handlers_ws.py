@@ -135,7 +135,7 @@ class AttachSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         limit = self.limits.max_message_bytes
         if len(message) > limit:
             unit = "bytes" if isinstance(message, bytes) else "characters"
-            return (f"ignored a message of {len(message)} {unit}: one message may hold "
+            return (f"ignored a message of {len(message):,} {unit}: one message may hold "
                     f"at most {size(limit)} (IpyOciApp.max_message_bytes); send large "
                     "input in smaller pieces")
         try:

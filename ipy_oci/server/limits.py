@@ -21,10 +21,15 @@ MAX_JSON_DEPTH = 32
 # A websocket message above this many times ``max_message_bytes`` is not even read:
 # tornado closes the connection (1009, "message too big").
 WS_HARD_FACTOR = 4
-# A REST body above this many times ``max_request_bytes`` is not read either: the
-# 413 is sent at once and the connection closed. Up to it, the body is read and
-# dropped so the client reliably gets the 413 before the connection is reused.
-BODY_DRAIN_FACTOR = 4
+# A REST body over ``max_request_bytes`` is read and dropped, then answered with
+# 413: a client that is still sending when the server closes may never see the
+# answer (the connection is reset). One whose Content-Length is above this (or
+# above 4 times the limit, if that is more) is not read: 413 at once, then close.
+BODY_DRAIN_BYTES = 64 * MiB
+
+
+def drain_limit(max_request_bytes: int) -> int:
+    return max(BODY_DRAIN_BYTES, 4 * max_request_bytes)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ to a non-blocking fd; what does not fit is queued and written when the fd
 becomes writable again. Queued bytes are held in memory, so they are bounded
 twice: per stream (``IpyOciApp.stdin_session_bytes``) and for the whole server
 (``StdinBudget``, ``IpyOciApp.stdin_buffer_bytes``), shared by every attached
-stream. Input that would go over either bound is refused as a whole
-(``StdinRefused``, whose message the sender gets), never partly queued.
+stream. Input whose unwritten rest would go over either bound is refused
+(``StdinRefused``, whose message the sender gets, saying how much of it reached
+the process), never partly queued. Input that goes straight to a process that
+reads it takes nothing from the budget, so typing still works when it is spent.
 """
 
 from __future__ import annotations
@@ -36,11 +38,15 @@ class StdinBudget:
     def take(self, queued: int, n: int, delivered: int) -> None:
         """Reserve ``n`` more bytes for a stream already holding ``queued``, or raise
         StdinRefused (``delivered``: bytes of the same input already written)."""
-        if queued + n > self.per_stream:
+        if queued + n > self.per_stream and queued:
             why = (f"input refused: the process has not read the {size(queued)} of input "
                    f"already waiting for it, and {size(n)} more would go over the "
-                   f"{size(self.per_stream)} a stream may hold "
+                   f"{size(self.per_stream)} one stream may hold "
                    "(IpyOciApp.stdin_session_bytes); wait until it reads its input")
+        elif queued + n > self.per_stream:
+            why = (f"input refused: the process did not take it at once, and its "
+                   f"{size(n)} would go over the {size(self.per_stream)} one stream may "
+                   "hold (IpyOciApp.stdin_session_bytes); send less at a time")
         elif self.used + n > self.total:
             why = (f"input refused: the server already holds {size(self.used)} of input "
                    f"that processes have not read, and {size(n)} more would go over its "

@@ -8,13 +8,18 @@ generous busy timeout instead of "database is locked" errors.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import StateDBError
+
 SCHEMA_VERSION = 1
+# Seconds a writer waits for another process's write lock before "database is locked".
+BUSY_TIMEOUT = 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS containers (
@@ -60,23 +65,73 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+def _advice(exc: sqlite3.Error, path: Path) -> str:
+    """What went wrong with the database at ``path`` and what to do, from SQLite's
+    error code (its message alone names no file)."""
+    code = getattr(exc, "sqlite_errorname", "") or ""
+    msg = str(exc)
+    low = msg.lower()
+    if code.startswith("SQLITE_READONLY") or "readonly database" in low:
+        return (f"the state database {path} is read-only ({msg}): make it and "
+                f"{path.parent} writable for this user, check that the filesystem is "
+                "mounted read-write, or use another storage root (--root)")
+    if code.startswith("SQLITE_FULL") or "disk is full" in low:
+        return (f"the state database {path} cannot grow: the disk is full ({msg}): free "
+                "some space on its filesystem (remove unused images with 'ipy-oci image "
+                "prune -a'), then retry")
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in low:
+        return (f"the state database {path} stayed locked by another process for more "
+                f"than {BUSY_TIMEOUT:g} s ({msg}): see which process holds it with "
+                f"'fuser -v {path}', let it finish or stop it, then retry")
+    if code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in low \
+            or "malformed" in low:
+        return (f"{path} is not a usable ipy-oci state database ({msg}): move it aside "
+                f"(mv {path} {path}.bad; ipy-oci then starts an empty one and forgets the "
+                "containers it listed), or use another storage root (--root)")
+    if code.startswith("SQLITE_CANTOPEN") or "unable to open" in low:
+        return (f"cannot open the state database {path} ({msg}): check that {path.parent} "
+                "exists and is writable for this user, or use another storage root (--root)")
+    if code.startswith("SQLITE_IOERR") or "i/o error" in low:
+        return (f"disk I/O error on the state database {path} ({msg}): its filesystem may be "
+                "full or failing; check free space (df) and the kernel log, then retry")
+    return f"the state database {path} failed: {msg}"
+
+
 class StateDB:
-    """A connection to ``<root>/state.db``; cheap to open, one per process/thread."""
+    """A connection to ``<root>/state.db``; cheap to open, one per process/thread.
+
+    Every SQLite failure but a constraint violation (which the store turns into
+    its own errors) leaves as a :class:`StateDBError` naming the file and what to
+    do: SQLite's own messages ("readonly database", "database or disk is full")
+    name none.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         fresh = not path.exists()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves.
-        self.conn = sqlite3.connect(
-            str(path), timeout=60.0, isolation_level=None, check_same_thread=False
-        )
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA busy_timeout = 60000")
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        if fresh or not self._has_schema():
-            self._init_schema()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateDBError(f"cannot create {path.parent} for the state database: "
+                               f"{exc.strerror}: check the storage root (--root)") from None
+        conn: sqlite3.Connection | None = None
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+            conn = sqlite3.connect(
+                str(path), timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+            self.conn = conn
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            if fresh or not self._has_schema():
+                self._init_schema()
+        except sqlite3.Error as exc:
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            raise StateDBError(_advice(exc, path)) from None
 
     def _has_schema(self) -> bool:
         row = self.conn.execute(
@@ -115,36 +170,94 @@ class StateDB:
         Nested calls join the open transaction, so several domain calls of
         ``StateStore`` can be made atomic by one outer ``transaction()``.
         """
-        cur = self.conn.cursor()
+        try:
+            cur = self.conn.cursor()
+        except sqlite3.Error as exc:
+            raise StateDBError(_advice(exc, self.path)) from None
         if self.conn.in_transaction:
             try:
                 yield cur
             finally:
                 cur.close()
             return
-        cur.execute("BEGIN IMMEDIATE")
         try:
-            yield cur
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        else:
-            cur.execute("COMMIT")
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                # SQLite may have rolled back already (a full disk does that).
+                if self.conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        cur.execute("ROLLBACK")
+                raise
+        except sqlite3.IntegrityError:
+            raise  # a constraint: the store says what it means (a name in use ...)
+        except sqlite3.Error as exc:
+            raise StateDBError(_advice(exc, self.path)) from None
         finally:
             cur.close()
 
     def query(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
-        return self.conn.execute(sql, args).fetchall()
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StateDBError(_advice(exc, self.path)) from None
 
     def query_one(self, sql: str, args: tuple[object, ...] = ()) -> sqlite3.Row | None:
         # Close the cursor at once rather than when it is collected: an unfinished
         # statement keeps a read transaction (and its WAL snapshot) open.
-        cur = self.conn.execute(sql, args)
         try:
-            row: sqlite3.Row | None = cur.fetchone()
-        finally:
-            cur.close()
+            cur = self.conn.execute(sql, args)
+            try:
+                row: sqlite3.Row | None = cur.fetchone()
+            finally:
+                cur.close()
+        except sqlite3.Error as exc:
+            raise StateDBError(_advice(exc, self.path)) from None
         return row
 
     def close(self) -> None:
         self.conn.close()
+
+
+# -- networks (ipy_oci/network/) -------------------------------------------------------
+# Appended to the schema: fresh databases get these tables with the others, and
+# ``StateStore`` creates them on first use in databases made before they existed
+# (``ensure_network_schema``). Only tables are added; SCHEMA_VERSION is unchanged.
+#
+# networks: one row per network (the default network included, made on first use).
+#   config is the NetworkConfig JSON (state/store.py); ipam_last is the address
+#   handed out last, so allocation goes round the subnet instead of reusing an
+#   address the moment it is released.
+# network_attachments: which containers use which network (podman's "connect"), with
+#   the interface name in the container, aliases and the static IP/MAC asked for;
+#   ip is the lease, set while the network is set up for the container (NULL
+#   otherwise). UNIQUE(network_id, ip) makes a double allocation impossible even
+#   if two processes raced (SQLite lets several rows hold NULL).
+NETWORK_SCHEMA = """
+CREATE TABLE IF NOT EXISTS networks (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    driver        TEXT NOT NULL,
+    interface     TEXT NOT NULL UNIQUE,
+    created_at    REAL NOT NULL,
+    config        TEXT NOT NULL,
+    ipam_last     TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS network_attachments (
+    container_id  TEXT NOT NULL,
+    network_id    TEXT NOT NULL REFERENCES networks(id),
+    interface     TEXT NOT NULL,
+    aliases       TEXT NOT NULL DEFAULT '[]',
+    static_ip     TEXT NOT NULL DEFAULT '',
+    static_mac    TEXT NOT NULL DEFAULT '',
+    ip            TEXT,
+    mac           TEXT NOT NULL DEFAULT '',
+    created_at    REAL NOT NULL,
+    PRIMARY KEY (container_id, network_id),
+    UNIQUE (network_id, ip)
+);
+CREATE INDEX IF NOT EXISTS attachments_by_network ON network_attachments(network_id);
+"""
+_SCHEMA += NETWORK_SCHEMA

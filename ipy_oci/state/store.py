@@ -209,3 +209,191 @@ class StateStore:
     def delete_exec_session(self, sess_id: str) -> None:
         with self._db.write() as cur:
             cur.execute("DELETE FROM exec_sessions WHERE id = ?", (sess_id,))
+
+    # -- networks (ipy_oci/network/; records at the end of this module) -------------------
+    def ensure_network_schema(self) -> None:
+        """Create the network tables in a database made before they existed (once per
+        store; fresh databases get them with the rest of the schema)."""
+        if getattr(self, "_network_schema_ok", False):
+            return
+        row = self._db.query_one("SELECT 1 FROM sqlite_master WHERE type='table' "
+                                 "AND name='network_attachments'")
+        if row is None:
+            with self._db.write() as cur:
+                for stmt in NETWORK_SCHEMA.split(";"):
+                    if stmt.strip():
+                        cur.execute(stmt)
+        self._network_schema_ok = True
+
+    def add_network(self, rec: NetworkRecord) -> bool:
+        """Insert a network; False if its name or its bridge interface is taken."""
+        self.ensure_network_schema()
+        try:
+            with self._db.write() as cur:
+                self._insert(cur, rec)
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def network(self, ref: str) -> NetworkRecord | None:
+        """By name, full ID or unique ID prefix (as podman); AmbiguousRef if several match."""
+        self.ensure_network_schema()
+        row = self._db.query_one("SELECT * FROM networks WHERE name = ? OR id = ? "
+                                 "ORDER BY name = ? DESC LIMIT 1", (ref, ref, ref))
+        if row is None and ref and all(c in "0123456789abcdef" for c in ref):
+            rows = self._db.query("SELECT * FROM networks WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
+                                  (_like_prefix(ref),))
+            if len(rows) > 1:
+                raise AmbiguousRef("network", ref, len(rows))
+            row = rows[0] if rows else None
+        return NetworkRecord.from_row(row) if row is not None else None
+
+    def networks(self) -> list[NetworkRecord]:
+        """Every network, oldest first."""
+        self.ensure_network_schema()
+        return self._select(NetworkRecord, {})
+
+    def delete_network(self, net_id: str) -> list[str]:
+        """Delete a network and its attachments; the IDs of the containers that had one."""
+        self.ensure_network_schema()
+        with self._db.write() as cur:
+            ids = [str(r["container_id"]) for r in cur.execute(
+                "SELECT container_id FROM network_attachments WHERE network_id = ? "
+                "ORDER BY created_at", (net_id,)).fetchall()]
+            cur.execute("DELETE FROM network_attachments WHERE network_id = ?", (net_id,))
+            cur.execute("DELETE FROM networks WHERE id = ?", (net_id,))
+        return ids
+
+    def set_network_ipam_last(self, net_id: str, ip: str) -> None:
+        with self._db.write() as cur:
+            cur.execute("UPDATE networks SET ipam_last = ? WHERE id = ?", (ip, net_id))
+
+    def add_attachment(self, att: AttachmentRecord) -> bool:
+        """Connect a container to a network; False if it is already connected to it."""
+        self.ensure_network_schema()
+        cols = att.columns()
+        try:
+            with self._db.write() as cur:
+                cur.execute(f"INSERT INTO network_attachments ({', '.join(cols)}) "
+                            f"VALUES ({', '.join('?' * len(cols))})", tuple(cols.values()))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def attachments(self, container_id: str | None = None,
+                    network_id: str | None = None) -> list[AttachmentRecord]:
+        """Attachments (a container's in the order they were made), optionally filtered."""
+        self.ensure_network_schema()
+        where, args = _where({"container_id": container_id, "network_id": network_id})
+        rows = self._db.query(f"SELECT * FROM network_attachments{where} "
+                              "ORDER BY created_at, rowid", args)
+        return [AttachmentRecord.from_row(r) for r in rows]
+
+    def delete_attachments(self, container_id: str, network_id: str | None = None) -> int:
+        """Disconnect a container from one network, or from all; how many rows went."""
+        self.ensure_network_schema()
+        where, args = _where({"container_id": container_id, "network_id": network_id})
+        with self._db.write() as cur:
+            cur.execute(f"DELETE FROM network_attachments{where}", args)
+            return cur.rowcount
+
+    def set_lease(self, container_id: str, network_id: str, ip: str | None,
+                  mac: str = "") -> bool:
+        """Record (or clear, with None) the address a container holds on a network;
+        False if another container holds ``ip`` there (or the attachment is gone)."""
+        try:
+            with self._db.write() as cur:
+                cur.execute("UPDATE network_attachments SET ip = ?, mac = ? "
+                            "WHERE container_id = ? AND network_id = ?",
+                            (ip, mac, container_id, network_id))
+                return cur.rowcount > 0
+        except sqlite3.IntegrityError:
+            return False
+
+    def leases(self, network_id: str) -> dict[str, str]:
+        """Address -> container ID of every address held on a network."""
+        self.ensure_network_schema()
+        rows = self._db.query("SELECT ip, container_id FROM network_attachments "
+                              "WHERE network_id = ? AND ip IS NOT NULL", (network_id,))
+        return {str(r["ip"]): str(r["container_id"]) for r in rows}
+
+    def release_leases(self, container_id: str) -> int:
+        """Give back every address a container holds; how many there were."""
+        self.ensure_network_schema()
+        with self._db.write() as cur:
+            cur.execute("UPDATE network_attachments SET ip = NULL, mac = '' "
+                        "WHERE container_id = ? AND ip IS NOT NULL", (container_id,))
+            return cur.rowcount
+
+    def network_use_counts(self) -> dict[str, int]:
+        """How many containers are connected to each network id."""
+        self.ensure_network_schema()
+        rows = self._db.query("SELECT network_id, COUNT(*) AS n FROM network_attachments "
+                              "GROUP BY network_id")
+        return {str(r["network_id"]): int(r["n"]) for r in rows}
+
+
+# -- network records (appended with the network tables; see db.NETWORK_SCHEMA) ---------------
+import json as _json  # noqa: E402
+from dataclasses import dataclass as _dataclass  # noqa: E402
+from dataclasses import field as _field  # noqa: E402
+from dataclasses import fields as _fields  # noqa: E402
+from typing import ClassVar as _ClassVar  # noqa: E402
+
+from .db import NETWORK_SCHEMA  # noqa: E402
+from .records import JsonConfig  # noqa: E402
+
+
+@_dataclass
+class NetworkConfig(JsonConfig):
+    """A network's settings, stored as JSON in its row (podman's network JSON fields)."""
+
+    # [{"subnet": "10.89.240.0/24", "gateway": "10.89.240.1"}]; gateway may be absent
+    # (an internal network without DNS has none).
+    subnets: list[dict[str, str]] = _field(default_factory=list)
+    ipv6_enabled: bool = False
+    internal: bool = False
+    dns_enabled: bool = False
+    labels: dict[str, str] = _field(default_factory=dict)
+    options: dict[str, str] = _field(default_factory=dict)
+    ipam_options: dict[str, str] = _field(default_factory=dict)
+
+
+@_dataclass
+class NetworkRecord(Record):
+    TABLE: _ClassVar[str] = "networks"
+    JSON_FIELDS: _ClassVar[dict[str, type[JsonConfig]]] = {"config": NetworkConfig}
+
+    id: str
+    name: str
+    driver: str
+    interface: str
+    created_at: float
+    config: NetworkConfig
+    ipam_last: str = ""
+
+
+@_dataclass
+class AttachmentRecord:
+    """A container connected to a network; ``ip`` is set while the network is set up."""
+
+    container_id: str
+    network_id: str
+    interface: str
+    created_at: float
+    aliases: list[str] = _field(default_factory=list)
+    static_ip: str = ""
+    static_mac: str = ""
+    ip: str | None = None
+    mac: str = ""
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> AttachmentRecord:
+        d = dict(row)
+        d["aliases"] = _json.loads(d["aliases"])
+        return cls(**d)
+
+    def columns(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in _fields(self)}
+        out["aliases"] = _json.dumps(self.aliases)
+        return out

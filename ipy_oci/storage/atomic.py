@@ -157,7 +157,8 @@ def check_free_space(path: Path, needed: int, keep_free: int, doing: str) -> Non
 
     margin = (f", and min_free_space keeps {human_bytes(keep_free)} free (set it in "
               f"{config_file()})") if keep_free else ""
+    need = f"it needs about {human_bytes(needed)}, " if needed else ""
     raise StorageFull(
-        f"not enough space on the filesystem of {path} for {doing}: it needs about "
-        f"{human_bytes(needed)}, {human_bytes(max(avail, 0))} is free{margin}; {_FREE_UP}"
+        f"not enough space on the filesystem of {path} for {doing}: {need}"
+        f"{human_bytes(max(avail, 0))} is free{margin}; {_FREE_UP}"
     )

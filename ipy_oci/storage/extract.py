@@ -266,30 +266,49 @@ class _Extractor:
         # Paths this layer wrote, and all their ancestors: whiteouts and opaque
         # markers only hide what *earlier* layers put there.
         self.unpacked: set[tuple[str, ...]] = set()
-        self.ancestors: set[tuple[str, ...]] = set()
+        self.ancestors: set[tuple[str, ...]] = set()  # with every prefix of each member
         self.dir_times: list[tuple[tuple[str, ...], int, int]] = []
+        # Parent dirs are opened from the previous entry's, not from the root each time.
+        self.dirs = fsops.DirCursor(root_fd)
 
     def _mark(self, parts: list[str]) -> None:
         key = tuple(parts)
         self.unpacked.add(key)
-        for i in range(len(parts)):
-            self.ancestors.add(key[:i])
+        self._add_ancestors(key, len(key))
+
+    def _add_ancestors(self, key: tuple[str, ...], upto: int) -> None:
+        """Add ``key[:i]`` for every ``i < upto``, longest first, stopping at the first
+        one already there (its own prefixes are then there too): linear, not cubic,
+        in the depth of a deep tree."""
+        for i in range(upto - 1, -1, -1):
+            prefix = key[:i]
+            if prefix in self.ancestors:
+                return
+            self.ancestors.add(prefix)
+
+    def _remove_at(self, dir_fd: int, name: str) -> None:
+        self.dirs.reset()  # it may be a directory the cursor holds
+        fsops.remove_at(dir_fd, name)
 
     def run(self, tf: tarfile.TarFile) -> None:
-        for member in tf:
-            try:
-                if self.budget is not None:
-                    self.budget.charge(member.size if member.isreg() else 0)
-                self.entry(tf, member)
-            except UnsafePath as exc:
-                raise ImageError(f"refusing layer entry {member.name!r}: {exc}") from None
-            except OSError as exc:
-                if is_no_space(exc):
-                    where = self.budget.where if self.budget else "the layer"
-                    raise no_space(exc, where, f"extracting layer entry {member.name!r}"
-                                   ) from None
-                raise ImageError(f"cannot extract layer entry {member.name!r}: {exc}") from None
-        self.finish_dirs()
+        try:
+            for member in tf:
+                try:
+                    if self.budget is not None:
+                        self.budget.charge(member.size if member.isreg() else 0)
+                    self.entry(tf, member)
+                except UnsafePath as exc:
+                    raise ImageError(f"refusing layer entry {member.name!r}: {exc}") from None
+                except OSError as exc:
+                    if is_no_space(exc):
+                        where = self.budget.where if self.budget else "the layer"
+                        raise no_space(exc, where, f"extracting layer entry {member.name!r}"
+                                       ) from None
+                    raise ImageError(
+                        f"cannot extract layer entry {member.name!r}: {exc}") from None
+            self.finish_dirs()
+        finally:
+            self.dirs.reset()
 
     def entry(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         parts = fsops.split_rel(member.name)
@@ -302,7 +321,7 @@ class _Extractor:
         if name.startswith(WHITEOUT_PREFIX):
             self._whiteout(parts)
             return
-        parent_fd = fsops.open_dir_at(self.root_fd, parts[:-1], create=True)
+        parent_fd = self.dirs.open(parts[:-1], create=True)
         if parent_fd is None:  # cannot happen with create=True; keeps the types honest
             raise UnsafePath("parent directory vanished")
         try:
@@ -332,28 +351,29 @@ class _Extractor:
         path = tuple(parent + [target])
         if path in self.unpacked or path in self.ancestors:
             return  # this layer's own entries win over its whiteout
-        parent_fd = fsops.open_dir_at(self.root_fd, parent, create=self.mode == "overlay")
+        parent_fd = self.dirs.open(parent, create=self.mode == "overlay")
         if parent_fd is None:
             return  # apply mode: nothing below to hide
         try:
-            fsops.remove_at(parent_fd, target)
+            self._remove_at(parent_fd, target)
             if self.mode == "overlay":
                 fsops.make_whiteout(parent_fd, target)
         finally:
             os.close(parent_fd)
 
     def _opaque(self, dir_parts: list[str]) -> None:
-        dir_fd = fsops.open_dir_at(self.root_fd, dir_parts, create=self.mode == "overlay")
+        dir_fd = self.dirs.open(dir_parts, create=self.mode == "overlay")
         if dir_fd is None:
             return
         try:
             if self.mode == "overlay":
                 os.setxattr(dir_fd, fsops.OPAQUE_XATTR, b"y")
             else:
+                self.dirs.reset()
                 self._clear_lower(dir_fd, tuple(dir_parts))
         finally:
             os.close(dir_fd)
-        self.ancestors.update(tuple(dir_parts[:i]) for i in range(len(dir_parts) + 1))
+        self._add_ancestors(tuple(dir_parts), len(dir_parts) + 1)
 
     def _clear_lower(self, top_fd: int, top: tuple[str, ...]) -> None:
         """Delete what earlier layers left in a directory, keeping this layer's files.
@@ -394,7 +414,7 @@ class _Extractor:
 
         if member.isdir():
             if existing is not None and not stat.S_ISDIR(existing.st_mode):
-                fsops.remove_at(parent_fd, name)
+                self._remove_at(parent_fd, name)
                 existing = None
             if existing is None:
                 os.mkdir(name, 0o700, dir_fd=parent_fd)
@@ -414,7 +434,7 @@ class _Extractor:
             return
 
         if existing is not None:
-            fsops.remove_at(parent_fd, name)
+            self._remove_at(parent_fd, name)
 
         if member.isreg():
             fd = os.open(
@@ -474,7 +494,7 @@ class _Extractor:
         if self.mode == "overlay" and tuple(target_parts) not in self.unpacked:
             # A fresh layer holds nothing else: the target must come from this tar.
             raise UnsafePath(f"hardlink target {member.linkname!r} is not in the layer")
-        tparent = fsops.open_dir_at(self.root_fd, target_parts[:-1], create=False)
+        tparent = self.dirs.open(target_parts[:-1], create=False)
         if tparent is None:
             raise UnsafePath(f"hardlink target {member.linkname!r} is not in the layer")
         try:
@@ -486,7 +506,7 @@ class _Extractor:
                 raise UnsafePath(f"hardlink target {member.linkname!r} is a directory")
             name = parts[-1]
             if fsops.lstat_at(parent_fd, name) is not None:
-                fsops.remove_at(parent_fd, name)
+                self._remove_at(parent_fd, name)
             # linkat without AT_SYMLINK_FOLLOW: a symlink target is linked itself,
             # never what it points to.
             os.link(tname, name, src_dir_fd=tparent, dst_dir_fd=parent_fd, follow_symlinks=False)
@@ -497,7 +517,7 @@ class _Extractor:
         # Creating children bumps a directory's mtime, so directory times go last.
         for parts, mtime_ns, atime_ns in reversed(self.dir_times):
             try:
-                fd = fsops.open_dir_at(self.root_fd, list(parts), create=False)
+                fd = self.dirs.open(list(parts), create=False)
             except UnsafePath:
                 continue  # replaced by a later entry; its own times stand
             if fd is None:

@@ -15,6 +15,7 @@ import shlex
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from ipy_oci.errors import RemoveError
 
@@ -51,34 +52,119 @@ def open_dir_at(root_fd: int, parts: Sequence[str], *, create: bool) -> int | No
     fd = os.dup(root_fd)
     try:
         for comp in parts:
-            try:
-                nfd = os.open(comp, O_DIR, dir_fd=fd)
-            except FileNotFoundError:
-                if not create:
-                    os.close(fd)
-                    return None
-                made = True
-                try:
-                    os.mkdir(comp, 0o755, dir_fd=fd)
-                except FileExistsError:
-                    made = False
-                nfd = os.open(comp, O_DIR, dir_fd=fd)
-                if made:
-                    os.fchmod(nfd, 0o755)  # independent of the umask
-            except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    raise UnsafePath(f"parent component {comp!r} is a symlink") from None
-                if exc.errno == errno.ENOTDIR:
-                    if _is_symlink_at(fd, comp):
-                        raise UnsafePath(f"parent component {comp!r} is a symlink") from None
-                    raise UnsafePath(f"parent component {comp!r} is not a directory") from None
-                raise
+            nfd = open_child_dir(fd, comp, create=create)
+            if nfd is None:
+                os.close(fd)
+                return None
             os.close(fd)
             fd = nfd
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def open_child_dir(fd: int, comp: str, *, create: bool) -> int | None:
+    """Open (or with ``create`` make) the directory ``comp`` in ``fd``, never
+    following a symlink; None if it is missing and not to be created."""
+    try:
+        return os.open(comp, O_DIR, dir_fd=fd)
+    except FileNotFoundError:
+        if not create:
+            return None
+        made = True
+        try:
+            os.mkdir(comp, 0o755, dir_fd=fd)
+        except FileExistsError:
+            made = False
+        nfd = _open_checked(fd, comp)
+        if made:
+            os.fchmod(nfd, 0o755)  # independent of the umask
+        return nfd
+    except OSError as exc:
+        raise _unsafe(fd, comp, exc) from None
+
+
+def _open_checked(fd: int, comp: str) -> int:
+    try:
+        return os.open(comp, O_DIR, dir_fd=fd)
+    except OSError as exc:
+        raise _unsafe(fd, comp, exc) from None
+
+
+def _unsafe(fd: int, comp: str, exc: OSError) -> BaseException:
+    if exc.errno == errno.ELOOP:
+        return UnsafePath(f"parent component {comp!r} is a symlink")
+    if exc.errno == errno.ENOTDIR:
+        if _is_symlink_at(fd, comp):
+            return UnsafePath(f"parent component {comp!r} is a symlink")
+        return UnsafePath(f"parent component {comp!r} is not a directory")
+    return exc
+
+
+def _common_prefix(a: list[str], b: list[str]) -> int:
+    """How many leading components ``a`` and ``b`` share (slices compare in C: a
+    binary search keeps this fast for paths thousands of components long)."""
+    limit = min(len(a), len(b))
+    if a[:limit] == b[:limit]:
+        return limit
+    lo, hi = 0, limit  # a[:lo] == b[:lo], a[:hi] != b[:hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+class DirCursor:
+    """Opens directories below a tree's root, reusing what the previous call opened.
+
+    Tar entries come in tree order, so each one's parent mostly shares a long
+    prefix with the last one's: only the differing components are opened, and a
+    layer thousands of levels deep extracts in linear time, not quadratic. At
+    most ``max_fds`` directory fds are kept (the deepest ones); :meth:`reset`
+    after anything below the root was removed or replaced.
+    """
+
+    def __init__(self, root_fd: int, max_fds: int = 64) -> None:
+        self.root_fd = root_fd
+        self.max_fds = max_fds
+        self._names: list[str] = []
+        self._fds: list[int | None] = []
+
+    def open(self, parts: Sequence[str], *, create: bool) -> int | None:
+        """A new fd of the directory ``parts`` (the caller closes it), as
+        :func:`open_dir_at` would return."""
+        self._truncate(_common_prefix(self._names, list(parts)))
+        while self._fds and self._fds[-1] is None:
+            self._truncate(len(self._fds) - 1)  # its fd was dropped: opened again below
+        base = self._fds[-1] if self._fds else self.root_fd
+        assert base is not None
+        for comp in parts[len(self._names):]:
+            nfd = open_child_dir(base, comp, create=create)
+            if nfd is None:
+                return None
+            self._names.append(comp)
+            self._fds.append(nfd)
+            if len(self._fds) > self.max_fds:
+                old = self._fds[-self.max_fds - 1]
+                if old is not None:
+                    os.close(old)
+                    self._fds[-self.max_fds - 1] = None
+            base = nfd
+        return os.dup(base)
+
+    def _truncate(self, n: int) -> None:
+        while len(self._names) > n:
+            self._names.pop()
+            fd = self._fds.pop()
+            if fd is not None:
+                os.close(fd)
+
+    def reset(self) -> None:
+        self._truncate(0)
 
 
 def _is_symlink_at(dir_fd: int, name: str) -> bool:
@@ -127,6 +213,10 @@ _HINTS = {
 }
 
 
+# A path for messages: spelled out, or a function that spells it out when needed.
+Where = str | Callable[[], str]
+
+
 @dataclass
 class _Frame:
     name: str
@@ -147,7 +237,10 @@ class _TreeRemover:
             parts.append(name)
         return "/".join([self.top_path, *parts])
 
-    def fail(self, path: str, exc: OSError | str) -> None:
+    def fail(self, where: Where, exc: OSError | str) -> None:
+        # Paths are spelled out only for a message: building each one on the way
+        # would cost O(depth) per entry.
+        path = where if isinstance(where, str) else where()
         if isinstance(exc, OSError):
             reason = (exc.strerror or str(exc)) + _HINTS.get(exc.errno or 0, "").format(
                 path=shlex.quote(path))
@@ -191,7 +284,7 @@ class _TreeRemover:
                         names = os.listdir(nfd)
                     except OSError as exc:
                         os.close(nfd)
-                        self.fail(self.path(stack, child), exc)
+                        self.fail(partial(self.path, stack, child), exc)
                         frame.failed = True
                         continue
                     cst = os.fstat(nfd)
@@ -206,13 +299,13 @@ class _TreeRemover:
                     up = os.open("..", O_DIR, dir_fd=cur)
                 except OSError as exc:
                     os.close(cur)
-                    self.fail(self.path(stack), exc)
+                    self.fail(partial(self.path, stack), exc)
                     return
                 ust = os.fstat(up)
                 if (ust.st_dev, ust.st_ino) != (stack[-1].dev, stack[-1].ino):
                     os.close(up)
                     os.close(cur)
-                    self.fail(self.path(stack), "it was moved while being removed")
+                    self.fail(partial(self.path, stack), "it was moved while being removed")
                     return
             else:
                 up = parent_fd
@@ -223,8 +316,9 @@ class _TreeRemover:
                 if stack:
                     stack[-1].failed = True
                 continue
-            if not self._rmdir(cur, frame.name, self.path(stack, frame.name) if stack
-                               else self.top_path) and stack:
+            where: Where = (partial(self.path, stack, frame.name) if stack
+                            else self.top_path)
+            if not self._rmdir(cur, frame.name, where) and stack:
                 stack[-1].failed = True
 
     def _step(self, cur: int, frame: _Frame, child: str, stack: list[_Frame]) -> int | None:
@@ -234,25 +328,25 @@ class _TreeRemover:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            self.fail(self.path(stack, child), exc)
+            self.fail(partial(self.path, stack, child), exc)
             frame.failed = True
             return None
         if not stat.S_ISDIR(st.st_mode):
-            if not self._unlink(cur, child, self.path(stack, child)):
+            if not self._unlink(cur, child, partial(self.path, stack, child)):
                 frame.failed = True
             return None
         if st.st_dev != frame.dev:
-            self.fail(self.path(stack, child), "another filesystem is mounted there: "
+            self.fail(partial(self.path, stack, child), "another filesystem is mounted there: "
                                                "unmount it first")
             frame.failed = True
             return None
         before = len(self.problems)
-        nfd = self._open_dir(cur, child, st, self.path(stack, child))
+        nfd = self._open_dir(cur, child, st, partial(self.path, stack, child))
         if len(self.problems) > before:
             frame.failed = True
         return nfd
 
-    def _open_dir(self, parent: int, name: str, st: os.stat_result, path: str) -> int | None:
+    def _open_dir(self, parent: int, name: str, st: os.stat_result, path: Where) -> int | None:
         for attempt in range(2):
             try:
                 fd = os.open(name, O_DIR, dir_fd=parent)
@@ -279,13 +373,13 @@ class _TreeRemover:
             return fd
         return None
 
-    def _unlink(self, dir_fd: int, name: str, path: str) -> bool:
+    def _unlink(self, dir_fd: int, name: str, path: Where) -> bool:
         return self._remove(os.unlink, dir_fd, name, path)
 
-    def _rmdir(self, dir_fd: int, name: str, path: str) -> bool:
+    def _rmdir(self, dir_fd: int, name: str, path: Where) -> bool:
         return self._remove(os.rmdir, dir_fd, name, path)
 
-    def _remove(self, op: Callable[..., None], dir_fd: int, name: str, path: str) -> bool:
+    def _remove(self, op: Callable[..., None], dir_fd: int, name: str, path: Where) -> bool:
         try:
             op(name, dir_fd=dir_fd)
             return True

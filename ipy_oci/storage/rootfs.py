@@ -19,7 +19,13 @@ from pathlib import Path
 
 from ipy_oci.errors import ImageError, OciError, RemoveError
 from ipy_oci.storage import mount as _mnt
-from ipy_oci.storage.atomic import is_no_space, no_space, rename_noreplace, translate_no_space
+from ipy_oci.storage.atomic import (
+    check_free_space,
+    is_no_space,
+    no_space,
+    rename_noreplace,
+    translate_no_space,
+)
 from ipy_oci.storage.fsops import remove_tree
 from ipy_oci.storage.layercopy import copy_layers
 
@@ -127,7 +133,12 @@ def _copy_rootfs(layer_dirs: Sequence[Path], ctr_dir: Path) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=".rootfs.", suffix=".tmp", dir=ctr_dir))
     try:
         os.chmod(tmp, 0o755)
-        copy_layers(list(layer_dirs), tmp)
+        try:
+            copy_layers(list(layer_dirs), tmp)
+        except RecursionError:
+            raise ImageError(
+                f"cannot build a copied rootfs in {ctr_dir}: the image nests directories "
+                "too deep to copy; run it where overlayfs can be mounted") from None
         if not rename_noreplace(tmp, rootfs):
             remove_tree(tmp)
     except OSError as exc:
@@ -141,7 +152,8 @@ def _copy_rootfs(layer_dirs: Sequence[Path], ctr_dir: Path) -> Path:
     return rootfs
 
 
-def mount_rootfs(layer_dirs: Sequence[Path], ctr_dir: Path, *, force_copy: bool = False) -> Path:
+def mount_rootfs(layer_dirs: Sequence[Path], ctr_dir: Path, *, force_copy: bool = False,
+                 min_free: int | None = None) -> Path:
     """Give a container its rootfs and return the directory to use as root.
 
     ``layer_dirs`` are extracted layers, bottom first. Normally an overlay is
@@ -149,13 +161,24 @@ def mount_rootfs(layer_dirs: Sequence[Path], ctr_dir: Path, *, force_copy: bool 
     ``force_copy``) the layers are flattened into ``ctr_dir/rootfs``.
     Idempotent: an existing mount or copied rootfs is returned as is, so a
     restarted container keeps its changes.
+
+    A new rootfs needs ``min_free`` bytes free on the filesystem (default: the
+    ``min_free_space`` setting), else StorageFull: a container that starts on a
+    full disk fails writing its first file, and then its state cannot even be
+    cleaned up (SQLite needs room to delete a row).
     """
-    ctr_dir.mkdir(parents=True, exist_ok=True)
+    with translate_no_space(ctr_dir.parent, "preparing a container's root filesystem"):
+        ctr_dir.mkdir(parents=True, exist_ok=True)
     rootfs, merged = ctr_dir / "rootfs", ctr_dir / "merged"
     if rootfs.is_dir():
         return rootfs
     if is_mounted(merged):
         return merged
+    if min_free is None:
+        from ipy_oci.config import Config
+
+        min_free = Config.load().min_free_space
+    check_free_space(ctr_dir, 0, min_free, f"the root filesystem of container {ctr_dir.name[:12]}")
     if not force_copy:
         try:
             return _mount_overlay(_top_first_unique(layer_dirs), ctr_dir)

@@ -445,3 +445,15 @@ def test_signal_reaches_the_process(oci: OciEnv) -> None:
         assert res.exit_code == 4, out.text
         assert "got-usr1" in out.text
         assert not res.interrupted
+
+
+def test_stop_refuses_a_session_not_started(oci: OciEnv) -> None:
+    from ipy_oci.errors import InvalidState
+
+    with engine_container(oci) as ctr:
+        rt = oci.runtime()
+        sess = rt.exec_create(ctr, ExecConfig(command=["sleep", "1000"]))
+        with pytest.raises(InvalidState, match="has not been started"):
+            sess.stop(timeout=0)
+        sess.remove()
+        assert db_ids(oci) == []

@@ -1,4 +1,4 @@
-"""Unit-test fixtures."""
+"""Unit-test fixtures: the engine on FakeOCIRuntime (tests/fake_oci.py)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ def fake_processes(runroot: Path) -> list[str]:
     return found
 
 
-# -- the engine on the fake OCI runtime (tests/fake_oci.py) ----------------------------------
 @pytest.fixture
 def fake_rt(oci: OciEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
     """An engine ``Runtime`` on FakeOCIRuntime with short timeouts, runc and conmon off
@@ -50,7 +49,8 @@ def fake_rt(oci: OciEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
     cfg.attached_client_grace = 1.0
     rt = Runtime(cfg, oci_factory=lambda name: FakeOCIRuntime(oci.runroot, name))
     yield rt
-    for ctr in rt.containers(sync=False):
+    left_containers = [ctr.name for ctr in rt.containers(sync=False)]
+    for ctr in rt.containers(sync=False):  # a failed test's: so the leak check can pass
         try:
             ctr.remove(force=True, timeout=0)
         except Exception:
@@ -64,5 +64,6 @@ def fake_rt(oci: OciEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
             pass
     state_dir = oci.runroot / "fake-oci"
     state = sorted(os.listdir(state_dir)) if state_dir.is_dir() else []
-    if left or state:
-        pytest.fail(f"the fake runtime left processes {left} or container state {state}")
+    if left or state or left_containers:
+        pytest.fail(f"left behind: containers {left_containers}, processes {left}, fake "
+                    f"runtime state {state}")

@@ -3,7 +3,7 @@
     front ends   cli/  kernel/  server/      side by side: none imports another
     grammar      grammar/                    the command grammar the CLI and magics share
     engine       engine/                     the public library API
-    drivers      oci/  state/  storage/  images/
+    drivers      oci/  state/  storage/  images/  network/
     shared       config.py  errors.py
 
 Every import counts: module level, inside functions, under ``if TYPE_CHECKING:``,
@@ -24,7 +24,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "ipy_oci"
 
 FRONT_ENDS = {"cli", "kernel", "server"}
-DRIVERS = {"oci", "state", "storage", "images"}
+DRIVERS = {"oci", "state", "storage", "images", "network"}
 SHARED = {"config", "errors"}
 # The package root: front ends (and the engine) may read its __version__, nothing else.
 ROOT = "root"
@@ -38,6 +38,8 @@ ALLOWED: dict[str, set[str]] = {
     "oci": set(SHARED),
     "storage": set(SHARED),
     "images": set(SHARED),
+    # netns, netavark, aardvark-dns, networks and IPAM: its tables live in state/.
+    "network": {*SHARED, "state"},
     "state": {"errors"},
     "config": {"errors"},
     "errors": set(),
@@ -228,6 +230,13 @@ def test_driver_to_driver_list_is_current() -> None:
     ("ipy_oci.images.store", "ipy_oci.storage.atomic", (), True),
     ("ipy_oci.storage.rootfs", "ipy_oci.images.store", (), False),
     ("ipy_oci.kernel.commands", "json", (), True),
+    ("ipy_oci.engine.container", "ipy_oci.network.driver", (), True),
+    ("ipy_oci.network.ipam", "ipy_oci.state.store", (), True),
+    ("ipy_oci.network.netavark", "ipy_oci.config", (), True),
+    ("ipy_oci.network.driver", "ipy_oci.oci.spec", (), False),
+    ("ipy_oci.network.driver", "ipy_oci.engine.container", (), False),
+    ("ipy_oci.cli.main", "ipy_oci.network.ports", (), False),
+    ("ipy_oci.state.store", "ipy_oci.network.errors", (), False),
 ])
 def test_rules(source: str, target: str, names: tuple[str, ...], ok: bool) -> None:
     assert (violation(Import(source, target, names, "x.py:1")) is None) == ok

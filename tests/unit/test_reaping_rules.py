@@ -71,8 +71,15 @@ def exec_dirs(rt: Runtime) -> list[str]:
     return sorted(os.listdir(d)) if d.is_dir() else []
 
 
-def gone(*idents: tuple[int, int]) -> bool:
-    return not any(alive(*i) for i in idents)
+def gone(*idents: tuple[int, int], within: float = 5.0) -> bool:
+    """Every one of these processes has ended, or does so within a few seconds (a
+    SIGKILLed process takes a moment to die)."""
+    deadline = time.monotonic() + within
+    while any(alive(*i) for i in idents):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def dead_identity() -> tuple[int, int]:
@@ -90,10 +97,12 @@ class Unrelated:
         self.log = tmp / "signals"
         traps = "; ".join(f'trap "echo {s} >> {self.log}" {s}'
                           for s in ("HUP", "INT", "QUIT", "USR1", "USR2", "TERM", "CONT"))
-        self.proc = subprocess.Popen(["/bin/sh", "-c", f"{traps}; while :; do sleep 0.05; done"],
-                                     env=HOST_ENV, start_new_session=True)
-        self.pid = self.proc.pid
-        self.start = wait_until(lambda: start_time(self.pid), "the unrelated process")
+        ready = tmp / "ready"
+        self.proc = subprocess.Popen(
+            ["/bin/sh", "-c", f"{traps}; : > {ready}; while :; do sleep 0.05; done"],
+            env=HOST_ENV, start_new_session=True)
+        self.pid, self.start = self.proc.pid, start_time(self.proc.pid)
+        wait_until(ready.exists, "the unrelated process to set its traps")
 
     def untouched(self) -> bool:
         st = proc_stat(self.pid)
@@ -128,14 +137,14 @@ class AttachedClient(threading.Thread):
         try:
             sess = rt.exec_create(self.ctr_id, ExecConfig(command=self.cmd))
             self.result = sess.start_and_attach(lambda _s, data: self.output.append(data),
-                                                on_started=self._started, **self.kw)
+                                                on_started=self._note_started, **self.kw)
         except BaseException as exc:
             self.error = exc
         finally:
             self.started.set()
             rt.close()
 
-    def _started(self, sess: ExecSession) -> None:
+    def _note_started(self, sess: ExecSession) -> None:
         self.sess = sess
         self.started.set()
 
@@ -301,7 +310,7 @@ def test_removal_removes_every_session(fake_rt: Runtime, how: str) -> None:
         ctr.remove(force=True, timeout=0)
     else:  # its process exits; the exit command would run ``container cleanup --rm``
         os.kill(main[0], signal.SIGKILL)
-        wait_until(lambda: gone(main), "the container's process to end")
+        wait_until(lambda: rt.oci.exit_file_path(ctr.id).exists(), "the runtime's exit file")
         rt.lookup_container("c").cleanup(rm=True)
     assert rt.state.container(ctr.id) is None and not ctr.dir.exists()
     assert rt.state.exec_sessions() == [] and exec_dirs(rt) == []
@@ -330,7 +339,7 @@ def test_dead_clients_session_is_reaped(fake_rt: Runtime, trigger: str) -> None:
     assert alive(*ident(sess)) and alive(*monitor(sess))  # nobody reaps by magic...
     TRIGGERS[trigger](rt, ctr)  # ...until the next pass
     assert row(rt, sid) is None and exec_dirs(rt) == []
-    wait_until(lambda: gone(ident(sess), monitor(sess)), "the session and its monitor to end")
+    assert gone(ident(sess), monitor(sess))
     ctr.remove(force=True, timeout=0)
 
 
@@ -388,9 +397,10 @@ def test_reap_kernel_stops_its_sessions_at_once_and_removes_its_rm_containers(
     other = run(rt)
     # Deaf to SIGTERM but noting it: each must get SIGTERM, then SIGKILL.
     marks = [tmp_path / f"term{i}" for i in range(4)]
-    doomed = [detached(rt, other, ["sh", "-c", f"trap 'echo t > {m}' TERM; "
+    doomed = [detached(rt, other, ["sh", "-c", f"trap 'echo t > {m}' TERM; : > {m}.ready; "
                                    "while :; do sleep 0.05; done"], kernel="k1")
               for m in marks]
+    wait_until(lambda: all(Path(f"{m}.ready").exists() for m in marks), "the traps to be set")
     survivor = detached(rt, other, SLEEP, kernel="k2")
     timeout = 0.75
     began = time.monotonic()
@@ -463,7 +473,7 @@ def test_system_reap_syncs_reaps_orphans_and_prunes(fake_rt: Runtime) -> None:
     orphan = detached(rt, ctr, SLEEP)
     dead_pid, dead_start = dead_identity()
     rt.state.update(orphan.record, attached=True, owner_pid=dead_pid, owner_start=dead_start)
-    wait_until(lambda: gone(ident(old), ident(finished)), "two sessions to end")
+    assert gone(ident(old), ident(finished))
     old.sync()  # a look records its exit; then make it old:
     rt.state.update(old.record, finished_at=old.record.finished_at - 2 * rt.config.exec_prune_age)
     assert row(rt, finished.id).state == ExecState.RUNNING  # nobody looked at this one
@@ -494,7 +504,7 @@ def test_age_prune_removes_finished_detached_sessions_past_the_age(fake_rt: Runt
     young, old = (detached(rt, ctr, ["sh", "-c", "exit 2"]) for _ in range(2))
     running = detached(rt, ctr, SLEEP)
     unstarted = rt.exec_create(ctr, ExecConfig(command=["true"]))  # owner (we) lives
-    wait_until(lambda: gone(ident(young), ident(old)), "the sessions to end")
+    assert gone(ident(young), ident(old))
     rt.touch(ctr)
     rec = row(rt, old.id)
     rt.state.update(rec, finished_at=rec.finished_at - 120)
@@ -521,8 +531,7 @@ REUSE_TRIGGERS = {
     "sync": lambda rt, ctr: rt.exec_sessions(ctr.id),
     "reap_dead_clients": lambda rt, ctr: rt.reap_dead_clients(),
     "reap_kernel": lambda rt, ctr: rt.reap_kernel(kernel_id="k1", timeout=0.3),
-    "rm -f": lambda rt, ctr: ctr.remove(force=True, timeout=0),
-    "stop": lambda rt, ctr: ctr.stop(timeout=0),
+    "rm -f": lambda rt, ctr: ctr.remove(force=True, timeout=0),  # stop, then remove
 }
 
 
@@ -561,7 +570,7 @@ def test_killed_monitor_of_detached_session_is_synced_to_exit_minus_one(
     ctr = run(rt)
     sess = detached(rt, ctr, SLEEP)
     os.kill(sess.record.conmon_pid, signal.SIGKILL)
-    wait_until(lambda: gone(monitor(sess)), "the monitor to die")
+    assert gone(monitor(sess))
     assert alive(*ident(sess))  # the process runs on, unmonitored
     assert [s.id for s in rt.exec_sessions()] == [sess.id]  # a look syncs it:
     rec = row(rt, sess.id)
@@ -581,7 +590,7 @@ def test_killed_monitor_of_attached_session_ends_it_with_exit_minus_one(
     assert res.exit_code == -1 and not res.interrupted
     rec = row(rt, client.sess.id)
     assert (rec.state, rec.exit_code) == (ExecState.STOPPED, -1) and exec_dirs(rt) == []
-    wait_until(lambda: gone(ident(client.sess)), "the process to be killed")  # type: ignore[arg-type]
+    assert gone(ident(client.sess))
     ctr.remove(force=True, timeout=0)
 
 
@@ -607,7 +616,8 @@ def test_killed_runtime_of_foreground_session_ends_its_process(fake_rt: Runtime)
         res = client.finish()
         assert row(rt, client.sess.id) is None and exec_dirs(rt) == []
         rt.reap()  # any pass that could still find it
-        wait_until(lambda: gone(process), "the session's process to end", timeout=3)
+        assert gone(process, within=1.0)
         assert res.exit_code == -1
     finally:
         ctr.remove(force=True, timeout=0)  # the container's kill reaches the orphan
+        assert gone(process)  # (a teardown failure would count as this xfail)

@@ -562,7 +562,8 @@ def test_build_spec_defaults(tmp_path: Path) -> None:
     linux = spec["linux"]
     assert linux["maskedPaths"] == list(MASKED_PATHS)
     assert linux["readonlyPaths"] == list(READONLY_PATHS)
-    assert "seccomp" not in linux
+    assert linux["seccomp"]["defaultAction"] == "SCMP_ACT_ERRNO"  # podman's default profile
+    assert linux["resources"]["pids"] == {"limit": 2048}  # podman's default pids limit
     assert "cgroupsPath" not in linux and "sysctl" not in linux
     devices = linux["resources"]["devices"]
     assert devices[0] == {"allow": False, "access": "rwm"}
@@ -577,6 +578,8 @@ def test_build_spec_defaults(tmp_path: Path) -> None:
         "/sys",
         "/sys/fs/cgroup",
     ]
+    assert spec["mounts"][1]["options"] == [
+        "nosuid", "noexec", "strictatime", "mode=755", "size=65536k"]  # podman's /dev
     shm = spec["mounts"][4]
     assert f"size={64 << 20}" in shm["options"]
     pts = spec["mounts"][2]["options"]
@@ -600,6 +603,7 @@ def test_build_spec_network(tmp_path: Path) -> None:
 def test_build_spec_privileged(tmp_path: Path) -> None:
     spec = _spec(tmp_path, process=_proc(privileged=True))
     assert "maskedPaths" not in spec["linux"] and "readonlyPaths" not in spec["linux"]
+    assert "seccomp" not in spec["linux"]  # --privileged runs unconfined
     assert spec["linux"]["resources"]["devices"] == [{"allow": True, "access": "rwm"}]
     assert spec["process"]["capabilities"]["bounding"] == sorted(spec_caps.host_bounding_caps())
     sysfs = next(m for m in spec["mounts"] if m["destination"] == "/sys")
