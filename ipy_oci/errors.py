@@ -116,6 +116,10 @@ class StateDBError(OciError):
     """The SQLite state database failed: the message names the file and what to do."""
 
 
+class StateDiskFull(StateDBError):
+    """The state database could not grow: its filesystem is full."""
+
+
 class ExecError(OciError):
     """A command inside a container exited non-zero (used by the magics)."""
 

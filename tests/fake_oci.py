@@ -33,8 +33,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
+from typing import Any, cast
 from ipy_oci.errors import InvalidState, RuntimeFailure
 from ipy_oci.oci.attach import pump
 from ipy_oci.oci.conmon_pipes import classify_runtime_error
@@ -217,7 +216,7 @@ def _monitor(opts: dict[str, Any]) -> None:
                 status = os.waitpid(pid, 0)[1]
             elif key.data == "client":
                 try:
-                    data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                    data = cast(socket.socket, key.fileobj).recv(65536)
                     if data and in_w >= 0:
                         os.write(in_w, data)  # a packet of at most 8 KiB: written whole
                 except OSError:
@@ -457,6 +456,12 @@ class FakeOCIRuntime:
 
     def exit_file_path(self, ctr_id: str) -> Path:
         return self.exit_dir / ctr_id
+
+    def kill_monitors(self, marker: str) -> int:
+        """The fake's monitors and its ``runc exec`` stand-in carry the id too."""
+        from ipy_oci.state.procs import kill_monitors
+
+        return kill_monitors(marker, (b"conmon", Path(sys.executable).name.encode()))
 
     def read_exit_code(self, ctr_id: str, wait: float = 0.0) -> int | None:
         path = self.exit_file_path(ctr_id)

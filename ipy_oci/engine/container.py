@@ -8,7 +8,6 @@ never hold it while streaming output or waiting for an exit. Methods named
 from __future__ import annotations
 
 import json
-import shutil
 import signal as _signal
 import socket
 import time
@@ -21,7 +20,7 @@ from ..errors import InvalidState, NoSuchContainer
 from ..oci.fsutil import wait_for_file
 from ..oci.runtime import CreateRequest
 from ..state.locks import AttachHold, FileLock
-from ..state.procs import is_alive, kill_monitors, kill_process_group, signal_process
+from ..state.procs import is_alive, kill_process_group, signal_process
 from ..state.records import ContainerRecord, State
 from .attached import OutputCallback, ProcessResult, attach_until_exit
 
@@ -220,7 +219,7 @@ class Container:
         oci = self.oci
         # A conmon or runc of ours that no record names yet (their command lines
         # carry the container id); then the runtime's own state.
-        kill_monitors(self.id)
+        oci.kill_monitors(self.id)
         try:
             oci.delete_container(self.id)
         except Exception:
@@ -451,12 +450,14 @@ class Container:
         self._save(state=State.EXITED, pid=0, conmon_pid=0)
 
     def _remove_runtime_files(self) -> None:
+        from ..storage.fsops import remove_tree
+
         for name in _RUNTIME_FILES:
             try:
                 (self.dir / name).unlink()
             except FileNotFoundError:
                 pass
-        shutil.rmtree(self.dir / "persist", ignore_errors=True)
+        remove_tree(self.dir / "persist", ignore_errors=True)
 
     def remove(self, force: bool = False, timeout: float | None = None) -> None:
         with self.lock.held():
@@ -490,15 +491,19 @@ class Container:
             time.sleep(0.02)
 
     def _remove_locked(self) -> None:
+        from ..storage.fsops import remove_tree
         from ..storage.rootfs import remove_rootfs
         from .reaping import remove_all_exec_sessions
 
-        for _attempt in range(5):
-            remove_all_exec_sessions(self.runtime, self)
-            if self.runtime.state.delete_container(self.id):
-                break  # else a session was added meanwhile: reap it too
+        remove_all_exec_sessions(self.runtime, self)
+        # The root filesystem first: it holds the container's own files (deep trees,
+        # read-only dirs), and if it cannot go, the record stays to say so.
         remove_rootfs(self.dir)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        remove_tree(self.dir)
+        for _attempt in range(5):
+            if self.runtime.state.delete_container(self.id):
+                break
+            remove_all_exec_sessions(self.runtime, self)  # one was added meanwhile
         self.attach_hold.remove()
         self.stop_hold.remove()
         self.lock.remove()

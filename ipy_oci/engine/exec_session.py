@@ -184,9 +184,14 @@ class ExecSession:
     def _finish(self, code: int | None, remove: bool) -> None:
         """Record the exit and drop the session's files and conmon (and the row)."""
         if code is None:
-            from .reaping import sync_session
+            from .reaping import stop_interrupted, sync_session
 
             sync_session(self.runtime, self, wait=2.0)
+            if self.record.state == ExecState.RUNNING:
+                # Its monitor cannot tell the exit yet the process runs on: the
+                # session ends with its client, so end the process first.
+                stop_interrupted(self, 0)
+                sync_session(self.runtime, self, wait=2.0)
             code = self.record.exit_code
         self.cleanup()
         rec = self.record

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import NoSuchContainer, NoSuchExecSession
 from ..oci.fsutil import wait_for_file
-from ..state.procs import is_alive, kill_monitors, signal_process
+from ..state.procs import is_alive, signal_process
 from ..state.records import ExecRecord, ExecState, State
 from .exec_session import ExecSession
 
@@ -56,8 +56,9 @@ def sync_session(rt: Runtime, sess: ExecSession, wait: float = 0.5) -> None:
         # so the process is ended rather than left running unmonitored.
         signal_process(rec.pid, rec.pid_start, signal.SIGKILL)
     exit_file = oci.exec_exit_file_path(rec.container_id, rec.id)
-    # conmon writes the exit file a moment after the process ends, if it is alive.
-    if not exit_file.exists() and conmon_alive:
+    # conmon writes the exit file a moment after the process ends, if it is alive
+    # (a foreground session has no exit dir: its runtime never writes one).
+    if not exit_file.exists() and conmon_alive and exit_file.parent.is_dir():
         wait_for_file(exit_file, wait)
     code = oci.read_exec_exit_code(rec.container_id, rec.id)
     if code is None:
@@ -120,7 +121,7 @@ def _kill_unrecorded_process(rt: Runtime, sess: ExecSession) -> None:
     found by the session id in its command line, so nothing starts after this;
     then the process runc's pid file names, trusted only if it lives in this
     container's rootfs (a recycled pid would not)."""
-    kill_monitors(sess.id)
+    sess.oci.kill_monitors(sess.id)
     try:
         pid = int((sess.bundle / "pidfile").read_text().strip())
         root = os.readlink(f"/proc/{pid}/root")

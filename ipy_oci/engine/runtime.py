@@ -57,6 +57,7 @@ class Runtime:
         for d in (self.containers_dir, self.locks_dir):
             d.mkdir(mode=0o700, exist_ok=True)
         self.state = StateStore(self.root / "state.db")
+        self.state.keep_reserve()
         self._oci_factory = oci_factory or self._make_oci
         self._ocis: dict[str, OCIRuntime] = {}
 
@@ -102,7 +103,8 @@ class Runtime:
     def images(self) -> ImageStore:
         from ..images.store import ImageStore
 
-        return ImageStore(self.root, self.config.unqualified_registries)
+        return ImageStore(self.root, self.config.unqualified_registries,
+                          limits=self.config.storage_limits())
 
     def container_lock(self, ctr_id: str) -> FileLock:
         return FileLock(self.locks_dir / f"{ctr_id}.lock")
@@ -141,6 +143,10 @@ class Runtime:
             config.command = ["/run/ipy-oci-init", "-P"]  # what spec_builder runs
         else:
             config.command = resolve_command(img_cfg, config.entrypoint, config.cmd)
+        from ..storage.atomic import check_free_space
+
+        # A full disk fails here, before there is a record to clean up.
+        check_free_space(self.root, 0, self.config.min_free_space, "creating a container")
         rec = ContainerRecord(
             id=new_id(), name=name or "", image_id=image.id,
             image_name=image.names[0] if image.names else image.id[:12],

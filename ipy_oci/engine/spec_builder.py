@@ -84,7 +84,8 @@ def prepare_bundle(ctr: Container) -> Path:
     cfg = rec.config
     image = ctr.runtime.images.lookup(rec.image_id)
     init_path = find_idle_init() if cfg.idle else (find_init() if cfg.init else None)
-    rootfs = mount_rootfs(image.layer_dirs, ctr.dir)
+    rootfs = mount_rootfs(image.layer_dirs, ctr.dir,
+                          min_free=ctr.runtime.config.min_free_space)
     img_cfg = image.config.get("config") or {}
     uid, gid, groups, _home = resolve_user(str(rootfs), cfg.user or img_cfg.get("User", ""))
     hostname = cfg.hostname or rec.id[:12]

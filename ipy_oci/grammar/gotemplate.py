@@ -13,12 +13,15 @@ checked against podman 4.3.1. The API:
   as Go's ``Template.Execute`` would (no podman munging).
 - ``render_rows(template, rows, heading=True, name="", headers=None)``: what
   podman's ``ps``, ``images``, ``inspect`` ... do with a user's ``--format``:
-  literal ``\\t`` and ``\\n`` become tab and newline, one output line per row
-  (a newline is appended unless the template ends with one), and a template
-  that starts with ``table `` gets a header line (``{{.CreatedAt}}`` gives
-  ``CREATED AT``; ``headers`` overrides names, e.g. ``{"ID": "CONTAINER ID"}``;
-  ``heading=False`` is ``--noheading``), every space turned into a column
-  break, and columns aligned like podman's tabwriter (minwidth 12, padding 2).
+  literal ``\\t`` and ``\\n`` become tab and newline, a newline is appended
+  unless the template ends with one, and the template is wrapped in
+  ``{{range .}}...{{end -}}`` (unless it has its own) and executed on the list
+  of rows, so there is one line per row, ``$`` is the list and error columns
+  are podman's. A template that starts with ``table `` gets a header line
+  (``{{.CreatedAt}}`` gives ``CREATED AT``; ``headers`` overrides names, e.g.
+  ``{"ID": "CONTAINER ID"}``; ``heading=False`` is ``--noheading``), every
+  space turned into a column break, and columns aligned like podman's
+  tabwriter (minimum width 12, padding 2).
 - ``normalize_format``, ``has_table``, ``is_json`` (podman's report helpers),
   ``header_for`` (``CreatedAt`` -> ``CREATED AT``), ``tabwrite`` (Go's
   ``text/tabwriter``), ``parse_template`` (parsed templates are cached).
@@ -49,13 +52,18 @@ Go's ``%!verb(type=value)`` error strings; Go's default printing of values
 Not supported: ``define``, ``template`` and ``block`` (a parse error says so);
 method calls (an attribute that is a method is an error); complex numbers;
 custom delimiters and the ``missingkey`` option; ranging over integers (Go 1.22)
-and ``else with`` (Go 1.23), as in podman's Go 1.19. Differences: a struct
-prints like a map (``map[Status:running ...]``, where Go prints ``{running
-...}``); strings are Unicode code points, so error columns, ``truncate`` and
-tabwriter widths count characters (``len``, ``index`` and ``slice`` of a string
-count UTF-8 bytes, as in Go); ``$`` in ``render_rows`` is the row (podman wraps
-the template in ``{{range .}}``); header rendering is lenient (``.A.B`` gives
-``B``'s header, ranging over a header runs its body once).
+and ``else with`` (Go 1.23), as in podman's Go 1.19.
+
+Differences from podman, all where Python data cannot say what Go types say: a
+struct dict prints like a map (``map[Status:running ...]`` where Go prints
+``{running ...}``) and error messages call its type ``struct`` (podman names the
+Go type, ``*define.InspectContainerState``); ``index`` reads any dict (Go refuses
+structs); a missing map key's ``index`` zero value is ``""`` when the map's
+values are all strings, else nil; ``truncate`` and tabwriter widths count
+characters (podman's ``truncate`` counts bytes; ``len``, ``index``, ``slice`` of
+strings and error columns count UTF-8 bytes, as in Go). A table's header row is
+rendered leniently: ``.A.B`` gives ``B``'s header and ranging over a header
+runs its body once (podman fails there).
 """
 
 from __future__ import annotations
@@ -1001,11 +1009,11 @@ def render(template: str, data: Any, name: str = "") -> str:
     return parse_template(template, name).execute(data)
 
 
-class _Break_(Exception):
+class _BreakSignal(Exception):
     pass
 
 
-class _Continue_(Exception):
+class _ContinueSignal(Exception):
     pass
 
 
@@ -1070,9 +1078,9 @@ class _Exec:
                 else:
                     self.walk_if_with(dot, node)
             elif isinstance(node, _Break):
-                raise _Break_()
+                raise _BreakSignal()
             elif isinstance(node, _Continue):
-                raise _Continue_()
+                raise _ContinueSignal()
             else:  # pragma: no cover
                 self.error(node, f"unknown node: {node}")
 
@@ -1124,11 +1132,11 @@ class _Exec:
                                 self.vars[mark - 2][1] = index
                     try:
                         self.walk(elem, node.body)
-                    except _Continue_:
+                    except _ContinueSignal:
                         pass
                     finally:
                         del self.vars[mark:]
-            except _Break_:
+            except _BreakSignal:
                 pass
         finally:
             del self.vars[mark0:]

@@ -198,7 +198,7 @@ class _Pull:
         if missing:
             # Before downloading: the blobs must fit (extraction checks again as it goes).
             sizes = {li.digest: li.size for li in self.layers}
-            check_free_space(self.ws, sum(sizes.get(d, 0) for d in missing),
+            check_free_space(self.store.root, sum(sizes.get(d, 0) for d in missing),
                              self.store.limits.min_free_space,
                              f"downloading the {len(missing)} missing blobs of {self.label}")
             by_prefix = {li.digest.partition(":")[2][:12]: li for li in self.layers}

@@ -224,6 +224,8 @@ class Networks:
                             return other
                         raise NetworkExists(name)
             used = {n.name: [s.network for s in n.subnets] for n in existing}
+            # the default network's subnet is taken even before its first use
+            used.setdefault(DEFAULT_NETWORK, [ipaddress.ip_network(DEFAULT_SUBNET)])
             for sub in nets:
                 check_free(sub, used, host)
             if not nets:

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidState, RuntimeFailure
-from ..state.procs import is_alive, kill_process_group, signal_process, start_time
+from ..state.procs import (
+    is_alive,
+    kill_monitors,
+    kill_process_group,
+    signal_process,
+    start_time,
+)
 from .conmon_pipes import ConmonProcess, classify_runtime_error, spawn_conmon
 from .exec_handle import ConmonExecHandle
 from .foreground import ForegroundExecHandle, spawn_foreground
@@ -206,6 +212,13 @@ class ConmonRuntime:
         if wait > 0 and not wait_for_file(path, wait):
             return None
         return _read_exit_file(path)
+
+    def kill_monitors(self, marker: str) -> int:
+        """End every conmon or runtime process started for ``marker`` (a container
+        or session id, which their command lines carry) that no record names yet:
+        what a client killed half-way through a start leaves."""
+        return kill_monitors(marker, (Path(self.conmon_path).name.encode(),
+                                      Path(self.runtime_path).name.encode()))
 
     def attach_socket_path(self, bundle: Path) -> Path:
         return bundle / "attach"

@@ -128,7 +128,9 @@ class ForegroundExecHandle:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             return None
-        return code if code >= 0 else 128 - code  # the runtime itself was signalled
+        # The runtime itself was killed by a signal: the process's own exit is
+        # unknown (it may still run); None makes the caller sync from the runtime.
+        return code if code >= 0 else None
 
     def close(self) -> None:
         for fd in self._fds:

@@ -75,6 +75,9 @@ class MissingRuntime:
     def read_exit_code(self, ctr_id: str, wait: float = 0.0) -> int | None:
         self._fail()
 
+    def kill_monitors(self, marker: str) -> int:
+        return 0  # without the binaries nothing can have been started
+
     def attach_socket_path(self, bundle: Path) -> Path:
         self._fail()
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import StateDBError
+from ..errors import StateDBError, StateDiskFull
 
 SCHEMA_VERSION = 1
 # Seconds a writer waits for another process's write lock before "database is locked".
@@ -63,6 +63,12 @@ CREATE INDEX IF NOT EXISTS exec_by_container ON exec_sessions(container_id);
 CREATE INDEX IF NOT EXISTS exec_by_state ON exec_sessions(state);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+def _error(exc: sqlite3.Error, path: Path) -> StateDBError:
+    code = getattr(exc, "sqlite_errorname", "") or ""
+    full = code.startswith("SQLITE_FULL") or "disk is full" in str(exc).lower()
+    return (StateDiskFull if full else StateDBError)(_advice(exc, path))
 
 
 def _advice(exc: sqlite3.Error, path: Path) -> str:
@@ -131,7 +137,7 @@ class StateDB:
             if conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
-            raise StateDBError(_advice(exc, path)) from None
+            raise _error(exc, path) from None
 
     def _has_schema(self) -> bool:
         row = self.conn.execute(
@@ -173,7 +179,7 @@ class StateDB:
         try:
             cur = self.conn.cursor()
         except sqlite3.Error as exc:
-            raise StateDBError(_advice(exc, self.path)) from None
+            raise _error(exc, self.path) from None
         if self.conn.in_transaction:
             try:
                 yield cur
@@ -194,7 +200,7 @@ class StateDB:
         except sqlite3.IntegrityError:
             raise  # a constraint: the store says what it means (a name in use ...)
         except sqlite3.Error as exc:
-            raise StateDBError(_advice(exc, self.path)) from None
+            raise _error(exc, self.path) from None
         finally:
             cur.close()
 
@@ -202,7 +208,7 @@ class StateDB:
         try:
             return self.conn.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
-            raise StateDBError(_advice(exc, self.path)) from None
+            raise _error(exc, self.path) from None
 
     def query_one(self, sql: str, args: tuple[object, ...] = ()) -> sqlite3.Row | None:
         # Close the cursor at once rather than when it is collected: an unfinished
@@ -214,7 +220,7 @@ class StateDB:
             finally:
                 cur.close()
         except sqlite3.Error as exc:
-            raise StateDBError(_advice(exc, self.path)) from None
+            raise _error(exc, self.path) from None
         return row
 
     def close(self) -> None:

@@ -136,10 +136,11 @@ def kill_process_group(leader: int, leader_start: int, marker: str) -> None:
                 pass
 
 
-def kill_monitors(marker: str, programs: tuple[bytes, ...] = (b"conmon", b"runc")) -> int:
-    """SIGKILL every conmon or runc process whose command line names ``marker`` (a
-    container or session id): what a client killed half-way through a start
-    leaves running, before any pid of it was recorded. Returns how many."""
+def kill_monitors(marker: str, programs: tuple[bytes, ...]) -> int:
+    """SIGKILL every process named one of ``programs`` (argv[0]'s base name) whose
+    command line names ``marker`` (a container or session id): what a client
+    killed half-way through a start leaves, before any pid of it was recorded.
+    Returns how many."""
     import signal as _signal
 
     needle = marker.encode()

@@ -69,8 +69,17 @@ class JsonConfig:
     @classmethod
     def from_json(cls: type[_C], text: str) -> _C:
         data = json.loads(text)
-        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        known = _FIELD_NAMES.get(cls)
+        if known is None:
+            known = _FIELD_NAMES[cls] = frozenset(
+                f.name for f in fields(cls))  # type: ignore[arg-type]
+        if known.issuperset(data):
+            return cls(**data)
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# Field names per config class, computed once (``ps`` decodes a config per row).
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
 
 
 @dataclass

@@ -10,16 +10,26 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import AmbiguousRef, InvalidState, NameInUse, NoSuchContainer, NoSuchExecSession
+from ..errors import (
+    AmbiguousRef,
+    InvalidState,
+    NameInUse,
+    NoSuchContainer,
+    NoSuchExecSession,
+    StateDiskFull,
+)
 from .db import StateDB
 from .records import ContainerRecord, ExecRecord, ExecState, Record, State
 
 _R = TypeVar("_R", bound=Record)
+_T = TypeVar("_T")
+
+RESERVE_BYTES = 1 << 20
 
 
 def _like_prefix(ref: str) -> str:
@@ -59,6 +69,40 @@ class StateStore:
     def path(self) -> Path:
         return self._db.path
 
+    # -- a reserve for a full disk -----------------------------------------------------
+    # SQLite needs room to write anything, deletes included. A small file kept beside
+    # the database is given up when a write finds the disk full, so cleanup (a failed
+    # start rolled back, a record removed) still lands; it is made again later.
+    @property
+    def _reserve(self) -> Path:
+        return self._db.path.parent / ".state-reserve"
+
+    def keep_reserve(self) -> None:
+        """Make the reserve if it is missing and the space is there (cheap if present)."""
+        if self._reserve.exists():
+            return
+        try:
+            fd = os.open(self._reserve, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return
+        try:
+            os.posix_fallocate(fd, 0, RESERVE_BYTES)
+        except OSError:
+            os.close(fd)
+            self._reserve.unlink(missing_ok=True)  # no room for it now: next time
+            return
+        os.close(fd)
+
+    def _writing(self, fn: Callable[[], _T]) -> _T:
+        """``fn()``; if the disk is full, once more after giving up the reserve."""
+        try:
+            return fn()
+        except StateDiskFull:
+            if not self._reserve.exists():
+                raise
+            self._reserve.unlink(missing_ok=True)
+        return fn()
+
     def close(self) -> None:
         self._db.close()
 
@@ -91,9 +135,13 @@ class StateStore:
         if not changes:
             return
         sets = ", ".join(f"{k} = ?" for k in changes)
-        with self._db.write() as cur:
-            cur.execute(f"UPDATE {rec.TABLE} SET {sets} WHERE id = ?",
-                        (*(rec.column(k) for k in changes), rec.id))
+        values = (*(rec.column(k) for k in changes), rec.id)
+
+        def write() -> None:
+            with self._db.write() as cur:
+                cur.execute(f"UPDATE {rec.TABLE} SET {sets} WHERE id = ?", values)
+
+        self._writing(write)
 
     # -- containers -----------------------------------------------------------------
     def add_container(self, rec: ContainerRecord) -> None:
@@ -144,12 +192,15 @@ class StateStore:
     def delete_container(self, ctr_id: str) -> bool:
         """Delete a container that has no exec sessions left; False if it still has
         some (one was added meanwhile: reap it, then try again)."""
-        with self._db.write() as cur:
-            if cur.execute("SELECT 1 FROM exec_sessions WHERE container_id = ? LIMIT 1",
-                           (ctr_id,)).fetchone() is not None:
-                return False
-            cur.execute("DELETE FROM containers WHERE id = ?", (ctr_id,))
-        return True
+        def write() -> bool:
+            with self._db.write() as cur:
+                if cur.execute("SELECT 1 FROM exec_sessions WHERE container_id = ? LIMIT 1",
+                               (ctr_id,)).fetchone() is not None:
+                    return False
+                cur.execute("DELETE FROM containers WHERE id = ?", (ctr_id,))
+            return True
+
+        return self._writing(write)
 
     # -- exec sessions --------------------------------------------------------------
     def add_exec_session(self, rec: ExecRecord) -> None:
@@ -207,8 +258,11 @@ class StateStore:
             return cur.rowcount > 0
 
     def delete_exec_session(self, sess_id: str) -> None:
-        with self._db.write() as cur:
-            cur.execute("DELETE FROM exec_sessions WHERE id = ?", (sess_id,))
+        def write() -> None:
+            with self._db.write() as cur:
+                cur.execute("DELETE FROM exec_sessions WHERE id = ?", (sess_id,))
+
+        self._writing(write)
 
     # -- networks (ipy_oci/network/; records at the end of this module) -------------------
     def ensure_network_schema(self) -> None:

@@ -472,12 +472,19 @@ def remove_tree(path: str | os.PathLike[str], *, dir_fd: int | None = None,
         base_fd = os.dup(dir_fd)
         shown = proc_path_name(dir_fd, text)
     try:
-        # The parents are ours (the storage root): they may be reached through
-        # symlinks (/tmp -> ...); only what lies below the last one never is.
-        try:
-            parent_fd = _open_parents(base_fd, parts[:-1])
-        except FileNotFoundError:
-            return []
+        # Given a path, its parents are ours (the storage root) and may be reached
+        # through symlinks (/tmp -> ...); below a dir_fd (a tree we do not control)
+        # no component is ever followed. Nothing below the last parent ever is.
+        if dir_fd is None:
+            try:
+                parent_fd = _open_parents(base_fd, parts[:-1])
+            except (FileNotFoundError, NotADirectoryError):
+                return []  # nothing there to remove
+        else:
+            opened = open_dir_at(base_fd, parts[:-1], create=False)
+            if opened is None:
+                return []
+            parent_fd = opened
         try:
             remover = _TreeRemover(shown)
             remover.run(parent_fd, parts[-1])

@@ -275,13 +275,6 @@ def test_run_rm_on_a_full_disk(small_root: OciEnv) -> None:
     assert list((oci.root / "containers").iterdir()) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine: when init fails for lack of space after the row was recorded "
-    "(engine/container.py Container.run_attached -> _remove_quietly, and "
-    "engine/runtime.py Runtime.run), the cleanup's DELETE needs disk space too; "
-    "its StateDBError is swallowed by _remove_quietly and the container stays "
-    "'Created'. Fix: check the free-space margin before state.add_container in "
-    "Runtime.create_container, and/or retry the removal once space is back"))
 def test_space_runs_out_after_the_container_is_recorded(small_root: OciEnv) -> None:
     from ipy_oci.engine.records import ContainerConfig
     from ipy_oci.errors import OciError

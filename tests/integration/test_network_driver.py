@@ -66,6 +66,11 @@ def veths() -> set[str]:
     return {ln.split(":")[1].strip().split("@")[0] for ln in out.splitlines() if ":" in ln}
 
 
+def iptables_chains() -> set[str]:
+    return {ln.split()[0][1:] for ln in sh("iptables-save").stdout.splitlines()
+            if ln.startswith(":")}
+
+
 def link_exists(name: str) -> bool:
     return sh("ip", "link", "show", name).returncode == 0
 
@@ -109,9 +114,11 @@ class World:
         return self.driver.setup(cid(n), name, **kw)  # type: ignore[arg-type]
 
 
-def find_leaks(w: World, veths_before: set[str]) -> dict[str, list[str]]:
+def find_leaks(w: World, veths_before: set[str], chains_before: set[str]
+               ) -> dict[str, list[str]]:
     leaks = {
         "veths": sorted(veths() - veths_before),
+        "iptables chains": sorted(iptables_chains() - chains_before),
         "bridges": sorted(b for b in w.bridges if link_exists(b)),
         "iptables": iptables_lines(sorted(w.subnets)),
         "netns mounts": mounts_under(w.runroot),
@@ -132,7 +139,7 @@ def world() -> Iterator[World]:
     runroot.mkdir()
     store = StateStore(root / "state.db")
     w = World(base, root, runroot, store, NetworkDriver(store, runroot), set(), set())
-    before = veths()
+    before, chains = veths(), iptables_chains()
     try:
         yield w
     finally:
@@ -140,7 +147,7 @@ def world() -> Iterator[World]:
         for c in left:
             w.driver.teardown(c)
         deadline = time.monotonic() + 5
-        while (leaks := find_leaks(w, before)) and time.monotonic() < deadline:
+        while (leaks := find_leaks(w, before, chains)) and time.monotonic() < deadline:
             time.sleep(0.1)
         store.close()
         if not leaks:

@@ -419,6 +419,63 @@ def test_full_disk_import_leaves_nothing(tmp_path: Path, tiny_fs: Path) -> None:
     assert [p for p in store.layers_dir.iterdir() if p.name.startswith(".")] == []
 
 
+class FakeSkopeo:
+    """Serves one image as a registry would, through skopeo's two calls."""
+
+    def __init__(self, layers: list[bytes], claimed_size: int | None = None) -> None:
+        import hashlib
+
+        self.blobs = {builtin.sha256_digest(b): b for b in
+                      [gzip.compress(t, mtime=0) for t in layers]}
+        self.config = builtin.canonical_json({
+            "architecture": builtin.host_platform()[0], "os": "linux",
+            "rootfs": {"type": "layers",
+                       "diff_ids": [builtin.sha256_digest(t) for t in layers]}})
+        self.manifest = builtin.canonical_json({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": builtin.sha256_digest(self.config),
+                       "size": len(self.config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": d, "size": claimed_size or len(b)}
+                       for d, b in self.blobs.items()]})
+        self._hash = hashlib.sha256
+
+    def inspect_raw(self, ref: str, access: Any, registry: str, *, config: bool = False
+                    ) -> bytes:
+        return self.config if config else self.manifest
+
+    def copy_to_layout(self, ref: str, layout: Path, blob_dir: Path, access: Any,
+                       registry: str, on_blob: Any = None) -> None:
+        for data in (self.config, *self.blobs.values()):
+            (blob_dir / "sha256" / self._hash(data).hexdigest()).write_bytes(data)
+
+
+def test_pull_checks_space_before_downloading(tiny_fs: Path) -> None:
+    from ipy_oci.images.pull import pull
+
+    store = ImageStore(tiny_fs / "root", limits=StorageLimits(min_free_space=1 << 20))
+    fake = FakeSkopeo([tar_bytes([reg("a")])], claimed_size=8 << 20)
+    with pytest.raises(StorageFull, match="downloading the 2 missing blobs") as err:
+        pull(store, "127.0.0.1:5000/x:1", skopeo=fake)  # type: ignore[arg-type]
+    assert "min_free_space" in str(err.value)
+    assert store.list() == [] and leftovers(store) == []
+
+
+def test_pull_that_fills_the_disk_leaves_nothing(tiny_fs: Path) -> None:
+    from ipy_oci.images.pull import pull
+
+    store = ImageStore(tiny_fs / "root", limits=StorageLimits(min_free_space=0))
+    fake = FakeSkopeo([tar_bytes([reg("a", b"small")]), tar_bytes(bomb_entries(8 << 20))])
+    with pytest.raises(StorageFull) as err:
+        pull(store, "127.0.0.1:5000/x:1", skopeo=fake)  # type: ignore[arg-type]
+    msg = str(err.value)
+    assert msg.startswith("pulling 127.0.0.1:5000/x:1: layer sha256:"), msg
+    assert "space" in msg and str(tiny_fs) in msg
+    # Not even the first, small layer stays: the failed pull added it, nobody uses it.
+    assert store.list() == [] and leftovers(store) == []
+
+
 def test_skopeo_out_of_space_is_storage_full() -> None:
     err = classify('time="x" level=fatal msg="writing blob: write /r/images/tmp/x: '
                    'no space left on device"', "copying r/x", "r")

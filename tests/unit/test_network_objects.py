@@ -95,6 +95,8 @@ def test_subnet_overlap_is_a_clear_error(nets: Networks) -> None:
     with pytest.raises(NetworkExists, match="network name one already used"):
         nets.create("one", subnets=["10.86.11.0/24"])
     assert nets.create("one", ignore=True).name == "one"
+    with pytest.raises(SubnetInUse, match="of network ipy-oci"):  # not even made yet
+        nets.create("four", subnets=["10.89.240.0/25"])
     routed = [n for n in host_subnets() if n.version == 4 and n.prefixlen >= 8]
     if routed:
         with pytest.raises(SubnetInUse, match="routed on this host"):

@@ -600,11 +600,6 @@ def test_runc_and_conmon_are_off_path(fake_rt: Runtime) -> None:
     assert (info["name"], info["version"]) == ("fake", "fake")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: a one-shot (foreground) session whose runtime process is SIGKILLed is "
-    "recorded as exit 137 and removed while its process runs on, unreaped: "
-    "ForegroundExecHandle.wait_exit (oci/foreground.py) turns the runtime's own death "
-    "by signal into an exit code, and ExecSession._finish trusts it"))
 def test_killed_runtime_of_foreground_session_ends_its_process(fake_rt: Runtime) -> None:
     rt = fake_rt
     ctr = run(rt)
@@ -620,4 +615,4 @@ def test_killed_runtime_of_foreground_session_ends_its_process(fake_rt: Runtime)
         assert res.exit_code == -1
     finally:
         ctr.remove(force=True, timeout=0)  # the container's kill reaches the orphan
-        assert gone(process)  # (a teardown failure would count as this xfail)
+        assert gone(process)
