@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
+
 from ipy_oci.errors import InvalidState, RuntimeFailure
 from ipy_oci.oci.attach import pump
 from ipy_oci.oci.conmon_pipes import classify_runtime_error
