@@ -13,8 +13,11 @@ from helpers import OciEnv, inspect, rm_force
 
 
 def _as_nobody(*argv: str) -> subprocess.CompletedProcess[str]:
+    # Through a shell: setpriv itself resolves the program's path while it still
+    # holds root's capabilities (they go at the execve), which would hide the check.
     return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                           "--", *argv], capture_output=True, text=True, timeout=30)
+                           "--", "/bin/sh", "-c", 'exec "$@"', "sh", *argv],
+                          capture_output=True, text=True, timeout=30)
 
 
 def _mode(path: Path) -> int:
@@ -44,7 +47,7 @@ def test_store_is_private(oci: OciEnv) -> None:
             res = _as_nobody(*argv)
             assert res.returncode != 0, argv
             assert "s3cret" not in res.stdout
-            assert "Permission denied" in res.stderr, (argv, res.stderr, res.returncode, os.stat(oci.root))
+            assert "Permission denied" in res.stderr, (argv, res.stderr)
     finally:
         rm_force(oci, "box")
 
