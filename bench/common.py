@@ -74,7 +74,7 @@ class Bench:
         self.podman = ["podman", "--root", str(pod / "root"), "--runroot", str(pod / "run"),
                        "--tmpdir", str(pod / "libpod"), *PODMAN_FLAGS]
         self._podman_used = False
-        self._cache_existed = PODMAN_SHARED_CACHE.exists()
+        self._cache_parent_existed = PODMAN_SHARED_CACHE.parent.exists()
         self._kernel: Kernel | None = None
 
     def __enter__(self) -> Bench:
@@ -153,12 +153,10 @@ class Bench:
         for mp in sorted(mounts_under(self.base), key=len, reverse=True):
             _try(["umount", "-l", mp])
         shutil.rmtree(self.base, ignore_errors=True)
-        if not self._cache_existed and self._podman_used:
-            shutil.rmtree(PODMAN_SHARED_CACHE, ignore_errors=True)
-            try:
-                PODMAN_SHARED_CACHE.parent.rmdir()  # only if empty: ours alone
-            except OSError:
-                pass
+        parent = PODMAN_SHARED_CACHE.parent
+        if self._podman_used and not self._cache_parent_existed and parent.is_dir() \
+                and os.listdir(parent) == [PODMAN_SHARED_CACHE.name]:
+            shutil.rmtree(parent, ignore_errors=True)  # ours alone: nobody else used podman
         time.sleep(0.2)  # killed processes vanish from /proc
         left = [f"process {pid}: {cmd}" for pid, cmd in processes_under(self.base)]
         left += [f"mount {m}" for m in mounts_under(self.base)]

@@ -1,5 +1,5 @@
 """``python -m ipy_oci``: the CLI (also what conmon's exit commands run)."""
 
-from .cli.main import main
+from .cli.main import run
 
-raise SystemExit(main())
+run()

@@ -6,6 +6,7 @@ invoked, 127 command not found, otherwise the container's or command's own.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -32,6 +33,10 @@ def _handler(name: str) -> Callable[[Runtime, argparse.Namespace], int]:
         from .commands_images import HANDLERS
 
         return HANDLERS[name]
+    if name in ("network", "port"):
+        from . import commands_networks
+
+        return getattr(commands_networks, f"cmd_{name}")
     if name in _INFO_COMMANDS:
         from . import commands_info
 
@@ -39,6 +44,27 @@ def _handler(name: str) -> Callable[[Runtime, argparse.Namespace], int]:
     from . import commands_containers
 
     return getattr(commands_containers, f"cmd_{name}")
+
+
+def run() -> None:
+    """The ``ipy-oci`` process: ``main()``, then a quick exit.
+
+    Once the output is flushed nothing is left to do, and an orderly interpreter
+    shutdown costs more than most commands (tens of milliseconds): tearing down
+    modules, and SQLite checkpointing and deleting its WAL when the last
+    connection closes (the WAL is durable as it is; the next writer goes on
+    with it).
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    try:
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    os._exit(code & 0xFF if code >= 0 else 125)
 
 
 def main(argv: list[str] | None = None) -> int:
