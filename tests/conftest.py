@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from helpers import OciEnv  # noqa: E402
-from leaks import force_clean, wait_for_no_leaks  # noqa: E402
+from leaks import force_clean, veths, wait_for_no_leaks  # noqa: E402
 
 
 @pytest.fixture
@@ -32,8 +32,9 @@ def oci(monkeypatch: pytest.MonkeyPatch) -> Iterator[OciEnv]:
     for k, v in env.env.items():
         if k.startswith("IPY_OCI_"):
             monkeypatch.setenv(k, v)
+    before = veths()
     yield env
-    leaks = wait_for_no_leaks(env.root, env.runroot)
+    leaks = wait_for_no_leaks(env.root, env.runroot, veths_before=before)
     if leaks:
         force_clean(env.root, env.runroot)
     shutil.rmtree(base, ignore_errors=True)

@@ -6,8 +6,15 @@ import argparse
 import json
 import sys
 
+from ..engine.networks import ps_ports_text
 from ..engine.runtime import Runtime
-from ..engine.views import ago, container_summary, image_inspect, reap_summary, status_text
+from ..engine.views import (
+    ago,
+    container_summary,
+    image_inspect,
+    reap_summary,
+    status_text,
+)
 from ..errors import NoSuchContainer, NoSuchExecSession, NoSuchImage, NotFoundError, OciError
 from .format import table
 
@@ -35,7 +42,7 @@ def cmd_ps(rt: Runtime, args: argparse.Namespace) -> int:
         rows.append([r.id if args.no_trunc else r.id[:12], r.image_name, cmd,
                      ago(r.created_at),
                      status_text(c),
-                     "", r.name])
+                     ps_ports_text(r.config), r.name])
     print(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
                 rows))
     return 0

@@ -198,7 +198,11 @@ class Container:
         # The intent first: if we die from here on, whoever looks next rolls back.
         self._save(state=State.INITIALIZING)
         try:
-            rootfs = prepare_bundle(self)
+            from .networks import setup_for_init
+
+            # The network first (its ports checked): the spec names its netns.
+            net_mode, etc_texts = setup_for_init(self, rec.config.hostname or self.id[:12])
+            rootfs = prepare_bundle(self, network=net_mode, etc_texts=etc_texts)
             oci.exit_file_path(self.id).unlink(missing_ok=True)
             spawned = oci.create_container(CreateRequest(
                 id=self.id, name=rec.name, bundle=self.dir, log_path=self.log_path,
@@ -227,8 +231,10 @@ class Container:
         self._remove_runtime_files()
         oci.exit_file_path(self.id).unlink(missing_ok=True)
         from ..storage.rootfs import unmount_rootfs
+        from .networks import teardown
 
         unmount_rootfs(self.dir)
+        teardown(self)  # after the runtime state: no process holds the netns any more
         self._save(state=State.CONFIGURED, pid=0, pid_start=0, conmon_pid=0, conmon_start=0)
 
     def start(self) -> None:
@@ -440,10 +446,12 @@ class Container:
 
     def _cleanup_locked(self) -> None:
         from ..storage.rootfs import unmount_rootfs
+        from .networks import teardown
         from .reaping import on_container_exit
 
         on_container_exit(self.runtime, self)
         self.oci.delete_container(self.id)
+        teardown(self)
         unmount_rootfs(self.dir)
         self._remove_runtime_files()
         self.oci.exit_file_path(self.id).unlink(missing_ok=True)
@@ -493,9 +501,11 @@ class Container:
     def _remove_locked(self) -> None:
         from ..storage.fsops import remove_tree
         from ..storage.rootfs import remove_rootfs
+        from .networks import forget
         from .reaping import remove_all_exec_sessions
 
         remove_all_exec_sessions(self.runtime, self)
+        forget(self)  # torn down already (cleanup); its connections go
         # The root filesystem first: it holds the container's own files (deep trees,
         # read-only dirs), and if it cannot go, the record stays to say so.
         remove_rootfs(self.dir)

@@ -278,4 +278,11 @@ def system_reap(rt: Runtime, prune_age: float | None = None,
                 continue
             if rt.state.container(ctr.id) is None:
                 report.removed_containers.append(ctr.id)
+    from .networks import recover
+
+    # Networks set up for containers that are not live (a cleanup that died): only
+    # those live now, or being initialized or started by a live process, keep theirs.
+    keep = {r.id for r in rt.state.containers()
+            if r.state in (*State.ACTIVE, *State.INTENTS)}
+    recover(rt, keep)
     return report

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..images.progress import ProgressCallback
     from ..images.pull import PullOptions
     from ..images.store import ImageStore
+    from ..network import NetworkDriver
     from ..oci.runtime import OCIRuntime
     from .attached import ProcessResult
     from .exec_session import ExecSession
@@ -106,6 +107,13 @@ class Runtime:
         return ImageStore(self.root, self.config.unqualified_registries,
                           limits=self.config.storage_limits())
 
+    @cached_property
+    def network(self) -> NetworkDriver:
+        """The network driver (loaded on first use: the exec hot path never needs it)."""
+        from ..network import NetworkDriver
+
+        return NetworkDriver(self.state, self.runroot)
+
     def container_lock(self, ctr_id: str) -> FileLock:
         return FileLock(self.locks_dir / f"{ctr_id}.lock")
 
@@ -147,6 +155,10 @@ class Runtime:
 
         # A full disk fails here, before there is a record to clean up.
         check_free_space(self.root, 0, self.config.min_free_space, "creating a container")
+        if config.network != "none" or config.ports or config.networks:
+            from .networks import prepare_create
+
+            prepare_create(self, config, img_cfg)  # before anything is recorded
         rec = ContainerRecord(
             id=new_id(), name=name or "", image_id=image.id,
             image_name=image.names[0] if image.names else image.id[:12],
@@ -158,10 +170,19 @@ class Runtime:
                 rec.name = generate_name()
             try:
                 self.state.add_container(rec)
-                return Container(self, rec)
             except NameInUse:
                 if name is not None:
                     raise
+                continue
+            if config.network == "bridge":
+                from .networks import connect_created
+
+                try:
+                    connect_created(self, rec.id, config)
+                except BaseException:
+                    self.state.delete_container(rec.id)
+                    raise
+            return Container(self, rec)
         raise UsageError("could not generate a unique container name: pass --name")
 
     def container(self, record: ContainerRecord) -> Container:

@@ -73,8 +73,13 @@ def pids_limit(configured: int | None) -> int:
     return max(configured, 0)
 
 
-def prepare_bundle(ctr: Container) -> Path:
+def prepare_bundle(ctr: Container, network: str | None = None,
+                   etc_texts: dict[str, str] | None = None) -> Path:
     """Mount the rootfs and write config.json; returns the rootfs path.
+
+    ``network``: the spec's network mode (engine/networks.py ``setup_for_init``;
+    default the config's); ``etc_texts``: /etc/hosts and /etc/resolv.conf texts that
+    replace the defaults (container path -> text).
 
     On failure the caller unmounts (``Container._undo_init``).
     """
@@ -91,7 +96,14 @@ def prepare_bundle(ctr: Container) -> Path:
     hostname = cfg.hostname or rec.id[:12]
     env = build_env(img_cfg.get("Env") or [], cfg.env, hostname, cfg.tty)
     workdir = cfg.workdir or img_cfg.get("WorkingDir") or "/"
-    etc_files = write_etc_files(ctr.dir, hostname, cfg.network)
+    net_mode = network or cfg.network
+    etc_files = write_etc_files(ctr.dir, hostname, net_mode)
+    for dest, text in (etc_texts or {}).items():
+        if dest in etc_files:
+            write_private(Path(etc_files[dest]), text.encode())
+            os.chmod(etc_files[dest], 0o644)
+    if cfg.no_hosts:
+        etc_files.pop("/etc/hosts", None)  # the image's own stays
     annotations = {**(img_cfg.get("Labels") or {}), **cfg.labels, **cfg.annotations}
     sec = parse_security_opts(cfg.security_opt, check_files=False)
     spec = build_spec(SpecOptions(
@@ -103,7 +115,7 @@ def prepare_bundle(ctr: Container) -> Path:
             no_new_privileges=sec.no_new_privileges,
         ),
         hostname=hostname,
-        network=cfg.network,
+        network=net_mode,
         mounts=[BindMount(**m) for m in cfg.mounts],
         etc_files=etc_files,
         annotations=annotations,

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..state.records import State
+from .networks import network_settings, ps_ports
 
 if TYPE_CHECKING:
     from typing import TextIO
@@ -132,6 +133,7 @@ def container_summary(ctr: Container, exec_sessions: int) -> dict[str, Any]:
         "AutoRemove": r.config.auto_remove,
         "ExecSessions": exec_sessions,
         "OwnerKernel": r.owner_kernel,
+        "Ports": ps_ports(r.config),
     }
 
 
@@ -239,6 +241,7 @@ def container_inspect(ctr: Container) -> dict[str, Any]:
             "Init": cfg.init,
             "Ulimits": cfg.ulimits,
         },
+        "NetworkSettings": network_settings(ctr),
         "OwnerKernel": rec.owner_kernel,
     }
 

@@ -84,6 +84,9 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
         raise UsageError("--cpus must be a positive number")
     parse_detach_keys(detach_keys(args))
     security_opt = security_opts(getattr(args, "security_opt", []), args.privileged)
+    from ..engine.networks import network_flags
+
+    net = network_flags(args)
     return ContainerConfig(
         image=args.image,
         command=[],
@@ -95,7 +98,7 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
         tty=args.tty,
         stdin=args.interactive,
         hostname=args.hostname,
-        network=args.network,
+        network=net.network,
         mounts=[bind_mount(v) for v in args.volume],
         labels=parse_kv(args.label, "label"),
         annotations=parse_kv(args.annotation, "annotation"),
@@ -113,6 +116,18 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
         cpus=args.cpus,
         shm_size=parse_size(args.shm_size) if args.shm_size else None,
         security_opt=security_opt,
+        networks=net.networks,
+        network_aliases=list(args.network_alias),
+        static_ip=args.ip or "",
+        static_mac=args.mac_address or "",
+        ports=net.ports,
+        expose=net.expose,
+        dns_servers=list(args.dns),
+        dns_search=list(args.dns_search),
+        dns_options=list(args.dns_option),
+        add_hosts=list(args.add_host),
+        no_hosts=args.no_hosts,
+        publish_all=args.publish_all,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 from ..errors import UsageError
 from .parser_images import add_image_commands, add_pull_flags
+from .parser_networks import add_network_commands, add_network_flags
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,8 +66,7 @@ def _add_create_flags(p: Any) -> None:
     p.add_argument("--stop-timeout", type=int, default=None,
                    help="seconds to wait before SIGKILL on stop (default 10)")
     p.add_argument("--init", action="store_true", help="run an init (catatonit) as PID 1")
-    p.add_argument("--network", "--net", default="none", choices=["none", "host"],
-                   help="network mode (bridge networking is not available yet)")
+    add_network_flags(p)
     p.add_argument("-h", "--hostname", default="", help="container host name")
     p.add_argument("--privileged", action="store_true",
                    help="all capabilities and devices, no seccomp, no masked paths")
@@ -198,6 +198,7 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
     _containers(p)
 
     add_image_commands(sub, add)
+    add_network_commands(sub, add)
 
     add("info", "show runtime information as JSON")
     add("version", "show the version")
@@ -211,11 +212,7 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
     p.add_argument("-w", "--workdir", default="")
     _detach_keys_flag(p)
     p.add_argument("--privileged", action="store_true",
-                   help="all capabilities and devices, no seccomp, no masked paths")
-    p.add_argument("--security-opt", action="append", default=[], metavar="OPT",
-                   help="seccomp=unconfined|PATH, no-new-privileges[=true|false], "
-                   "mask=PATH[:PATH...], unmask=PATH[:PATH...]|ALL, label=disable, "
-                   "apparmor=NAME|unconfined")
+                   help="every capability (still under the container's seccomp profile)")
     p.add_argument("--preserve-fds", type=int, default=0)
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")

@@ -25,6 +25,7 @@ from ..errors import (
 from ..grammar.options import container_config, exec_config
 from ..grammar.signals import parse_signal
 from .commands_images import IMAGE_HANDLERS
+from .commands_networks import NETWORK_HANDLERS
 from .execs import attached_exec, raise_for
 from .handles import (
     ContainerHandle,
@@ -332,7 +333,7 @@ LINE_COMMANDS: dict[str, Handler] = {
     "info": cmd_info, "version": cmd_version, "stop": cmd_stop, "restart": cmd_restart,
     "kill": cmd_kill, "pause": cmd_pause, "unpause": cmd_unpause, "start": cmd_start,
     "init": cmd_init, "rm": cmd_rm, "wait": cmd_wait, "system": cmd_system,
-    "container": cmd_container, **IMAGE_HANDLERS,
+    "container": cmd_container, **IMAGE_HANDLERS, **NETWORK_HANDLERS,
 }
 
 

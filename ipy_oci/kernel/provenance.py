@@ -100,8 +100,10 @@ def reproduce_command(cfg: Any, env_args: list[str], image: str, program: BodyPr
     for m in cfg.mounts:
         argv += ["-v", f"{m['source']}:{m['destination']}" + (":ro" if m.get("readonly")
                                                                else "")]
-    if cfg.network != "none":
+    if cfg.network != "bridge":
         argv += ["--network", cfg.network]
+    elif cfg.networks and cfg.networks != ["ipy-oci"]:
+        argv += ["--network", ",".join(cfg.networks)]
     if cfg.read_only:
         argv.append("--read-only")
     if cfg.privileged:

@@ -123,6 +123,23 @@ class ContainerConfig(JsonConfig):
     # no-new-privileges, mask=..., unmask=..., label=..., apparmor=...); see
     # oci/spec_seccomp.py. [] means podman's defaults (the default seccomp profile).
     security_opt: list[str] = field(default_factory=list)
+    # Networking (engine/networks.py). ``network`` is "bridge" (connected to
+    # ``networks``, the default network when empty), "none", "host",
+    # "container:<full id>" or "ns:<path>".
+    networks: list[str] = field(default_factory=list)
+    network_aliases: list[str] = field(default_factory=list)
+    static_ip: str = ""
+    static_mac: str = ""
+    # Resolved port mappings (PortMapping.to_json(): host ports already picked).
+    ports: list[dict[str, Any]] = field(default_factory=list)
+    # Exposed ports as "80/tcp" (--expose and the image's ExposedPorts).
+    expose: list[str] = field(default_factory=list)
+    dns_servers: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    add_hosts: list[str] = field(default_factory=list)
+    no_hosts: bool = False
+    publish_all: bool = False
 
 
 @dataclass
