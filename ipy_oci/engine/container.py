@@ -222,14 +222,19 @@ class Container:
         no mount; the container is configured again."""
         oci = self.oci
         # A conmon or runc of ours that no record names yet (their command lines
-        # carry the container id); then the runtime's own state.
+        # carry the container id); then the runtime's own state. Each step on its
+        # own: a runtime that is missing (or fails) must not keep the rest from
+        # being undone, or the intent would stay for ever.
         oci.kill_monitors(self.id)
         try:
             oci.delete_container(self.id)
         except Exception:
             pass
         self._remove_runtime_files()
-        oci.exit_file_path(self.id).unlink(missing_ok=True)
+        try:
+            oci.exit_file_path(self.id).unlink(missing_ok=True)
+        except Exception:
+            pass
         from ..storage.rootfs import unmount_rootfs
         from .networks import teardown
 

@@ -27,7 +27,7 @@ METADATA_KEY = "ipy_oci"
 # Container settings that change what a run computes; the rest is noise.
 _CONFIG_KEYS = ("user", "workdir", "hostname", "network", "mounts", "read_only", "privileged",
                 "cap_add", "cap_drop", "ulimits", "memory", "pids_limit", "cpus", "shm_size",
-                "init", "labels", "annotations")
+                "init", "labels", "annotations", "security_opt", "ports")
 _REPRODUCE_LIMIT = 4096
 
 
@@ -109,7 +109,7 @@ def reproduce_command(cfg: Any, env_args: list[str], image: str, program: BodyPr
     if cfg.privileged:
         argv.append("--privileged")
     for flag, values in (("--cap-add", cfg.cap_add), ("--cap-drop", cfg.cap_drop),
-                         ("--ulimit", cfg.ulimits)):
+                         ("--ulimit", cfg.ulimits), ("--security-opt", cfg.security_opt)):
         for v in values:
             argv += [flag, v]
     if cfg.memory:
