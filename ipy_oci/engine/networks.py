@@ -62,6 +62,9 @@ def parse_network_mode(values: Sequence[str]) -> tuple[str, list[str]]:
             name = name.strip()
             if not name:
                 raise UsageError(f"invalid --network value {value!r}: empty network name")
+            if name in (*_MODES, *_UNSUPPORTED) or name.startswith(("container:", "ns:")):
+                modes.append(name)  # a mode inside a list: refused as a conflict below
+                continue
             if name in (BRIDGE, "private", "default"):
                 from ..network import DEFAULT_NETWORK
 

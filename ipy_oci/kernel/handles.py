@@ -11,6 +11,7 @@ import signal as _signal
 from typing import TYPE_CHECKING, Any
 
 from ..engine.attached import ProcessResult
+from ..engine.networks import ps_ports, ps_ports_text
 from ..engine.records import State
 from ..engine.views import ago, describe_exit, human_size, status_text
 from ..errors import NoSuchContainer
@@ -109,6 +110,11 @@ class ContainerHandle:
     def inspect(self) -> InspectData:
         return InspectData(self.container.inspect())
 
+    @property
+    def ports(self) -> list[dict[str, Any]]:
+        """The published ports, as ``ps --format json``'s ``Ports`` rows."""
+        return ps_ports(self.container.record.config)
+
     # -- display ------------------------------------------------------------------------------
     def __repr__(self) -> str:
         return f"<Container {self.name} {self.id[:12]} {self.state}>"
@@ -129,6 +135,8 @@ class ContainerHandle:
         ]
         if r.state in (State.EXITED, State.STOPPED):
             pairs.append(("exit code", h.esc(describe_exit(r.exit_code))))
+        if r.config.ports:
+            pairs.append(("ports", ports_html(self.ports)))
         if r.config.auto_remove:
             pairs.append(("removed on exit", "yes"))
         return h.fields(pairs)
@@ -148,9 +156,11 @@ class ContainerList(list[ContainerHandle]):
             return "<i>no containers</i>"
         rows = [[h.mono(c.id[:12]), h.esc(c.name), h.esc(c.image),
                  h.mono(_short(" ".join(c.command), 30)), h.badge(c.state),
-                 h.esc(status_text(c.container)), str(c.exec_sessions())]
+                 h.esc(status_text(c.container)), str(c.exec_sessions()),
+                 ports_html(c.ports) if not c.removed else ""]
                 for c in self]
-        return h.table(["ID", "NAME", "IMAGE", "COMMAND", "STATE", "STATUS", "EXECS"], rows)
+        return h.table(["ID", "NAME", "IMAGE", "COMMAND", "STATE", "STATUS", "EXECS",
+                        "PORTS"], rows)
 
 
 class InspectData(dict[str, Any]):
@@ -252,6 +262,41 @@ def register_formatters(ipython: Any) -> None:
     formatters["text/plain"].for_type(
         ProcessResult, lambda res, p, cycle: p.text(result_text(res)))
     formatters["text/html"].for_type(ProcessResult, result_html)
+
+
+def port_url(host_ip: str, host_port: int) -> str:
+    """Where a published port is reached from this machine: loopback for a port
+    published on every address (or on loopback), the host address otherwise."""
+    ip = host_ip or "0.0.0.0"
+    if ip in ("0.0.0.0", "::", "127.0.0.1"):
+        ip = "127.0.0.1"
+    elif ":" in ip:
+        ip = f"[{ip}]"
+    return f"http://{ip}:{host_port}/"
+
+
+def ports_html(ports: list[dict[str, Any]]) -> str:
+    """``ps`` rows' ``Ports`` (engine/networks.ps_ports) as podman's PORTS text,
+    ``0.0.0.0:8080->80/tcp``, each TCP host port a link."""
+    out = []
+    for p in ports:
+        text = ps_ports_text_of(p)
+        if p.get("protocol", "tcp") != "tcp":
+            out.append(h.mono(text))
+            continue
+        first = int(p["host_port"])
+        links = [f'<a href="{h.esc(port_url(p.get("host_ip", ""), hp))}" target="_blank" '
+                 f'rel="noopener">{h.esc(port_url(p.get("host_ip", ""), hp))}</a>'
+                 for hp in range(first, first + int(p.get("range", 1)))]
+        out.append(f"{h.mono(text)} {' '.join(links)}")
+    return "<br>".join(out)
+
+
+def ps_ports_text_of(port: dict[str, Any]) -> str:
+    """One ``Ports`` row in the PORTS column's words (engine/networks.ps_ports_text)."""
+    from types import SimpleNamespace
+
+    return ps_ports_text(SimpleNamespace(ports=[port]))  # type: ignore[arg-type]
 
 
 def _short(text: str, n: int) -> str:

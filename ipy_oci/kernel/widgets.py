@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 from traitlets import Unicode
 
+from ..engine.networks import ps_ports_text
 from ..engine.records import State
 from ..engine.views import describe_exit, human_duration
 from ..errors import NoSuchContainer, NoSuchExecSession, OciError
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 MIN_INTERVAL = 0.5  # refresh at most twice a second
 _SYNC_EVERY = 4  # every 4th poll also syncs with the runtime (exit files, conmon)
-_COLUMNS = ("name", "image", "state", "uptime", "execs", "")
+_COLUMNS = ("name", "image", "state", "uptime", "execs", "ports", "")
 _LOG_LINES = 200
 
 
@@ -75,6 +76,11 @@ def _uptime(state: str, started: float) -> str:
     return "Less than a minute" if seconds < 60 else human_duration(seconds)
 
 
+def _ports_html(text: str) -> str:
+    """podman's PORTS column (engine/networks.ps_ports_text), one mapping a line."""
+    return "<br>".join(f"<code>{escape(p)}</code>" for p in text.split(", ") if p)
+
+
 class _Row:
     """The widgets of one container in a ContainerTable."""
 
@@ -85,6 +91,7 @@ class _Row:
         self.state = w.HTML()
         self.uptime = w.Label()
         self.execs = w.Label()
+        self.ports = w.HTML()
         small = w.Layout(width="auto", padding="0 6px")
         self.stop = w.Button(description="stop", layout=small, tooltip="stop the container")
         self.pause = w.Button(description="pause", layout=small)
@@ -101,10 +108,11 @@ class _Row:
 
     @property
     def cells(self) -> list[Any]:
-        return [self.name, self.image, self.state, self.uptime, self.execs, self.buttons]
+        return [self.name, self.image, self.state, self.uptime, self.execs, self.ports,
+                self.buttons]
 
     def update(self, name: str, image: str, state: str, uptime: str, code: int | None,
-               execs: int) -> None:
+               execs: int, ports: str = "") -> None:
         # Setting a trait to its current value sends nothing: only changes go out.
         self._state = state
         self.name.value = f"<b>{escape(name)}</b>"
@@ -113,6 +121,7 @@ class _Row:
         self.state.value = h.badge(state, label)
         self.uptime.value = uptime
         self.execs.value = str(execs)
+        self.ports.value = _ports_html(ports)
         self.pause.description = "unpause" if state == State.PAUSED else "pause"
         self._enable()
 
@@ -152,7 +161,8 @@ class ContainerTable(w.VBox):
         self._title = w.HTML()
         self._header = [w.HTML(f"<b>{c}</b>") for c in _COLUMNS]
         self._grid = w.GridBox(children=self._header, layout=w.Layout(
-            grid_template_columns="minmax(8em,auto) minmax(8em,auto) auto auto auto auto",
+            grid_template_columns="minmax(8em,auto) minmax(8em,auto) auto auto auto auto "
+                                  "auto",
             grid_gap="2px 12px", align_items="center"))
         self._message = w.HTML()
         self._logs_for = ""
@@ -166,7 +176,8 @@ class ContainerTable(w.VBox):
     def _read(self, rt: Runtime, sync: bool) -> list[tuple[Any, ...]]:
         counts = Counter(s.record.container_id for s in rt.exec_sessions(sync=False))
         return [(c.id, c.name, c.record.image_name, State.display(c.state),
-                 _uptime(c.state, c.record.started_at), c.record.exit_code, counts[c.id])
+                 _uptime(c.state, c.record.started_at), c.record.exit_code, counts[c.id],
+                 ps_ports_text(c.record.config))
                 for c in rt.containers(all=self._all, sync=sync)]
 
     def _poll(self) -> bool:
@@ -195,8 +206,8 @@ class ContainerTable(w.VBox):
                 self._order = ids
                 self._grid.children = self._header + [
                     cell for cid in ids for cell in self._rows[cid].cells]
-            for cid, name, image, state, uptime, code, execs in rows:
-                self._rows[cid].update(name, image, state, uptime, code, execs)
+            for cid, name, image, state, uptime, code, execs, ports in rows:
+                self._rows[cid].update(name, image, state, uptime, code, execs, ports)
             running = sum(1 for r in rows if r[3] == State.RUNNING)
             self._title.value = (f"<b>ipy-oci containers</b>: {len(rows)} "
                                  f"({running} running)")

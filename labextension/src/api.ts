@@ -34,6 +34,17 @@ export interface IContainer {
   Labels?: Record<string, string> | null;
   AutoRemove?: boolean;
   ExecSessions?: number;
+  /** Published ports, as `ps --format json` lists them. */
+  Ports?: IPortMapping[] | null;
+}
+
+/** One published port (range) of a container, podman's `ps` JSON shape. */
+export interface IPortMapping {
+  host_ip?: string;
+  container_port: number;
+  host_port: number;
+  range?: number;
+  protocol?: string;
 }
 
 /** One exec session, as `GET exec` and `GET exec/{sid}` answer. */

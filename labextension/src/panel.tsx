@@ -18,7 +18,15 @@ import * as React from 'react';
 import { IContainer, IExecSession, SESSION_STOP_TIMEOUT } from './api';
 import { containersIcon } from './icons';
 import { ContainersModel } from './model';
-import { containerName, isRunningState, shortId, since, terminalLabel } from './util';
+import {
+  containerName,
+  formatPort,
+  isRunningState,
+  portUrl,
+  shortId,
+  since,
+  terminalLabel
+} from './util';
 
 /** What the panel asks the application to do. */
 export interface IPanelActions {
@@ -258,6 +266,30 @@ function ContainerItem(props: IContainerItemProps): JSX.Element {
         </span>
         <span className="jp-IpyOci-containerUptime">{uptime}</span>
       </div>
+      {c.Ports && c.Ports.length ? (
+        <div className="jp-IpyOci-containerMeta jp-IpyOci-containerPorts">
+          {c.Ports.map(p => {
+            const text = formatPort(p);
+            const url = portUrl(p);
+            return url && running ? (
+              <a
+                key={text}
+                className="jp-IpyOci-containerPort"
+                href={url}
+                target="_blank"
+                rel="noopener noreferrer"
+                title={`Open ${url}`}
+              >
+                {text}
+              </a>
+            ) : (
+              <code key={text} className="jp-IpyOci-containerPort">
+                {text}
+              </code>
+            );
+          })}
+        </div>
+      ) : null}
       {sessions.length ? (
         <ul className="jp-IpyOci-sessionList">
           {sessions.map(s => (

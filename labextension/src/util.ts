@@ -198,3 +198,49 @@ export function attachUrl(
 export function reconnectDelay(attempt: number): number {
   return Math.min(10000, 500 * Math.pow(2, Math.max(0, attempt)));
 }
+
+/** One published port (range), as the REST container list gives it. */
+export interface IPortRow {
+  host_ip?: string;
+  container_port: number;
+  host_port: number;
+  range?: number;
+  protocol?: string;
+}
+
+/**
+ * podman's PORTS text of one mapping: `0.0.0.0:8080->80/tcp`,
+ * `127.0.0.1:8081-8082->81-82/tcp` (an empty host IP is every address).
+ */
+export function formatPort(p: IPortRow): string {
+  const ip = p.host_ip || '0.0.0.0';
+  const n = Math.max(1, Number(p.range ?? 1));
+  const hp = Number(p.host_port);
+  const cp = Number(p.container_port);
+  const host = n === 1 ? `${hp}` : `${hp}-${hp + n - 1}`;
+  const ctr = n === 1 ? `${cp}` : `${cp}-${cp + n - 1}`;
+  return `${ip}:${host}->${ctr}/${p.protocol || 'tcp'}`;
+}
+
+/** The PORTS column: every mapping, comma-separated ('' for none). */
+export function formatPorts(ports: IPortRow[] | null | undefined): string {
+  return (ports ?? []).map(formatPort).join(', ');
+}
+
+/**
+ * Where a published TCP port is reached from the browser's machine: loopback
+ * for a port published on every address or on loopback, the host IP
+ * otherwise; null for UDP and SCTP.
+ */
+export function portUrl(p: IPortRow): string | null {
+  if ((p.protocol || 'tcp') !== 'tcp') {
+    return null;
+  }
+  let ip = p.host_ip || '0.0.0.0';
+  if (ip === '0.0.0.0' || ip === '::' || ip === '127.0.0.1') {
+    ip = '127.0.0.1';
+  } else if (ip.includes(':')) {
+    ip = `[${ip}]`;
+  }
+  return `http://${ip}:${p.host_port}/`;
+}

@@ -7,10 +7,13 @@ import {
   containerName,
   exitBanner,
   formatDuration,
+  formatPort,
+  formatPorts,
   isRunningState,
   parseAttachMessage,
   parseExecOutput,
   parseTime,
+  portUrl,
   reconnectDelay,
   since,
   terminalLabel
@@ -96,4 +99,30 @@ test('names, labels, states, backoff', () => {
   assert.equal(reconnectDelay(0), 500);
   assert.equal(reconnectDelay(1), 1000);
   assert.equal(reconnectDelay(20), 10000);
+});
+
+test('formatPorts writes podman ps PORTS text', () => {
+  assert.equal(formatPorts(undefined), '');
+  assert.equal(formatPorts([]), '');
+  assert.equal(
+    formatPorts([
+      { host_ip: '', container_port: 80, host_port: 8080, range: 1, protocol: 'tcp' },
+      { host_ip: '127.0.0.1', container_port: 81, host_port: 8081, range: 2, protocol: 'tcp' },
+      { host_ip: '', container_port: 53, host_port: 5353, protocol: 'udp' }
+    ]),
+    '0.0.0.0:8080->80/tcp, 127.0.0.1:8081-8082->81-82/tcp, 0.0.0.0:5353->53/udp'
+  );
+  assert.equal(
+    formatPort({ container_port: 80, host_port: 9000 }),
+    '0.0.0.0:9000->80/tcp'
+  );
+});
+
+test('portUrl links TCP ports through loopback or their host IP', () => {
+  assert.equal(portUrl({ host_ip: '', container_port: 80, host_port: 8080 }), 'http://127.0.0.1:8080/');
+  assert.equal(portUrl({ host_ip: '0.0.0.0', container_port: 80, host_port: 1 }), 'http://127.0.0.1:1/');
+  assert.equal(portUrl({ host_ip: '127.0.0.1', container_port: 80, host_port: 2 }), 'http://127.0.0.1:2/');
+  assert.equal(portUrl({ host_ip: '192.0.2.7', container_port: 80, host_port: 3 }), 'http://192.0.2.7:3/');
+  assert.equal(portUrl({ host_ip: 'fd00::1', container_port: 80, host_port: 4 }), 'http://[fd00::1]:4/');
+  assert.equal(portUrl({ host_ip: '', container_port: 53, host_port: 5, protocol: 'udp' }), null);
 });

@@ -352,12 +352,17 @@ def test_load_with_a_duplicate_member(oci: OciEnv, tmp_path: Path) -> None:
 def test_a_state_file_that_is_not_a_database(oci: OciEnv) -> None:
     db = oci.root / "state.db"
     oci.cli("ps", "-a", check=True)
-    for suffix in ("-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
-    saved = db.read_bytes()
+    # The database is the file and its write-ahead log together: keep both.
+    files = [db, Path(str(db) + "-wal"), Path(str(db) + "-shm")]
+    saved = {f: f.read_bytes() for f in files if f.exists()}
+    for f in files[1:]:
+        f.unlink(missing_ok=True)
     db.write_bytes(b"not a database, really " * 200)
     try:
         err = clean_error(oci.cli("ps", "-a"))
         assert str(db) in err and "mv " in err
     finally:
-        db.write_bytes(saved)
+        for f in files[1:]:
+            f.unlink(missing_ok=True)
+        for f, data in saved.items():
+            f.write_bytes(data)

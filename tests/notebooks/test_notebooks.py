@@ -414,13 +414,87 @@ def check_experiment_cells(nb: Executed, oci: Any) -> None:
     assert leaked_processes(workdir) == [] and leaked_mounts(workdir) == []
 
 
+# -- 05 · container networking ----------------------------------------------------------------
+def check_container_networking(nb: Executed, oci: Any) -> None:
+    assert f"runroot: {oci.runroot}\n" in nb.stdout("setup")
+    port = int(search(r"host port: (\d+)", nb.stdout("setup")).group(1))
+    m = re.fullmatch(r"<Container nb05-web ([0-9a-f]{12}) running>", nb.result("web"))
+    assert m
+    short_id = m.group(1)
+    link = f'href="http://127.0.0.1:{port}/"'
+    assert f"127.0.0.1:{port}-&gt;80/tcp" in nb.result("web", "text/html")
+    assert link in nb.result("web", "text/html")
+
+    # The netns: a file in RUNROOT/netns whose inode is the container's net namespace.
+    out = nb.stdout("netns")
+    key = search(r"SandboxKey: +(\S+)", out).group(1)
+    assert Path(key).parent == oci.runroot / "netns" and Path(key).name.startswith(short_id)
+    assert f"files in RUNROOT/netns: ['{Path(key).name}']" in out
+    inode = search(r"inode of that file: +(\d+)", out).group(1)
+    assert f"container's PID 1:       net:[{inode}]\n" in out
+    assert f"this kernel:             {os.readlink('/proc/self/ns/net')}\n" in out
+    m = search(r"address (\S+)/(\d+), gateway (\S+), MAC ", out)
+    ip, gateway = m.group(1), m.group(3)
+
+    # The veth pair: eth0 inside, its peer on the host, plugged into the bridge.
+    inside = nb.stdout("veth-inside")
+    peer = search(r"eth0's peer is interface (\d+) of the host", inside).group(1)
+    assert re.search(rf"^2: eth0@if{peer}: ", inside, re.M)
+    assert f"inet {ip}/" in inside
+    assert [x.split(":")[1].strip() for x in lines(inside) if re.match(r"\d+: \S+:", x)] \
+        == ["lo", f"eth0@if{peer}"]
+    host = nb.stdout("veth-host")
+    veth = search(rf"^{peer}: (veth\d+)@if2: ", host, re.M).group(1)
+    bridge_out = nb.stdout("bridge")
+    bridge = search(r"network ipy-oci: bridge (\S+) subnets", bridge_out).group(1)
+    assert f" master {bridge} " in host
+    assert re.search(rf"^\d+: {bridge}\s+inet {re.escape(gateway)}/", bridge_out, re.M)
+    assert f"'{veth}'" in search(r"ports of the bridge: (.*)", bridge_out).group(1)
+    assert nb.stdout("route").startswith(f"default via {gateway} dev eth0 ")
+
+    # NAT: the DNAT rule of the published port, to the container's address.
+    nat = nb.stdout("nat")
+    assert re.search(rf"-d 127\.0\.0\.1/32 -p tcp -m tcp --dport {port} -j DNAT "
+                     rf"--to-destination {re.escape(ip)}:80$", nat, re.M), nat
+    assert all(f"--dport {port} " in x or f" {ip}" in x for x in lines(nat))
+
+    # The published port answers from the notebook; port and ps show it.
+    assert nb.stdout("publish") == (f"GET /hostname -> {short_id}\n"
+                                    f"container id:   {short_id}\n")
+    assert nb.value("port") == [f"80/tcp -> 127.0.0.1:{port}"]
+    assert link in nb.result("ps", "text/html") and "PORTS" in nb.result("ps", "text/html")
+
+    # DNS on a user network: aardvark-dns on its gateway answers the other's name.
+    assert nb.result("net-create") == "'nb05-net'"
+    db_ip = search(r"nb05-db has address (\S+)", nb.stdout("db")).group(1)
+    dns = nb.stdout("dns")
+    dns_server = search(r"^nameserver (\S+)$", dns, re.M).group(1)
+    assert db_ip.rsplit(".", 1)[0] == dns_server.rsplit(".", 1)[0]  # the network's gateway
+    assert dns_server != gateway  # another network, another subnet
+    assert re.search(rf"^Name:\s+nb05-db(\.dns\.podman)?\nAddress: {re.escape(db_ip)}$",
+                     dns, re.M), dns
+
+    # host.containers.internal is the gateway, and the kernel's server answers there.
+    assert f"listening on {gateway}:" in nb.stdout("host")
+    assert nb.stdout("host-inside") == (f"{gateway}\thost.containers.internal\n"
+                                        "hello from the host\n")
+    assert nb.stdout("none") == "lo\n"  # only loopback, and no route at all
+
+    assert nb.stdout("cleanup") == ("nb05-web\nnb05-db\nremoved networks: ['nb05-net']\n"
+                                    "files in RUNROOT/netns: []\n"
+                                    "veth peer still there: False\n"
+                                    "DNAT rule still there: False\n")
+
+
 CHECKS: dict[str, Callable[[Executed, Any], None]] = {
     "01-first-containers": check_first_containers,
     "02-exec-sessions-and-reaping": check_exec_sessions,
     "03-container-internals": check_container_internals,
     "04-reproducible-experiment-cells": check_experiment_cells,
+    "05-container-networking": check_container_networking,
 }
-_NEEDS = {"04-reproducible-experiment-cells": ("docker-registry", "skopeo")}
+_NEEDS = {"04-reproducible-experiment-cells": ("docker-registry", "skopeo"),
+          "05-container-networking": ("iptables-save", "/usr/lib/podman/netavark")}
 
 
 def test_every_notebook_is_checked() -> None:
