@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 
 SUITE = [
     ("exec_latency.py", ["--rounds", "40"]),
-    ("run_latency.py", ["--rounds", "20"]),
+    ("run_latency.py", ["--rounds", "20", "--bridge"]),
     ("concurrency.py", ["--procs", "8", "--execs", "50"]),
     ("throughput.py", ["--size", str(1 << 30)]),
     ("memory.py", ["--sessions", "10"]),

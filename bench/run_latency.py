@@ -57,6 +57,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--bridge", action="store_true",
+                    help="also both on their default bridge networks (issue 12)")
     args = ap.parse_args()
     with Bench() as b:
         with step("podman image and raw bundle"):
@@ -88,7 +90,26 @@ def main() -> int:
                 "`--network none`)", f"{ours:.1f} ms", f"{pod:.1f} ms",
                 f"{raw_m:.1f} ms (runc run)", f"{pod / ours:.2f}× faster", "≥ 2× faster",
                 pod / ours >= 2, figure=3)
+        if args.bridge:
+            bridge(b, image, args.rounds, args.warmup)
     return 0
+
+
+def bridge(b: Bench, image: str, rounds: int, warmup: int) -> None:
+    """Issue 12's figure: the same, each on its default bridge network (netavark)."""
+    pod_flags = [f for f in PODMAN_RUN_FLAGS if f not in ("--network", "none")]
+    ours_name, pod_name = "ipy-oci run --rm (bridge)", "podman run --rm (bridge)"
+    with step(f"bridge: {rounds} rounds"):
+        samples = interleave({
+            ours_name: lambda: b.ours("run", "--rm", "busybox", "true"),
+            pod_name: lambda: b.pod("run", "--rm", *pod_flags, image, "true"),
+        }, rounds, warmup)
+    print(table(f"run --rm busybox true on the default bridge network ({rounds} rounds, "
+                "interleaved)", samples, ours_name, pod_name))
+    ours, pod = median(samples[ours_name]), median(samples[pod_name])
+    summary("`ipy-oci run --rm busybox true` vs `podman run --rm`, default bridge networks "
+            "(issue 12)", f"{ours:.1f} ms", f"{pod:.1f} ms", "",
+            f"{pod / ours:.2f}× faster", "≥ 2× faster", pod / ours >= 2)
 
 
 if __name__ == "__main__":

@@ -340,7 +340,7 @@ def test_load_with_an_absolute_config_path(oci: OciEnv, tmp_path: Path) -> None:
 def test_load_with_a_duplicate_member(oci: OciEnv, tmp_path: Path) -> None:
     archive, _ = docker_archive([tar_of({"a": b"x"})])
     with tarfile.open(fileobj=io.BytesIO(archive)) as tf:
-        members = [(m.name, tf.extractfile(m).read()) for m in tf.getmembers()]  # type: ignore[union-attr]
+        members = [(m.name, tf.extractfile(m).read()) for m in tf.getmembers()]
     first = next(name for name, _ in members if name.startswith("blobs/"))
     path = tmp_path / "dup.tar"
     path.write_bytes(tar_of([*members, (first, b"two")]))

@@ -101,7 +101,7 @@ class World:
         return st, NetworkDriver(st, self.runroot)
 
     def network(self, name: str, **kw: object) -> str:
-        net = self.driver.networks.create(name, **kw)  # type: ignore[arg-type]
+        net = self.driver.networks.create(name, **kw)
         self.subnets.update(s.subnet for s in net.subnets)
         self.bridges.add(net.interface)
         return net.name
@@ -110,8 +110,8 @@ class World:
         if network == DEFAULT_NETWORK:
             self.subnets.add(DEFAULT_SUBNET)
             self.bridges.add(DEFAULT_INTERFACE)
-        self.driver.networks.connect(cid(n), network, aliases=kw.pop("aliases", ()))  # type: ignore[arg-type]
-        return self.driver.setup(cid(n), name, **kw)  # type: ignore[arg-type]
+        self.driver.networks.connect(cid(n), network, aliases=kw.pop("aliases", ()))
+        return self.driver.setup(cid(n), name, **kw)
 
 
 def find_leaks(w: World, veths_before: set[str], chains_before: set[str]

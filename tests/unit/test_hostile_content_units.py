@@ -457,7 +457,7 @@ def test_pull_checks_space_before_downloading(tiny_fs: Path) -> None:
     store = ImageStore(tiny_fs / "root", limits=StorageLimits(min_free_space=1 << 20))
     fake = FakeSkopeo([tar_bytes([reg("a")])], claimed_size=8 << 20)
     with pytest.raises(StorageFull, match="downloading the 2 missing blobs") as err:
-        pull(store, "127.0.0.1:5000/x:1", skopeo=fake)  # type: ignore[arg-type]
+        pull(store, "127.0.0.1:5000/x:1", skopeo=fake)
     assert "min_free_space" in str(err.value)
     assert store.list() == [] and leftovers(store) == []
 
@@ -468,7 +468,7 @@ def test_pull_that_fills_the_disk_leaves_nothing(tiny_fs: Path) -> None:
     store = ImageStore(tiny_fs / "root", limits=StorageLimits(min_free_space=0))
     fake = FakeSkopeo([tar_bytes([reg("a", b"small")]), tar_bytes(bomb_entries(8 << 20))])
     with pytest.raises(StorageFull) as err:
-        pull(store, "127.0.0.1:5000/x:1", skopeo=fake)  # type: ignore[arg-type]
+        pull(store, "127.0.0.1:5000/x:1", skopeo=fake)
     msg = str(err.value)
     assert msg.startswith("pulling 127.0.0.1:5000/x:1: layer sha256:"), msg
     assert "space" in msg and str(tiny_fs) in msg

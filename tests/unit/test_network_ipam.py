@@ -70,7 +70,7 @@ def test_static_ip_and_all_networks(store: StateStore) -> None:
     assert cid(3) not in store.leases(web.id).values()
 
 
-def _worker(db: str, i: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _worker(db: str, i: int, out: multiprocessing.Queue) -> None:
     st = StateStore(Path(db))
     try:
         Networks(st).connect(cid(i), "busy")
