@@ -145,7 +145,7 @@ def test_missing_command(oci: OciEnv) -> None:
     (["run", "--cpus", "0", "busybox", "true"], "--cpus"),
     (["run", "--cpus", "many", "busybox", "true"], "many"),
     (["run", "--pids-limit", "x", "busybox", "true"], "x"),
-    (["run", "--network", "none,host", "busybox", "true"], "none,host"),
+    (["run", "--network", "none,host", "busybox", "true"], "conflicting --network"),
     (["run", "-e", "=x", "busybox", "true"], "=x"),
     (["run", "-l", "=x", "busybox", "true"], "=x"),
     (["run", "-v", "relative-no-colon", "busybox", "true"], "relative-no-colon"),
