@@ -15,6 +15,8 @@ import io
 import json
 import os
 import select
+import shutil
+import socket
 import sqlite3
 import struct
 import subprocess
@@ -22,11 +24,14 @@ import sys
 import tarfile
 import termios
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+import pytest
 
 T = TypeVar("T")
 
@@ -367,3 +372,31 @@ def files_tar(files: dict[str, bytes]) -> bytes:
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+# -- networking -------------------------------------------------------------------------
+
+needs_network = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("iptables-save")
+    or not os.path.exists("/usr/lib/podman/netavark"),
+    reason="needs root, netavark and iptables")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_get(url: str, timeout: float = 10.0) -> str:
+    """The body at ``url``, retried until ``timeout`` (a server still starting)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return str(r.read().decode())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

@@ -12,39 +12,16 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import shutil
 import socket
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import OciEnv
+from helpers import OciEnv, free_port, http_get, needs_network
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("iptables-save")
-    or not os.path.exists("/usr/lib/podman/netavark"),
-    reason="needs root, netavark and iptables")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(url: str, timeout: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return str(r.read().decode())
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+pytestmark = needs_network
 
 
 def ok(oci: OciEnv, *args: str) -> str:
@@ -60,7 +37,7 @@ def httpd(oci: OciEnv, *flags: str) -> str:
 def test_published_port_reaches_httpd_and_port_inspect_ps(oci: OciEnv) -> None:
     port = free_port()
     cid = httpd(oci, "--name", "web", "-p", f"127.0.0.1:{port}:80")
-    assert get(f"http://127.0.0.1:{port}/hostname").strip() == cid[:12]
+    assert http_get(f"http://127.0.0.1:{port}/hostname").strip() == cid[:12]
     assert ok(oci, "port", "web").splitlines() == [f"80/tcp -> 127.0.0.1:{port}"]
     assert ok(oci, "port", "web", "80").strip() == f"127.0.0.1:{port}"
     ns = json.loads(ok(oci, "inspect", "web"))[0]["NetworkSettings"]
@@ -77,7 +54,7 @@ def test_published_port_reaches_httpd_and_port_inspect_ps(oci: OciEnv) -> None:
     assert not os.listdir(oci.runroot / "netns")
     assert json.loads(ok(oci, "inspect", "web"))[0]["NetworkSettings"]["IPAddress"] == ""
     ok(oci, "start", "web")
-    assert get(f"http://127.0.0.1:{port}/hostname").strip() == cid[:12]
+    assert http_get(f"http://127.0.0.1:{port}/hostname").strip() == cid[:12]
     ok(oci, "rm", "-f", "-t", "0", "web")
 
 
@@ -86,7 +63,7 @@ def test_publish_all_publishes_exposed_ports(oci: OciEnv) -> None:
     lines = ok(oci, "port", "pall").splitlines()
     assert len(lines) == 1 and lines[0].startswith("80/tcp -> 0.0.0.0:")
     port = int(lines[0].rsplit(":", 1)[1])
-    assert get(f"http://127.0.0.1:{port}/hostname").strip()
+    assert http_get(f"http://127.0.0.1:{port}/hostname").strip()
     ok(oci, "rm", "-f", "-t", "0", "pall")
 
 

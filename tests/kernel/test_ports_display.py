@@ -6,40 +6,12 @@ They show the engine's views (``ps_ports``/``ps_ports_text``), nothing computed 
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import time
-import urllib.request
 from typing import Any
 
-import pytest
+from helpers import free_port, http_get, needs_network
 from kernel_helpers import Kernel
 
 from ipy_oci.kernel.handles import port_url, ports_html
-
-needs_network = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("iptables-save")
-    or not os.path.exists("/usr/lib/podman/netavark"),
-    reason="needs root, netavark and iptables")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(url: str, timeout: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return str(r.read().decode())
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def test_port_urls_and_html() -> None:
@@ -78,8 +50,8 @@ def test_run_handle_ps_and_table_show_published_ports(oci: Any, kernel: Kernel) 
     assert f'href="http://127.0.0.2:{other_port}/"' in html
     # The links lead to the container: busybox httpd serves its /etc.
     short_id = kernel.value("h.id[:12]")
-    assert get(f"http://127.0.0.1:{any_port}/hostname").strip() == short_id
-    assert get(f"http://127.0.0.1:{lo_port}/hostname").strip() == short_id
+    assert http_get(f"http://127.0.0.1:{any_port}/hostname").strip() == short_id
+    assert http_get(f"http://127.0.0.1:{lo_port}/hostname").strip() == short_id
     # The engine's view: ps --format json's Ports rows.
     ports = kernel.value("h.ports")
     assert {(p["host_ip"], p["host_port"], p["container_port"]) for p in ports} == {
