@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..engine.container import Container
 from ..engine.networks import ps_ports_text
 from ..engine.runtime import Runtime
 from ..engine.views import (
@@ -17,6 +18,33 @@ from ..engine.views import (
 )
 from ..errors import NoSuchContainer, NoSuchExecSession, NoSuchImage, NotFoundError, OciError
 from .format import table
+
+# podman's ps column titles where they are not the field's name in capitals.
+PS_HEADERS = {"ID": "CONTAINER ID", "CreatedAt": "CREATED AT", "CreatedHuman": "CREATED",
+              "RunningFor": "CREATED"}
+
+
+def ps_template_row(ctr: Container, exec_sessions: int, no_trunc: bool) -> dict[str, object]:
+    """One container as ``ps --format`` templates see it (podman's field names)."""
+    from ..grammar.gotemplate import GoMap
+
+    r = ctr.record
+    row = container_summary(ctr, exec_sessions)
+    row.update({
+        "ID": r.id if no_trunc else r.id[:12], "Names": r.name, "Image": r.image_name,
+        "Command": " ".join(r.config.command), "CreatedAt": _created_at(r.created_at),
+        "CreatedHuman": ago(r.created_at), "RunningFor": ago(r.created_at),
+        "Status": status_text(ctr), "Ports": ps_ports_text(r.config),
+        "Labels": GoMap(r.config.labels), "Size": "",
+    })
+    return row
+
+
+def _created_at(ts: float) -> str:
+    """podman's CreatedAt: Go's time.Time String()."""
+    import time as _time
+
+    return _time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", _time.gmtime(ts))
 
 
 def cmd_ps(rt: Runtime, args: argparse.Namespace) -> int:
@@ -32,7 +60,13 @@ def cmd_ps(rt: Runtime, args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=4))
         return 0
     if args.format:
-        raise OciError(f"unsupported --format {args.format!r}: use 'json'")
+        from ..grammar.gotemplate import render_rows
+
+        counts = rt.exec_counts()
+        rows_data = [ps_template_row(c, counts.get(c.id, 0), args.no_trunc) for c in ctrs]
+        sys.stdout.write(render_rows(args.format, rows_data, heading=not args.noheading,
+                                     name="ps", headers=PS_HEADERS))
+        return 0
     rows = []
     for c in ctrs:
         r = c.record
@@ -43,8 +77,10 @@ def cmd_ps(rt: Runtime, args: argparse.Namespace) -> int:
                      ago(r.created_at),
                      status_text(c),
                      ps_ports_text(r.config), r.name])
-    print(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
-                rows))
+    header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    text = table(header, rows)
+    print(text.split("\n", 1)[1] if args.noheading and "\n" in text
+          else ("" if args.noheading else text))
     return 0
 
 
@@ -69,6 +105,12 @@ def cmd_inspect(rt: Runtime, args: argparse.Namespace) -> int:
             sys.stderr.write(f"Error: no such object: {ref!r} (not a container, image or "
                              "exec session known here)\n")
             rc = 125
+    fmt = args.format
+    if fmt and fmt != "json":
+        from ..grammar.gotemplate import render_rows
+
+        sys.stdout.write(render_rows(fmt, out, heading=False, name="inspect"))
+        return rc
     print(json.dumps(out, indent=4))
     return rc
 

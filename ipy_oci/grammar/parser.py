@@ -181,7 +181,10 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("--format", default=None, help="json")
+    p.add_argument("--format", default=None,
+                   help="json, or a Go template ('{{.Names}}', 'table {{.ID}} {{.Status}}')")
+    p.add_argument("--noheading", action="store_true",
+                   help="no header line for a table (also with a 'table' template)")
 
     p = add("logs", "show a container's output")
     p.add_argument("-f", "--follow", action="store_true")
@@ -189,6 +192,8 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
 
     p = add("inspect", "show low-level information as JSON")
     p.add_argument("--type", default="all", choices=["all", "container", "image", "exec"])
+    p.add_argument("-f", "--format", default=None,
+                   help="json, or a Go template per object ('{{.State.Status}}')")
     p.add_argument("refs", nargs="+", metavar="NAME")
 
     p = add("wait", "wait for containers to stop; print their exit codes")

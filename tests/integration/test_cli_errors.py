@@ -152,7 +152,7 @@ def test_missing_command(oci: OciEnv) -> None:
     (["run", "--pull", "sometimes", "busybox", "true"], "sometimes"),
     (["stop", "-t", "abc", "x"], "abc"),
     (["kill", "-s", "BOGUS", "x"], "BOGUS"),
-    (["ps", "--format", "yaml"], "yaml"),
+    (["ps", "--format", "{{.Names"], "template"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else v)
 def test_malformed_flag_value(oci: OciEnv, argv: list[str], word: str) -> None:
     err = _assert_clean_error(oci.cli(*argv))
