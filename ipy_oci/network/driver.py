@@ -320,6 +320,11 @@ class NetworkDriver:
             for path in list_netns(self.runroot):
                 if path.name not in keep and path.name not in records:
                     remove_netns(path)
+            # A record half-written by a process killed before its rename (records
+            # are written under this same lock, so none is being written now).
+            if self.records_dir.is_dir():
+                for tmp in self.records_dir.glob(".*.json.*"):
+                    tmp.unlink(missing_ok=True)
             aardvark.stop_if_idle(self.config_dir)
         return done
 

@@ -220,7 +220,9 @@ async def test_bad_websocket_messages_get_an_error_frame(api: Any, container: An
         await term.ws.write_message(json.dumps(["stdin", "z" * (5 * MiB)]))
     except WebSocketClosedError:
         pass  # closed while the client was still sending
-    assert await term.wait_closed() is None and term.close_code == 1009
+    # 1009 in a close frame, unless tornado dropped the connection while the client
+    # was still sending (then there is no close frame to carry a code): closed either way.
+    assert await term.wait_closed() is None and term.close_code in (1009, None)
     # The session is unharmed; another viewer carries on.
     again = await attach(sid)
     await again.type("echo $((6*9))-again\r")
