@@ -63,9 +63,11 @@ def sync_session(rt: Runtime, sess: ExecSession, wait: float = 0.5) -> None:
     code = oci.read_exec_exit_code(rec.container_id, rec.id)
     if code is None:
         code = -1  # conmon died too (e.g. SIGKILLed): the real code is unknowable
+    # Record first, then remove the files: a second process syncing at the same
+    # time would otherwise find neither the exit file nor the process and record -1.
+    rt.state.mark_exec_stopped(rec.id, code, time.time())
     if not client_streaming:
         sess.cleanup()
-    rt.state.mark_exec_stopped(rec.id, code, time.time())
     try:
         sess.reload()
     except NoSuchExecSession:
