@@ -26,7 +26,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import AmbiguousRef
-from ..state.store import AttachmentRecord, NetworkConfig, NetworkRecord, StateStore
+from ..state.records import AttachmentRecord, NetworkConfig, NetworkRecord
+from ..state.store import StateStore
 from .errors import AddressInUse, InvalidNetwork, NetworkExists, NetworkInUse, NoSuchNetwork
 from .subnets import (
     DEFAULT_SUBNET,

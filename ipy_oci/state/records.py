@@ -242,3 +242,59 @@ class ExecRecord(Record):
     owner_pid: int = 0
     owner_start: int = 0
     owner_kernel: str = ""
+
+
+# -- networks (tables in db.NETWORK_SCHEMA) ---------------------------------------------
+@dataclass
+class NetworkConfig(JsonConfig):
+    """A network's settings, stored as JSON in its row (podman's network JSON fields)."""
+
+    # [{"subnet": "10.89.240.0/24", "gateway": "10.89.240.1"}]; gateway may be absent
+    # (an internal network without DNS has none).
+    subnets: list[dict[str, str]] = field(default_factory=list)
+    ipv6_enabled: bool = False
+    internal: bool = False
+    dns_enabled: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    ipam_options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class NetworkRecord(Record):
+    TABLE: ClassVar[str] = "networks"
+    JSON_FIELDS: ClassVar[dict[str, type[JsonConfig]]] = {"config": NetworkConfig}
+
+    id: str
+    name: str
+    driver: str
+    interface: str
+    created_at: float
+    config: NetworkConfig
+    ipam_last: str = ""
+
+
+@dataclass
+class AttachmentRecord:
+    """A container connected to a network; ``ip`` is set while the network is set up."""
+
+    container_id: str
+    network_id: str
+    interface: str
+    created_at: float
+    aliases: list[str] = field(default_factory=list)
+    static_ip: str = ""
+    static_mac: str = ""
+    ip: str | None = None
+    mac: str = ""
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> AttachmentRecord:
+        d = dict(row)
+        d["aliases"] = json.loads(d["aliases"])
+        return cls(**d)
+
+    def columns(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["aliases"] = json.dumps(self.aliases)
+        return out

@@ -23,8 +23,16 @@ from ..errors import (
     NoSuchExecSession,
     StateDiskFull,
 )
-from .db import StateDB
-from .records import ContainerRecord, ExecRecord, ExecState, Record, State
+from .db import NETWORK_SCHEMA, StateDB
+from .records import (
+    AttachmentRecord,
+    ContainerRecord,
+    ExecRecord,
+    ExecState,
+    NetworkRecord,
+    Record,
+    State,
+)
 
 _R = TypeVar("_R", bound=Record)
 _T = TypeVar("_T")
@@ -385,69 +393,3 @@ class StateStore:
         rows = self._db.query("SELECT network_id, COUNT(*) AS n FROM network_attachments "
                               "GROUP BY network_id")
         return {str(r["network_id"]): int(r["n"]) for r in rows}
-
-
-# -- network records (appended with the network tables; see db.NETWORK_SCHEMA) ---------------
-import json as _json  # noqa: E402
-from dataclasses import dataclass as _dataclass  # noqa: E402
-from dataclasses import field as _field  # noqa: E402
-from dataclasses import fields as _fields  # noqa: E402
-from typing import ClassVar as _ClassVar  # noqa: E402
-
-from .db import NETWORK_SCHEMA  # noqa: E402
-from .records import JsonConfig  # noqa: E402
-
-
-@_dataclass
-class NetworkConfig(JsonConfig):
-    """A network's settings, stored as JSON in its row (podman's network JSON fields)."""
-
-    # [{"subnet": "10.89.240.0/24", "gateway": "10.89.240.1"}]; gateway may be absent
-    # (an internal network without DNS has none).
-    subnets: list[dict[str, str]] = _field(default_factory=list)
-    ipv6_enabled: bool = False
-    internal: bool = False
-    dns_enabled: bool = False
-    labels: dict[str, str] = _field(default_factory=dict)
-    options: dict[str, str] = _field(default_factory=dict)
-    ipam_options: dict[str, str] = _field(default_factory=dict)
-
-
-@_dataclass
-class NetworkRecord(Record):
-    TABLE: _ClassVar[str] = "networks"
-    JSON_FIELDS: _ClassVar[dict[str, type[JsonConfig]]] = {"config": NetworkConfig}
-
-    id: str
-    name: str
-    driver: str
-    interface: str
-    created_at: float
-    config: NetworkConfig
-    ipam_last: str = ""
-
-
-@_dataclass
-class AttachmentRecord:
-    """A container connected to a network; ``ip`` is set while the network is set up."""
-
-    container_id: str
-    network_id: str
-    interface: str
-    created_at: float
-    aliases: list[str] = _field(default_factory=list)
-    static_ip: str = ""
-    static_mac: str = ""
-    ip: str | None = None
-    mac: str = ""
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> AttachmentRecord:
-        d = dict(row)
-        d["aliases"] = _json.loads(d["aliases"])
-        return cls(**d)
-
-    def columns(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in _fields(self)}
-        out["aliases"] = _json.dumps(self.aliases)
-        return out

@@ -16,7 +16,8 @@ from ipy_oci.network.driver import NetworkDriver
 from ipy_oci.network.errors import InvalidNetwork
 from ipy_oci.network.networks import DEFAULT_NETWORK, Networks
 from ipy_oci.network.ports import PortMapping
-from ipy_oci.state.store import AttachmentRecord, StateStore
+from ipy_oci.state.records import AttachmentRecord
+from ipy_oci.state.store import StateStore
 
 CID = "ab" * 32
 

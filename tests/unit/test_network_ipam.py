@@ -13,7 +13,8 @@ import pytest
 from ipy_oci.network import ipam
 from ipy_oci.network.errors import AddressInUse
 from ipy_oci.network.networks import DEFAULT_NETWORK, Networks
-from ipy_oci.state.store import AttachmentRecord, StateStore
+from ipy_oci.state.records import AttachmentRecord
+from ipy_oci.state.store import StateStore
 
 
 @pytest.fixture
