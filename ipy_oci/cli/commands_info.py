@@ -1,4 +1,4 @@
-"""CLI handlers that read state: ps, logs, inspect, images, info, system reap."""
+"""CLI handlers that read state: ps, inspect, info, system."""
 
 from __future__ import annotations
 
@@ -81,17 +81,6 @@ def cmd_ps(rt: Runtime, args: argparse.Namespace) -> int:
     text = table(header, rows)
     print(text.split("\n", 1)[1] if args.noheading and "\n" in text
           else ("" if args.noheading else text))
-    return 0
-
-
-def cmd_logs(rt: Runtime, args: argparse.Namespace) -> int:
-    ctr = rt.touch(rt.lookup_container(args.container))
-    for stream, data in ctr.logs(follow=args.follow):
-        out = sys.stderr if stream == "stderr" else sys.stdout
-        out.buffer.write(data)
-        if args.follow:
-            out.buffer.flush()
-    sys.stdout.flush()
     return 0
 
 

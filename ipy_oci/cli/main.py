@@ -17,33 +17,35 @@ if TYPE_CHECKING:
     from ..engine.runtime import Runtime
 
 
-_INFO_COMMANDS = ("ps", "logs", "inspect", "info", "system")
+# command -> the module of cli/ that holds ``cmd_<command>``: only that module is
+# imported (the hot path, ``exec``, loads neither the lifecycle nor the image commands).
+# Commands not listed are in commands_containers.py.
+_MODULES: dict[str, str] = {
+    "exec": "commands_exec",
+    "run": "commands_run", "create": "commands_run",
+    "ps": "commands_info", "inspect": "commands_info", "info": "commands_info",
+    "system": "commands_info",
+    "logs": "commands_logs", "events": "commands_logs", "attach": "commands_logs",
+    "network": "commands_networks", "port": "commands_networks",
+    "cp": "commands_files", "top": "commands_files", "stats": "commands_files",
+    "diff": "commands_files", "export": "commands_files", "rename": "commands_files",
+    "volume": "commands_volumes",
+}
 
 
 def _handler(name: str) -> Callable[[Runtime, argparse.Namespace], int]:
-    """The handler of command ``name``, importing only its own module (the hot path,
-    ``exec``, loads neither the lifecycle nor the image commands)."""
+    """The handler of command ``name``, importing only its own module."""
+    from importlib import import_module
+
     from ..grammar.parser_images import IMAGE_COMMANDS
 
-    if name == "exec":
-        from .commands_exec import cmd_exec
-
-        return cmd_exec
     if name in IMAGE_COMMANDS:
         from .commands_images import HANDLERS
 
         return HANDLERS[name]
-    if name in ("network", "port"):
-        from . import commands_networks
-
-        return getattr(commands_networks, f"cmd_{name}")
-    if name in _INFO_COMMANDS:
-        from . import commands_info
-
-        return getattr(commands_info, f"cmd_{name}")
-    from . import commands_containers
-
-    return getattr(commands_containers, f"cmd_{name}")
+    module = import_module(f".{_MODULES.get(name, 'commands_containers')}", __package__)
+    handler: Callable[[Runtime, argparse.Namespace], int] = getattr(module, f"cmd_{name}")
+    return handler
 
 
 def run() -> None:

@@ -1,0 +1,75 @@
+"""The flags of ``run``/``create`` (the container's configuration) and of ``exec``.
+
+grammar/options.py turns what these parse into ContainerConfig and ExecConfig.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .parser_images import add_pull_flags
+from .parser_networks import add_network_flags
+
+
+def detach_keys_flag(p: Any) -> None:
+    # No default here: options.detach_keys() fills in the engine's, so that building
+    # the parser (``--help``) imports nothing of the engine.
+    p.add_argument("--detach-keys", default=None, metavar="KEYS",
+                   help="key sequence that detaches, e.g. ctrl-p,ctrl-q ('' disables)")
+
+
+def add_create_flags(p: Any) -> None:
+    p.add_argument("--name", help="assign a name to the container")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VAL")
+    p.add_argument("-u", "--user", default="", help="user[:group] to run as")
+    p.add_argument("-w", "--workdir", default="", help="working directory")
+    p.add_argument("--entrypoint", default=None, help="override the image's ENTRYPOINT")
+    p.add_argument("-v", "--volume", action="append", default=[],
+                   metavar="HOST:CTR[:ro]", help="bind mount a host path")
+    p.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VAL")
+    p.add_argument("--annotation", action="append", default=[], metavar="KEY=VAL")
+    p.add_argument("--stop-signal", default=None, help="signal to stop (default SIGTERM)")
+    p.add_argument("--stop-timeout", type=int, default=None,
+                   help="seconds to wait before SIGKILL on stop (default 10)")
+    p.add_argument("--init", action="store_true", help="run an init (catatonit) as PID 1")
+    add_network_flags(p)
+    p.add_argument("-h", "--hostname", default="", help="container host name")
+    p.add_argument("--privileged", action="store_true",
+                   help="all capabilities and devices, no seccomp, no masked paths")
+    p.add_argument("--security-opt", action="append", default=[], metavar="OPT",
+                   help="seccomp=unconfined|PATH, no-new-privileges[=true|false], "
+                   "mask=PATH[:PATH...], unmask=PATH[:PATH...]|ALL, label=disable, "
+                   "apparmor=NAME|unconfined")
+    p.add_argument("--read-only", action="store_true", help="mount the rootfs read-only")
+    p.add_argument("--cap-add", action="append", default=[])
+    p.add_argument("--cap-drop", action="append", default=[])
+    p.add_argument("--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]")
+    p.add_argument("-m", "--memory", default=None, help="memory limit, e.g. 64m")
+    p.add_argument("--pids-limit", type=int, default=None,
+                   help="most processes at once (default 2048; -1 or 0: unlimited)")
+    p.add_argument("--cpus", type=float, default=None)
+    p.add_argument("--shm-size", default=None)
+    detach_keys_flag(p)
+    p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])
+    add_pull_flags(p, with_image=False)
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+
+
+def add_exec_flags(p: Any) -> None:
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("-u", "--user", default="")
+    p.add_argument("-w", "--workdir", default="")
+    detach_keys_flag(p)
+    p.add_argument("--privileged", action="store_true",
+                   help="every capability (still under the container's seccomp profile)")
+    p.add_argument("--preserve-fds", type=int, default=0)
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
