@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     except OciError as exc:
         sys.stderr.write(f"Error: {exc}\n")
         return exc.exit_code
+    if args.noout:  # everything on fd 1 goes, a container's own output included
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
     if args.version or args.cmd == "version":
         from .. import __version__
 

@@ -81,6 +81,7 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
     root.add_argument("--log-level", default=None,
                       choices=["debug", "info", "warn", "error", "fatal", "panic"])
     root.add_argument("--version", action="store_true")
+    root.add_argument("--noout", action="store_true", help="do not write to stdout")
     sub = root.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
 
     root.command_names = []

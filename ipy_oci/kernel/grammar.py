@@ -10,9 +10,10 @@ wherever they appear on the line, except inside a command: in
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ..errors import UsageError
 from ..grammar.parser import parse
@@ -83,6 +84,41 @@ class MagicLine:
     @property
     def cmd(self) -> str:
         return str(self.args.cmd)
+
+
+# A Go template action: ``{{.Names}}``, ``{{range $k, $v := .Labels}}`` ...
+_GO_ACTION = re.compile(r"\{\{.*?\}\}", re.S)
+
+
+def expand_vars(shell: Any, line: str, local_ns: dict[str, Any] | None) -> str:
+    """IPython's ``{expr}`` and ``$name`` expansion, except inside ``{{…}}``.
+
+    IPython would turn ``{{.Names}}`` into ``{.Names}``; Go templates must reach the
+    parser as typed, while notebooks keep writing ``%oci run {flags} …``. Text that
+    does not expand (an unknown name, a syntax error) stays as it is, as in IPython.
+    """
+    if shell is None:
+        return line
+    from IPython.utils.text import DollarFormatter
+
+    ns = dict(shell.user_ns)
+    ns.update(local_ns or {})
+    formatter = DollarFormatter()
+
+    def expand(text: str) -> str:
+        if "{" not in text and "$" not in text:
+            return text
+        try:
+            return formatter.vformat(text, args=[], kwargs=ns)
+        except Exception:
+            return text
+
+    out, last = [], 0
+    for m in _GO_ACTION.finditer(line):
+        out += [expand(line[last:m.start()]), m.group()]
+        last = m.end()
+    out.append(expand(line[last:]))
+    return "".join(out)
 
 
 def tokenize(line: str) -> list[str]:

@@ -10,7 +10,13 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic import (
+    Magics,
+    line_cell_magic,
+    magics_class,
+    needs_local_scope,
+    no_var_expand,
+)
 from traitlets import Float
 
 from ..errors import OciError, Unsupported, UsageError
@@ -20,7 +26,7 @@ from .cells import cell_exec, cell_run
 from .commands import LINE_COMMANDS, Call, cmd_last, cmd_provenance
 from .context import get_context
 from .failures import concise
-from .grammar import MAGIC_HELP, parse_line, tokenize
+from .grammar import MAGIC_HELP, expand_vars, parse_line, tokenize
 
 _KERNEL_ONLY = {"last": cmd_last, "provenance": cmd_provenance}
 
@@ -49,10 +55,13 @@ class OciMagics(Magics):
         shutdown.install(self.ctx)
 
     @line_cell_magic
-    def oci(self, line: str, cell: str | None = None) -> Any:
+    @needs_local_scope
+    @no_var_expand
+    def oci(self, line: str, cell: str | None = None,
+            local_ns: dict[str, Any] | None = None) -> Any:
         """Containers from the notebook: '%oci --help' lists the subcommands."""
         try:
-            return self._dispatch(line, cell)
+            return self._dispatch(expand_vars(self.shell, line, local_ns), cell)
         except HelpShown:
             return None
         except OciError as exc:
@@ -91,6 +100,13 @@ class OciMagics(Magics):
         if handler is None:
             raise Unsupported(f"'%oci {args.cmd}' is not available in the kernel: run "
                               f"'ipy-oci {args.cmd}' in a terminal")
+        if args.noout:  # as the CLI: nothing on stdout, no value shown
+            import contextlib
+            import io
+
+            with contextlib.redirect_stdout(io.StringIO()):
+                handler(Call(self.ctx, rt, ml, grace))
+            return None
         return handler(Call(self.ctx, rt, ml, grace))
 
     def _runtime_for(self, args: Any) -> Any:
