@@ -127,6 +127,9 @@ class Config:
     # Space pulls, imports and extraction leave free on the storage root's filesystem,
     # so the state database and running containers keep working.
     min_free_space: int = DEFAULT_MIN_FREE_SPACE
+    # The events log (<runroot>/events/events.log) is rotated past this size, keeping
+    # its newest half (podman's events_logfile_max_size; 0: never rotated).
+    events_logfile_max_size: int = 1_000_000
 
     @classmethod
     def load(
@@ -206,5 +209,6 @@ class Config:
 TUNABLES = ("exec_prune_age", "exec_stop_timeout", "exec_exit_delay", "attached_exit_delay",
             "attached_client_grace", "kernel_stop_timeout", "interrupt_grace")
 
-# Storage limits, in bytes (see Config): the image store enforces them.
-SIZE_LIMITS = ("max_layer_size", "max_image_size", "min_free_space")
+# Sizes in bytes (see Config): the image store's limits and the events log's cap.
+SIZE_LIMITS = ("max_layer_size", "max_image_size", "min_free_space",
+               "events_logfile_max_size")

@@ -28,10 +28,9 @@ class NotFoundError(OciError):
 
 class NoSuchContainer(NotFoundError):
     def __init__(self, ref: str) -> None:
-        super().__init__(
-            f"no container with name or ID {ref!r} found: "
-            "check the name with 'ipy-oci ps -a'"
-        )
+        # podman's words exactly: scripts match "no such container".
+        quoted = '"' + ref.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        super().__init__(f"no container with name or ID {quoted} found: no such container")
         self.ref = ref
 
 
@@ -67,6 +66,19 @@ class NameInUse(OciError):
 
 class InvalidState(OciError):
     """An operation is not allowed in the object's current state."""
+
+
+class NoSuchVolume(NotFoundError):
+    def __init__(self, name: str) -> None:
+        # podman's words exactly (its tests compare them); 'volume ls' lists the names.
+        super().__init__(f'no volume with name "{name}" found: no such volume')
+        self.ref = name
+
+
+class VolumeInUse(InvalidState):
+    """podman exits 2 when a volume to remove is used by containers."""
+
+    exit_code = 2
 
 
 class RuntimeMissing(OciError):

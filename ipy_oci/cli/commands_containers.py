@@ -1,17 +1,24 @@
 """CLI handlers for the container lifecycle: start, stop, restart, kill, pause, rm ...
 
-(run and create are in commands_run.py.)
+(run and create are in commands_run.py.) Targets come from engine/selection.py
+(names, --all, --latest, --cidfile, --filter, --ignore); as podman, each success
+prints the name typed (the full ID for --all, --latest and --filter) and each
+failure one ``Error:`` line.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from ..engine import lifecycle
 from ..engine.container import Container
 from ..engine.runtime import Runtime
+from ..engine.selection import Outcomes, Selection, apply, select_targets
 from ..errors import InvalidState, NoSuchContainer, OciError
+from ..grammar.parser_lifecycle import check_lifecycle_flags
 from ..grammar.signals import parse_signal
 
 
@@ -24,127 +31,146 @@ def _err(exc: Exception) -> None:
     sys.stderr.write(f"Error: {exc}\n")
 
 
-def _for_each(rt: Runtime, refs: list[str], all_: bool,
-              action: Callable[[Container], str | None], all_filter: tuple[str, ...] = (),
-              ignore_missing: bool = False) -> int:
-    """Apply ``action`` to each container; report each failure; 125 if any failed."""
-    if all_:
-        targets: list[Container | str] = [
-            c for c in rt.containers(all=True) if not all_filter or c.state in all_filter]
-    else:
-        if not refs:
-            raise InvalidState("you must provide at least one container name or ID "
-                               "(or use --all)")
-        targets = list(refs)
+def _select(rt: Runtime, args: argparse.Namespace, states: Sequence[str] | None = None,
+            ignore: bool | None = None) -> Selection:
+    check_lifecycle_flags(args)
+    return select_targets(rt, args.containers, all=args.all, latest=args.latest,
+                          cidfiles=args.cidfile, filters=args.filter,
+                          ignore=args.ignore if ignore is None else ignore,
+                          states=states, check=False)
+
+
+def _report(outcomes: Outcomes, show: Callable[[Any, str], str] | None = None) -> int:
+    """Print what was done and what failed; the exit code of the first failure."""
     rc = 0
-    for target in targets:
-        try:
-            ctr = rt.lookup_container(target) if isinstance(target, str) else target
-            rt.touch(ctr)
-            printed = action(ctr)
-            if printed is not None:
-                _out(printed)
-        except OciError as exc:
-            if ignore_missing and isinstance(exc, NoSuchContainer):
-                continue
-            _err(exc)
-            rc = exc.exit_code if rc == 0 else rc
+    for o in outcomes.items:
+        if o.error is not None:
+            _err(o.error)
+            rc = rc or o.error.exit_code
+        else:
+            _out(show(o.value, o.target.raw) if show else o.target.raw)
     return rc
+
+
+def _verb(rt: Runtime, args: argparse.Namespace, action: Callable[[Container], Any],
+          states: Sequence[str] | None = None) -> int:
+    return _report(apply(rt, _select(rt, args, states), action))
 
 
 def cmd_start(rt: Runtime, args: argparse.Namespace) -> int:
     if args.attach:
-        if len(args.containers) != 1:
-            raise InvalidState("you can only attach to one container at a time")
-        ctr = rt.lookup_container(args.containers[0])
+        if args.detach_keys is not None:
+            from ..engine.options import parse_detach_keys
+
+            parse_detach_keys(args.detach_keys)  # a bad value is an error, tty or not
+        sel = _select(rt, args)
+        if not sel.targets:
+            return 0
+        ctr = sel.targets[0].container
         ctr.refresh()
         from .commands_run import run_attached
 
+        if args.detach_keys is not None:
+            return run_attached(ctr, detach_keys=args.detach_keys,
+                                remove=ctr.record.config.auto_remove)
         return run_attached(ctr, remove=ctr.record.config.auto_remove)
-
-    def start(ctr: Container) -> str:
-        ctr.start()
-        return _ref(ctr, args.containers)
-
-    return _for_each(rt, args.containers, False, start)
-
-
-def _ref(ctr: Container, refs: list[str]) -> str:
-    """Podman echoes the reference the user typed."""
-    for r in refs:
-        if r in (ctr.name, ctr.id) or ctr.id.startswith(r):
-            return r
-    return ctr.id
+    # --all leaves running containers alone (podman).
+    states = ("created", "initialized", "exited", "stopped")
+    return _verb(rt, args, Container.start, states)
 
 
 def cmd_stop(rt: Runtime, args: argparse.Namespace) -> int:
-    if args.time is not None and args.time < 0:
-        raise InvalidState("--time must be zero or more seconds")
-    def stop(ctr: Container) -> str:
-        ctr.stop(args.time)
-        return _ref(ctr, args.containers)
-
-    return _for_each(rt, args.containers, args.all, stop)
+    return _verb(rt, args, lambda c: c.stop(args.time))
 
 
 def cmd_restart(rt: Runtime, args: argparse.Namespace) -> int:
-    def restart(ctr: Container) -> str:
-        ctr.stop(args.time)
-        ctr.start()
-        return ctr.id
-
-    return _for_each(rt, args.containers, args.all, restart)
+    if args.running:  # every running container (podman)
+        check_lifecycle_flags(args)
+        sel = select_targets(rt, [], all=True, states=("running",), check=False)
+        return _report(apply(rt, sel, lambda c: lifecycle.restart(c, args.time)))
+    return _verb(rt, args, lambda c: lifecycle.restart(c, args.time))
 
 
 def cmd_kill(rt: Runtime, args: argparse.Namespace) -> int:
     sig = parse_signal(args.signal)
-    def kill(ctr: Container) -> str:
-        ctr.kill(sig)
-        return _ref(ctr, args.containers)
-
-    return _for_each(rt, args.containers, args.all, kill, all_filter=("running", "paused"))
+    return _verb(rt, args, lambda c: c.kill(sig), ("running", "paused", "stopping"))
 
 
 def cmd_pause(rt: Runtime, args: argparse.Namespace) -> int:
-    def pause(ctr: Container) -> str:
-        ctr.pause()
-        return ctr.id
-
-    return _for_each(rt, args.containers, args.all, pause, all_filter=("running",))
+    return _verb(rt, args, Container.pause, ("running",))
 
 
 def cmd_unpause(rt: Runtime, args: argparse.Namespace) -> int:
-    def unpause(ctr: Container) -> str:
-        ctr.unpause()
-        return ctr.id
-
-    return _for_each(rt, args.containers, args.all, unpause, all_filter=("paused",))
+    return _verb(rt, args, Container.unpause, ("paused",))
 
 
 def cmd_rm(rt: Runtime, args: argparse.Namespace) -> int:
-    def remove(ctr: Container) -> str:
-        ctr.remove(force=args.force, timeout=args.time)
-        return ctr.id
+    """podman's exit codes: 1 if a container does not exist, 2 if one is running
+    (without --force), else 125 on failure; ``rm -f`` of a missing one is quiet."""
+    try:
+        sel = _select(rt, args, ignore=args.ignore or args.force)
+    except NoSuchContainer as exc:
+        _err(exc)
+        return 1
+    depend = args.depend or args.all  # podman: --all implies --depend
+    if depend:
+        sel = lifecycle.with_dependents(rt, sel)
 
-    return _for_each(rt, args.containers, args.all, remove, ignore_missing=args.ignore)
+    def remove(ctr: Container) -> None:
+        lifecycle.remove(ctr, force=args.force, timeout=args.time, volumes=args.volumes,
+                         depend=depend)
+
+    outcomes = apply(rt, sel, remove, skip_gone=args.force or args.ignore)
+    rc = 0
+    for o in outcomes.items:
+        if o.error is None:
+            _out(o.target.raw)
+            continue
+        _err(o.error)
+        if isinstance(o.error, NoSuchContainer):
+            rc = 1
+        elif isinstance(o.error, InvalidState):
+            rc = rc if rc == 1 else 2
+        else:
+            rc = rc or o.error.exit_code
+    return rc
 
 
 def cmd_wait(rt: Runtime, args: argparse.Namespace) -> int:
-    return _for_each(rt, args.containers, False, lambda c: str(c.wait()))
+    conditions = lifecycle.check_conditions(args.condition)
+    interval = lifecycle.interval_seconds(args.interval)
+    outcomes = apply(rt, _select(rt, args),
+                     lambda c: lifecycle.wait_for(c, conditions, interval))
+    return _report(outcomes, lambda code, raw: str(code))
 
 
 def cmd_init(rt: Runtime, args: argparse.Namespace) -> int:
-    def init(ctr: Container) -> str:
-        ctr.init()
-        return ctr.id
-
-    return _for_each(rt, args.containers, False, init)
+    rc = 0
+    for ref in args.containers:
+        try:
+            ctr = rt.touch(rt.lookup_container(ref))
+            ctr.init()
+            _out(ctr.id)
+        except OciError as exc:
+            _err(exc)
+            rc = rc or exc.exit_code
+    return rc
 
 
 def cmd_container(rt: Runtime, args: argparse.Namespace) -> int:
+    if args.ccmd == "exists":
+        try:
+            rt.lookup_container(args.container)
+        except NoSuchContainer:
+            return 1
+        return 0
+    if args.ccmd == "prune":
+        from .commands_files import cmd_container_prune
+
+        return cmd_container_prune(rt, args)
     if args.ccmd != "cleanup":
-        raise InvalidState("missing subcommand: try 'ipy-oci container cleanup --help'")
-    from ..errors import NoSuchContainer, NoSuchExecSession
+        raise OciError("missing subcommand: try 'ipy-oci container --help'")
+    from ..errors import NoSuchExecSession
 
     rc = 0
     for ref in args.containers:

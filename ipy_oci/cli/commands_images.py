@@ -7,17 +7,16 @@ Progress goes to stderr and results to stdout, as podman does, so
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from ..engine import images as eng
-from ..engine.views import ago, human_size, image_created, image_inspect, image_summary
+from ..engine.views import image_inspect
 from ..errors import NoSuchImage, OciError, UsageError
+from ..grammar.image_text import history_text, images_text, inspect_text
 from ..grammar.options import pull_options
-from .format import table
 from .pull_progress import cli_progress
 
 if TYPE_CHECKING:
@@ -33,40 +32,36 @@ def cmd_pull(rt: Runtime, args: argparse.Namespace) -> int:
 # ----- images ------------------------------------------------------------------------
 
 
+def _summaries(rt: Runtime, args: argparse.Namespace) -> list[eng.ImageSummary]:
+    filters = list(args.filter)
+    if getattr(args, "image", None):
+        if filters:
+            raise UsageError("cannot specify an image and a filter(s)")
+        filters = [f"reference={args.image}"]
+    return eng.filter_images(eng.list_images(rt), filters, eng.image_store(rt))
+
+
 def cmd_images(rt: Runtime, args: argparse.Namespace) -> int:
-    summaries = eng.filter_images(eng.list_images(rt), args.filter)
-    if args.quiet:
-        for s in summaries:
-            print(s.image.id if args.no_trunc else s.image.id[:12])
-        return 0
-    if args.format == "json":
-        out = [image_summary(s.image, s.containers) for s in summaries]
-        print(json.dumps(out, indent=4))
-        return 0
-    if args.format:
-        raise UsageError(f"unsupported --format {args.format!r}: use 'json'")
-    headers = ["REPOSITORY", "TAG", *(["DIGEST"] if args.digests else []),
-               "IMAGE ID", "CREATED", "SIZE"]
-    rows = []
-    for s in summaries:
-        img = s.image
-        names = list(img.names) or [rd.partition("@")[0] + ":<none>"
-                                    for rd in img.repo_digests[:1]] or ["<none>:<none>"]
-        for name in names:
-            repo, _, tag = name.rpartition(":")
-            row = [repo, tag]
-            if args.digests:
-                row.append(img.digest)
-            created = image_created(img)
-            row += [img.id if args.no_trunc else img.id[:12],
-                    ago(created) if created else img.created or "unknown",
-                    human_size(img.size)]
-            rows.append(row)
-    text = table(headers, rows)
-    if args.noheading:
-        text = text.partition("\n")[2]
-    if text:
-        print(text)
+    sys.stdout.write(images_text(
+        _summaries(rt, args), args.format, quiet=args.quiet, no_trunc=args.no_trunc,
+        digests=args.digests, history=args.history, noheading=args.noheading,
+        sort=args.sort))
+    return 0
+
+
+def cmd_history(rt: Runtime, args: argparse.Namespace) -> int:
+    sys.stdout.write(history_text(eng.image_history(rt, args.image), args.format,
+                                  human=args.human, no_trunc=args.no_trunc,
+                                  quiet=args.quiet))
+    return 0
+
+
+def cmd_push(rt: Runtime, args: argparse.Namespace) -> int:
+    out = eng.push_image(rt, args.image, args.destination, tls_verify=args.tls_verify,
+                         authfile=args.authfile, creds=args.creds, fmt=args.format,
+                         digestfile=args.digestfile, compression=args.compression_format)
+    if not args.quiet:
+        sys.stderr.write(out)  # skopeo's progress, where podman prints its own
     return 0
 
 
@@ -124,7 +119,7 @@ def cmd_image_inspect(rt: Runtime, args: argparse.Namespace) -> int:
         except NoSuchImage as exc:
             sys.stderr.write(f"Error: {exc}\n")
             rc = exc.exit_code
-    print(json.dumps(out, indent=4))
+    sys.stdout.write(inspect_text(out, args.format))
     return rc
 
 
@@ -227,8 +222,9 @@ def cmd_logout(rt: Runtime, args: argparse.Namespace) -> int:
 # ----- the image group ---------------------------------------------------------------
 
 _IMAGE_SUB: dict[str, Callable[[Runtime, argparse.Namespace], int]] = {
-    "ls": cmd_images, "list": cmd_images, "pull": cmd_pull, "rm": cmd_rmi,
-    "inspect": cmd_image_inspect, "tag": cmd_tag, "untag": cmd_untag, "prune": cmd_prune,
+    "ls": cmd_images, "list": cmd_images, "pull": cmd_pull, "push": cmd_push,
+    "history": cmd_history, "rm": cmd_rmi, "inspect": cmd_image_inspect, "tag": cmd_tag,
+    "untag": cmd_untag, "prune": cmd_prune,
     "import": cmd_import, "save": cmd_save, "load": cmd_load, "exists": cmd_exists,
 }
 
@@ -241,7 +237,8 @@ def cmd_image(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 HANDLERS: dict[str, Callable[[Runtime, argparse.Namespace], int]] = {
-    "pull": cmd_pull, "images": cmd_images, "rmi": cmd_rmi, "tag": cmd_tag,
+    "pull": cmd_pull, "push": cmd_push, "images": cmd_images, "history": cmd_history,
+    "rmi": cmd_rmi, "tag": cmd_tag,
     "untag": cmd_untag, "import": cmd_import, "save": cmd_save, "load": cmd_load,
     "login": cmd_login, "logout": cmd_logout, "image": cmd_image,
 }

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from ..engine import networks as nets
 from ..engine.runtime import Runtime
-from ..engine.views import ago
 from ..errors import NotFoundError, OciError, UsageError
+from ..grammar.network_text import network_inspect_text, network_ls_text
 from ..grammar.options import parse_kv
-from .format import table
 
 
 def _err(exc: Exception) -> None:
@@ -19,8 +17,10 @@ def _err(exc: Exception) -> None:
 
 
 def cmd_port(rt: Runtime, args: argparse.Namespace) -> int:
-    ctr = rt.touch(rt.lookup_container(args.container))
-    for line in nets.port_lines(ctr, args.port):
+    from ..engine.port_listing import port_listing
+
+    for line in port_listing(rt, args.container, args.port, all=args.all,
+                             latest=args.latest):
         print(line)
     return 0
 
@@ -45,19 +45,13 @@ def _net_create(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def _net_ls(rt: Runtime, args: argparse.Namespace) -> int:
-    found = nets.list_networks(rt, nets.parse_filters(args.filter))
+    found = sorted(nets.list_networks(rt, nets.parse_filters(args.filter)),
+                   key=lambda n: n.name)  # podman sorts by name
     if args.quiet:
         for n in found:
             print(n.name)
         return 0
-    if args.format == "json":
-        print(json.dumps([n.inspect() for n in found], indent=4))
-        return 0
-    if args.format:
-        raise UsageError(f"unsupported --format {args.format!r}: use 'json'")
-    rows = [[n.id if args.no_trunc else n.id[:12], n.name, n.driver, ago(n.created)]
-            for n in found]
-    print(table(["NETWORK ID", "NAME", "DRIVER", "CREATED"], rows))
+    sys.stdout.write(network_ls_text(found, args.format, args.noheading, args.no_trunc))
     return 0
 
 
@@ -69,7 +63,7 @@ def _net_inspect(rt: Runtime, args: argparse.Namespace) -> int:
         except OciError as exc:
             _err(exc)
             rc = exc.exit_code
-    print(json.dumps(out, indent=4))
+    sys.stdout.write(network_inspect_text(out, args.format))
     return rc
 
 

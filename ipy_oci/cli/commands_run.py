@@ -36,47 +36,81 @@ def _create(rt: Runtime, args: argparse.Namespace, cfg: ContainerConfig) -> Cont
             display[0](event)
 
     return rt.create_container(cfg, args.name, pull=args.pull, progress=progress,
-                               pull_options=pull_options(args))
+                               pull_options=pull_options(args), replace=args.replace)
 
 
 def cmd_create(rt: Runtime, args: argparse.Namespace) -> int:
-    ctr = _create(rt, args, container_config(args))
-    _out(ctr.id)
+    cfg = container_config(args)
+    ctr = _create(rt, args, cfg)
+    if cfg.log_driver != "passthrough":  # podman: stdout is the container's then
+        _out(ctr.id)
     return 0
 
 
 def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
+    from ..grammar.options_run import attach_streams
+
     cfg = container_config(args)
+    streams = attach_streams(args.attach)
+    if streams is not None and cfg.log_driver == "passthrough":
+        from ..errors import UsageError
+
+        raise UsageError("cannot specify --attach with --log-driver=passthrough: the "
+                         "container already has this process's stdin, stdout and stderr")
+    if streams is not None and args.detach:
+        from ..errors import UsageError
+
+        raise UsageError("--attach and --detach cannot be used together: -a chooses the "
+                         "streams a foreground run attaches")
     ctr = _create(rt, args, cfg)
     if args.detach:
         try:
-            ctr.start()
+            ctr.start(preserve_fds=args.preserve_fds)
         except BaseException:
             _remove_quietly(ctr)
             raise
-        _out(ctr.id)
+        if cfg.log_driver != "passthrough":
+            _out(ctr.id)
         return 0
-    return run_attached(ctr, detach_keys(args), remove=cfg.auto_remove)
+    return run_attached(ctr, detach_keys(args), remove=cfg.auto_remove, attach=args.attach,
+                        preserve_fds=args.preserve_fds)
 
 
 def run_attached(ctr: Container, detach_keys: str = DEFAULT_DETACH_KEYS,
-                 remove: bool = False) -> int:
-    """Init, attach, start, stream until exit; the exit code is the container's."""
+                 remove: bool = False, attach: list[str] | None = None,
+                 preserve_fds: int = 0) -> int:
+    """Init, attach, start, stream until exit; the exit code is the container's.
+
+    ``attach``: ``run -a`` values (which of stdout and stderr to show; podman attaches
+    stdin whenever the container has -i, whatever -a says).
+    """
     from ..engine.options import parse_detach_keys
+    from ..grammar.options_run import attach_streams, stream_filter
     from .terminal import RawWhenStarted, write_stream
 
     cfg = ctr.record.config
+    _in, want_out, want_err = attach_streams(attach or []) or (True, True, True)
     keys = parse_detach_keys(detach_keys) if cfg.tty else b""
     stdin_fd = sys.stdin.fileno() if cfg.stdin else None
     tty_fd = stdin_fd if stdin_fd is not None and os.isatty(stdin_fd) and cfg.tty else None
+
+    def started(c: Container) -> None:
+        term.started(c)
+        if not want_out and not want_err:
+            _out(c.id)  # podman: with no output attached, the id is what run prints
+
     with RawWhenStarted(tty_fd, ctr.resize) as term:
-        res = ctr.run_attached(write_stream, stdin_fd=stdin_fd, detach_keys=keys,
-                               on_started=term.started, remove=remove)
+        res = ctr.run_attached(stream_filter(attach or [], write_stream), stdin_fd=stdin_fd,
+                               detach_keys=keys, on_started=started, remove=remove,
+                               preserve_fds=preserve_fds)
     if res.detached:
         sys.stderr.write(f"\ndetached from {ctr.id[:12]}\n")
         return 0
     code = res.exit_code
-    return 0 if code is None else (code if code >= 0 else 125)
+    if code is None:
+        return 0
+    # -1: conmon's --timeout killed it (podman exits 255 then); 125 for a lost process.
+    return code if code >= 0 else (255 if cfg.timeout else 125)
 
 
 def _remove_quietly(ctr: Container) -> None:

@@ -86,11 +86,14 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, 1)
         os.close(devnull)
     if args.version or args.cmd == "version":
-        from .. import __version__
+        from .commands_info import cmd_version
 
-        print(f"ipy-oci version {__version__}")
-        return 0
-    if args.cmd == "exec" and args.preserve_fds > 0:
+        try:
+            return cmd_version(args)
+        except OciError as exc:
+            sys.stderr.write(f"Error: {exc}\n")
+            return exc.exit_code
+    if args.cmd in ("exec", "run") and args.preserve_fds > 0:
         from ..grammar.options import check_preserved_fds
 
         try:

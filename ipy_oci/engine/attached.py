@@ -72,11 +72,13 @@ def attach_until_exit(
     detach_keys: bytes = b"",
     should_stop: Callable[[], bool] | None = None,
     interrupt_grace: float = 2.0,
+    interrupt_detaches: bool = False,
 ) -> AttachOutcome:
     """Relay until the output ends, the user detaches, or the process is stopped.
 
     ``signal(sig)`` signals the process; ``stop(timeout)`` stops it (stop signal,
-    ``timeout``, SIGKILL).
+    ``timeout``, SIGKILL). With ``interrupt_detaches`` (``attach --sig-proxy=false``,
+    a notebook cell) Ctrl-C detaches and leaves the process alone.
     """
     from ..oci.attach import AttachResult
 
@@ -99,6 +101,9 @@ def attach_until_exit(
                 stop(0 if deadline else interrupt_grace)
             return out
         except KeyboardInterrupt:
+            if interrupt_detaches:
+                out.detached = True
+                return out
             if out.interrupted:  # a second Ctrl-C: stop now
                 deadline = time.monotonic()
                 continue

@@ -22,7 +22,9 @@ from ..oci.runtime import CreateRequest
 from ..state.locks import AttachHold, FileLock
 from ..state.procs import is_alive, kill_process_group, signal_process
 from ..state.records import ContainerRecord, State
+from . import restart
 from .attached import OutputCallback, ProcessResult, attach_until_exit
+from .events import container_event
 
 if TYPE_CHECKING:
     from ..oci.runtime import OCIRuntime
@@ -58,7 +60,9 @@ class Container:
 
     @property
     def log_path(self) -> Path:
-        return self.dir / "ctr.log"
+        """The k8s-file log: ``--log-opt path=`` if given, else in the bundle."""
+        custom = self.record.config.log_path
+        return Path(custom) if custom else self.dir / "ctr.log"
 
     @cached_property
     def lock(self) -> FileLock:
@@ -141,6 +145,7 @@ class Container:
         if rec.state not in State.ACTIVE:
             return
         oci = self.oci
+        was_running = rec.state in State.LIVE
         exit_file = oci.exit_file_path(self.id)
         if exit_file.exists():
             code = oci.read_exit_code(self.id)
@@ -151,11 +156,15 @@ class Container:
             oom = (self.dir / "persist" / "oom").exists()
             self._save(state=State.STOPPED, exit_code=code if code is not None else -1,
                        finished_at=finished, oom_killed=oom)
+            container_event(self, "died", exit_code=self.record.exit_code or 0)
+            restart.on_exit(self, was_running)
         elif not is_alive(rec.conmon_pid, rec.conmon_start):
             # conmon died without writing an exit file (e.g. it was SIGKILLed).
             status = oci.update_container_status(self.id)
             if status is None or status.get("status") == "stopped":
                 self._save(state=State.STOPPED, exit_code=-1, finished_at=time.time())
+                container_event(self, "died", exit_code=-1)
+                restart.on_exit(self, was_running)
 
     def refresh(self, reload: bool = True) -> Container:
         """Bring the record up to date, cleaning up after an exit if one happened.
@@ -173,18 +182,20 @@ class Container:
             self._cleanup_locked()
 
     # -- lifecycle ------------------------------------------------------------------
-    def init(self, exit_delay: int = 0) -> None:
+    def init(self, exit_delay: int = 0, preserve_fds: int = 0) -> None:
         """Create the container in the runtime (conmon + ``runc create``).
 
         ``exit_delay``: an attached client that records the exit itself delays
         conmon's exit command, which is then only the safety net for a client that
         died (and is ended unneeded otherwise, sparing a process start).
+        ``preserve_fds``: fds 3 .. 3+N-1 of this process go to the container (run
+        --preserve-fds; only the first start has them).
         """
         with self.lock.held():
             self._refresh_locked()
-            self._init_locked(exit_delay)
+            self._init_locked(exit_delay, preserve_fds)
 
-    def _init_locked(self, exit_delay: int = 0) -> None:
+    def _init_locked(self, exit_delay: int = 0, preserve_fds: int = 0) -> None:
         rec = self.record
         if rec.state not in (State.CONFIGURED, State.EXITED):
             raise InvalidState(
@@ -208,11 +219,16 @@ class Container:
                 id=self.id, name=rec.name, bundle=self.dir, log_path=self.log_path,
                 terminal=rec.config.tty, stdin=rec.config.stdin,
                 exit_command=self.runtime.exit_command(self.id, rm=rec.config.auto_remove),
-                exit_delay=exit_delay,
+                exit_delay=exit_delay, timeout=rec.config.timeout,
+                log_driver=rec.config.log_driver, log_size_max=rec.config.log_size_max,
+                preserve_fds=preserve_fds,
             ))
+            if rec.config.conmon_pidfile:
+                _write_conmon_pidfile(rec.config.conmon_pidfile, spawned.conmon_pid)
             self._save(state=State.CREATED, pid=spawned.pid, pid_start=spawned.pid_start,
                        conmon_pid=spawned.conmon_pid, conmon_start=spawned.conmon_start,
                        rootfs=str(rootfs), exit_code=None, finished_at=0.0, oom_killed=False)
+            container_event(self, "init")
         except BaseException:
             self._undo_init()
             raise
@@ -242,15 +258,17 @@ class Container:
         teardown(self)  # after the runtime state: no process holds the netns any more
         self._save(state=State.CONFIGURED, pid=0, pid_start=0, conmon_pid=0, conmon_start=0)
 
-    def start(self) -> None:
+    def start(self, preserve_fds: int = 0) -> None:
         with self.lock.held():
             self._refresh_locked()
-            self._start_locked()
+            if self.record.state not in (State.RUNNING, State.PAUSED, State.STOPPING):
+                restart.on_user_start(self)
+            self._start_locked(preserve_fds)
 
-    def _start_locked(self) -> None:
+    def _start_locked(self, preserve_fds: int = 0) -> None:
         rec = self.record
         if rec.state in (State.CONFIGURED, State.EXITED):
-            self._init_locked()
+            self._init_locked(preserve_fds=preserve_fds)
         if self.record.state == State.RUNNING:
             return  # podman: starting a running container is a no-op
         if self.record.state != State.CREATED:
@@ -265,6 +283,7 @@ class Container:
             self._sync_locked()  # the runtime says where it really is
             raise
         self._save(state=State.RUNNING, started_at=time.time())
+        container_event(self, "start")
 
     def attach_socket(self) -> socket.socket:
         """Connect to conmon's attach socket (valid between init and exit)."""
@@ -281,13 +300,17 @@ class Container:
                     f"can only kill running containers: {self.name} is in state "
                     f"{State.display(self.record.state)}"
                 )
+            restart.mark_stopped_by_user(self)  # podman: no restart after a kill
             self.oci.kill_container(self.id, sig)
+            container_event(self, "kill")
 
     def stop(self, timeout: float | None = None) -> int | None:
         """Stop signal, wait ``timeout`` seconds, then SIGKILL; returns the exit code."""
         with self.lock.held():
             self._refresh_locked()
             rec = self.record
+            # A stopped container stays stopped: also cancels a restart not yet done.
+            restart.mark_stopped_by_user(self)
             if rec.state == State.CREATED:
                 # Never started: deleting the runtime container ends conmon's wait.
                 self.oci.delete_container(self.id)
@@ -306,6 +329,7 @@ class Container:
                                            else timeout), was_paused)
         finally:
             self.stop_hold.release()
+        container_event(self, "stop")
         with self.lock.held():
             self._refresh_locked()
             return self.record.exit_code
@@ -338,6 +362,7 @@ class Container:
                                    "container can be paused")
             self.oci.pause_container(self.id)
             self._save(state=State.PAUSED)
+            container_event(self, "pause")
 
     def unpause(self) -> None:
         with self.lock.held():
@@ -349,6 +374,7 @@ class Container:
                                    "can be unpaused")
             self.oci.unpause_container(self.id)
             self._save(state=State.RUNNING)
+            container_event(self, "unpause")
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Block until the container has exited (as podman, a created container is
@@ -372,9 +398,25 @@ class Container:
         """
         with self.lock.held():
             self._refresh_locked()
+            if self._restart_pending_locked():
+                return  # --restart: started again, so neither cleaned away nor removed
             if rm and self.record.state in (State.EXITED, State.CONFIGURED) \
                     and not self.attach_hold.is_held_elsewhere():
                 self._remove_locked()
+
+    def restart_if_pending(self) -> bool:
+        """Start the container again if its last exit matched its --restart policy
+        (engine/restart.py); what an attached ``run`` does after reading the exit."""
+        with self.lock.held():
+            self._refresh_locked()
+            return self._restart_pending_locked()
+
+    def _restart_pending_locked(self) -> bool:
+        if self.record.state != State.EXITED or not restart.take_pending(self):
+            return False
+        container_event(self, "restart")
+        self._start_locked()
+        return True
 
     def run_attached(
         self,
@@ -385,19 +427,23 @@ class Container:
         interrupt_grace: float = 2.0,
         on_started: Callable[[Container], None] | None = None,
         remove: bool | None = None,
+        preserve_fds: int = 0,
     ) -> ProcessResult:
         """Init, attach, start and stream until the container exits (``run`` without -d).
 
         Ctrl-C and ``should_stop`` work as engine/attached.py says. With ``remove``
         (default: the container's --rm) the container is removed once its exit
-        code is read.
+        code is read, unless its --restart policy starts it again. With the
+        passthrough log driver the container writes to our own stdout and stderr
+        (conmon has them): there is nothing to relay, only the exit to wait for.
         """
         remove = self.record.config.auto_remove if remove is None else remove
         cfg = self.runtime.config
+        passthrough = self.record.config.log_driver == "passthrough"
         self.attach_hold.hold()
         try:
-            self.init(exit_delay=cfg.attached_exit_delay)
-            sock = self.attach_socket()
+            self.init(exit_delay=cfg.attached_exit_delay, preserve_fds=preserve_fds)
+            sock = None if passthrough else self.attach_socket()
         except BaseException:
             self.attach_hold.release()
             _remove_quietly(self)
@@ -411,12 +457,15 @@ class Container:
 
         try:
             self.start()
+            container_event(self, "attach")
             monitor = (self.record.conmon_pid, self.record.conmon_start)
             if on_started is not None:
                 on_started(self)
             from ..oci.attach import pump
 
-            out = attach_until_exit(partial(pump, sock), on_output, signal=forward,
+            relay = partial(pump, sock) if sock is not None else partial(self._exit_pump,
+                                                                          monitor)
+            out = attach_until_exit(relay, on_output, signal=forward,
                                     stop=lambda grace: self.stop(timeout=grace),
                                     stdin_fd=stdin_fd, detach_keys=detach_keys,
                                     should_stop=should_stop,
@@ -432,7 +481,13 @@ class Container:
             except NoSuchContainer:
                 pass  # removed under us by something that did not wait for us
             result.finished_at = self.record.finished_at
-            if remove:
+            restarted = False
+            if restart.has_policy(self.record.config):
+                try:
+                    restarted = self.restart_if_pending()
+                except NoSuchContainer:
+                    pass
+            if remove and not restarted:
                 try:
                     self.remove(force=True)
                 except NoSuchContainer:
@@ -446,8 +501,24 @@ class Container:
                 _remove_quietly(self)
             raise
         finally:
-            sock.close()
+            if sock is not None:
+                sock.close()
             self.attach_hold.release()
+
+    def _exit_pump(self, monitor: tuple[int, int], on_output: OutputCallback,
+                   stdin_fd: int | None = None, detach_keys: bytes = b"",
+                   should_stop: Callable[[], bool] | None = None,
+                   poll_interval: float = 0.2) -> str:
+        """A ``Pump`` with nothing to relay (passthrough): wait for the exit."""
+        from ..oci.attach import AttachResult
+
+        exit_file = self.oci.exit_file_path(self.id)
+        while not wait_for_file(exit_file, poll_interval):
+            if should_stop is not None and should_stop():
+                return AttachResult.STOPPED
+            if not is_alive(*monitor):
+                break
+        return AttachResult.EOF
 
     def _cleanup_locked(self) -> None:
         from ..storage.rootfs import unmount_rootfs
@@ -461,6 +532,7 @@ class Container:
         self._remove_runtime_files()
         self.oci.exit_file_path(self.id).unlink(missing_ok=True)
         self._save(state=State.EXITED, pid=0, conmon_pid=0)
+        container_event(self, "cleanup")
 
     def _remove_runtime_files(self) -> None:
         from ..storage.fsops import remove_tree
@@ -472,7 +544,10 @@ class Container:
                 pass
         remove_tree(self.dir / "persist", ignore_errors=True)
 
-    def remove(self, force: bool = False, timeout: float | None = None) -> None:
+    def remove(self, force: bool = False, timeout: float | None = None,
+               volumes: bool = False) -> None:
+        """Remove the container; ``volumes`` (``rm -v``) also removes its anonymous
+        volumes (``--rm`` containers always do, as podman's)."""
         with self.lock.held():
             self._refresh_locked()
             st = self.record.state
@@ -494,7 +569,7 @@ class Container:
                 self._refresh_locked()
             except NoSuchContainer:
                 return  # the attached client removed it: done all the same
-            self._remove_locked()
+            self._remove_locked(volumes=volumes)
 
     def _wait_for_attached_client(self, timeout: float) -> None:
         if self.attach_hold.held_here:
@@ -503,7 +578,7 @@ class Container:
         while self.attach_hold.is_held_elsewhere() and time.monotonic() < deadline:
             time.sleep(0.02)
 
-    def _remove_locked(self) -> None:
+    def _remove_locked(self, volumes: bool = False) -> None:
         from ..storage.fsops import remove_tree
         from ..storage.rootfs import remove_rootfs
         from .networks import forget
@@ -519,18 +594,25 @@ class Container:
             if self.runtime.state.delete_container(self.id):
                 break
             remove_all_exec_sessions(self.runtime, self)  # one was added meanwhile
+        container_event(self, "remove")
+        cfg = self.record.config
+        if (volumes or cfg.auto_remove) and any(m.get("anonymous") for m in cfg.mounts):
+            from .volumes import remove_anonymous_volumes
+
+            remove_anonymous_volumes(self.runtime, cfg)
         self.attach_hold.remove()
         self.stop_hold.remove()
         self.lock.remove()
 
     # -- reading ------------------------------------------------------------------------
     def logs(self, follow: bool = False, poll: float = 0.1) -> Iterator[tuple[str, bytes]]:
-        """(stream, data) pairs from the k8s-file log; ``follow`` waits for more."""
-        from .logs import follow_log, read_log
+        """(stream, data) pairs from the k8s-file log; ``follow`` waits for more until
+        the container has exited (engine/logs.py: tail, since, several containers)."""
+        from .logs import LogOptions, follow_logs, read_log
 
         if follow:
-            yield from follow_log(self.log_path, lambda: self.refresh().state in State.ACTIVE,
-                                  poll)
+            for line in follow_logs([self], LogOptions(follow=True), poll=poll):
+                yield line.stream, line.data + (b"\n" if line.complete else b"")
         else:
             yield from read_log(self.log_path)
 
@@ -545,6 +627,20 @@ class Container:
         except (OSError, ValueError):
             return None
         return data
+
+
+def _write_conmon_pidfile(path: str, pid: int) -> None:
+    """``--conmon-pidfile``: conmon's pid, for systemd units (rewritten on restarts)."""
+    from ..errors import UsageError
+
+    try:
+        tmp = f"{path}.{pid}.tmp"
+        with open(tmp, "w") as fh:
+            fh.write(str(pid))
+        Path(tmp).replace(path)
+    except OSError as exc:
+        raise UsageError(f"cannot write --conmon-pidfile {path}: {exc.strerror or exc}") \
+            from None
 
 
 def _remove_quietly(ctr: Container) -> None:

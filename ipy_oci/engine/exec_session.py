@@ -21,6 +21,7 @@ from ..oci.runtime import ExecRequest
 from ..state.procs import identity, signal_process
 from ..state.records import ExecConfig, ExecRecord, ExecState
 from .attached import OutputCallback, ProcessResult, attach_until_exit
+from .events import exec_event
 from .names import new_id
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class ExecSession:
         rt.state.add_exec_session(rec)
         sess = cls(rt, rec)
         sess.__dict__["oci"] = ctr.oci  # known already: spares a lookup
+        sess.__dict__["container_record"] = ctr.record  # for its events, likewise
         return sess
 
     def _process_spec(self) -> dict[str, Any]:
@@ -120,6 +122,7 @@ class ExecSession:
             self.record, state=ExecState.RUNNING, pid=sp.pid, pid_start=sp.pid_start,
             conmon_pid=sp.conmon_pid, conmon_start=sp.conmon_start, started_at=time.time(),
             attached=attach)
+        exec_event(self, "exec")
         return handle
 
     # -- starting ----------------------------------------------------------------------
@@ -183,6 +186,8 @@ class ExecSession:
 
     def _finish(self, code: int | None, remove: bool) -> None:
         """Record the exit and drop the session's files and conmon (and the row)."""
+        if code is not None:
+            exec_event(self, "exec_died", code)  # else sync_session tells it
         if code is None:
             from .reaping import stop_interrupted, sync_session
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from ..errors import ImageError, InvalidState, NoSuchImage, UsageError
 from ..images import refs
+from .events import emit
 
 if TYPE_CHECKING:
     from ..images.archive import ArchiveFormat
@@ -29,6 +30,7 @@ __all__ = [
     "PullPolicy", "PullTracker", "RemoveReport", "authfile_for", "ensure_image",
     "filter_images", "host_platform", "image_store", "image_users", "import_image",
     "list_images", "load_images", "login", "logout", "prune_images", "pull_image",
+    "IMAGE_FILTERS", "SORT_KEYS", "image_history", "push_image",
     "registry_host", "remove_images", "save_images", "save_images_to", "stored_login",
     "tag_image", "untag_image",
 ]
@@ -65,7 +67,12 @@ def image_store(rt: Runtime) -> ImageStore:
 def pull_image(rt: Runtime, ref: str, options: PullOptions | None = None,
                progress: ProgressCallback | None = None) -> Image:
     """Pull ``ref`` from its registry (short names: each search registry in turn)."""
-    return image_store(rt).pull(ref, options, progress)
+    return _pulled(rt, ref, image_store(rt).pull(ref, options, progress))
+
+
+def _pulled(rt: Runtime, ref: str, img: Image) -> Image:
+    emit(rt, "image", "pull", id=img.id, name=ref)
+    return img
 
 
 def _is_local_only(ref: str) -> bool:
@@ -92,13 +99,13 @@ def ensure_image(rt: Runtime, ref: str, policy: PullPolicy = "missing",
         raise UsageError(f"invalid pull policy {policy!r}: use missing, always or never")
     store = image_store(rt)
     if policy == "always" and not _is_local_only(ref):
-        return store.pull(ref, options, progress)
+        return _pulled(rt, ref, store.pull(ref, options, progress))
     try:
         return store.lookup(ref)
     except NoSuchImage:
         if policy == "never" or _is_local_only(ref):
             raise
-    return store.pull(ref, options, progress)
+    return _pulled(rt, ref, store.pull(ref, options, progress))
 
 
 # ----- reference counts ---------------------------------------------------------
@@ -133,23 +140,200 @@ def list_images(rt: Runtime) -> list[ImageSummary]:
     return [ImageSummary(img, counts.get(img.id, 0)) for img in image_store(rt).list()]
 
 
-def filter_images(summaries: list[ImageSummary], filters: Sequence[str]) -> list[ImageSummary]:
-    """``images --filter``: ``dangling=true|false`` and ``reference=PATTERN`` (globs)."""
+IMAGE_FILTERS = ("reference", "dangling", "label", "label!", "before", "since", "after",
+                 "id", "until", "readonly")
+SORT_KEYS = ("created", "id", "repository", "size", "tag")
+
+
+def _reference_match(pattern: str, names: Sequence[str]) -> bool:
+    """podman's reference filter, leniently: a glob on a name with or without its
+    tag, registry or path (``busybox`` matches ``localhost/busybox:latest``)."""
     import fnmatch
 
-    out = summaries
+    for n in names:
+        repo = n.rpartition(":")[0] if ":" in n.rpartition("/")[2] else n
+        forms = {n, repo, n.split("/", 1)[-1], repo.split("/", 1)[-1],
+                 n.rpartition("/")[2], repo.rpartition("/")[2]}
+        if any(fnmatch.fnmatchcase(f, pattern) for f in forms):
+            return True
+    return False
+
+
+def filter_images(summaries: list[ImageSummary], filters: Sequence[str],
+                  store: ImageStore | None = None) -> list[ImageSummary]:
+    """``images --filter`` (podman's keys): reference=PATTERN (globs), dangling=BOOL,
+    label=KEY[=VALUE], label!=..., before=IMAGE, since=IMAGE (or after), id=PREFIX,
+    until=TIME,
+    readonly=BOOL. Values of one key are alternatives, keys must all match."""
+    from .times import timestamp
+    from .views import image_created
+
+    by_key: dict[str, list[str]] = {}
     for f in filters:
-        key, _, value = f.partition("=")
-        if key == "dangling":
-            want = value.lower() in ("true", "1", "")
-            out = [s for s in out if (not s.image.names) == want]
-        elif key == "reference":
-            out = [s for s in out if any(
-                fnmatch.fnmatch(n, value) or fnmatch.fnmatch(n.rpartition(":")[0], value)
-                or fnmatch.fnmatch(n.split("/", 1)[-1], value) for n in s.image.names)]
-        else:
-            raise UsageError(f"unsupported filter {f!r}: use dangling=true|false or "
-                             "reference=PATTERN")
+        key, eq, value = f.partition("=")
+        if not eq or key not in IMAGE_FILTERS:
+            raise UsageError(f"invalid image filter {f!r}: use one of "
+                             f"{', '.join(k + '=' for k in IMAGE_FILTERS)}")
+        by_key.setdefault(key, []).append(value)
+    out = summaries
+
+    def boolean(key: str, value: str) -> bool:
+        low = value.lower()
+        if low not in ("true", "false", "1", "0"):
+            raise UsageError(f"invalid {key} filter {value!r}: use true or false")
+        return low in ("true", "1")
+
+    def labels(s: ImageSummary) -> dict[str, str]:
+        return (s.image.config.get("config") or {}).get("Labels") or {}
+
+    def has_label(s: ImageSummary, want: str) -> bool:
+        key, eq, value = want.partition("=")
+        lab = labels(s)
+        return key in lab and (not eq or lab[key] == value)
+
+    def anchor(ref: str) -> float:
+        if store is None:
+            raise UsageError("before/since filters need the image store")
+        return image_created(store.lookup(ref))
+
+    for key, values in by_key.items():
+        if key == "reference":
+            out = [s for s in out if any(_reference_match(v, s.image.names) for v in values)]
+        elif key == "dangling":
+            wants = {boolean(key, v) for v in values}
+            out = [s for s in out if (not s.image.names) in wants]
+        elif key == "readonly":
+            wants = {boolean(key, v) for v in values}
+            out = [s for s in out if False in wants]  # no read-only image stores here
+        elif key == "label":
+            out = [s for s in out if all(has_label(s, v) for v in values)]
+        elif key == "label!":
+            out = [s for s in out if not any(has_label(s, v) for v in values)]
+        elif key == "id":
+            out = [s for s in out if any(s.image.id.startswith(v.removeprefix("sha256:"))
+                                         for v in values)]
+        elif key == "before":
+            t = min(anchor(v) for v in values)
+            out = [s for s in out if image_created(s.image) < t]
+        elif key in ("since", "after"):
+            t = max(anchor(v) for v in values)
+            out = [s for s in out if image_created(s.image) > t]
+        elif key == "until":
+            t = min(timestamp(v) for v in values)
+            out = [s for s in out if image_created(s.image) < t]
+    return out
+
+
+def image_history(rt: Runtime, ref: str) -> list[dict[str, Any]]:
+    """podman's ImageHistoryLayer list, newest first: ``id`` (the image's for the top
+    entry, ``<missing>`` below), ``created`` (a timestamp), ``CreatedBy``, ``tags``,
+    ``size`` (the layer's expanded size; 0 for an entry without a layer),
+    ``comment``."""
+    from .views import image_created
+
+    store = image_store(rt)
+    img = store.lookup(ref)
+    cfg = img.config or {}
+    diff_ids = list((cfg.get("rootfs") or {}).get("diff_ids") or [])
+    history = list(cfg.get("history") or []) or [{} for _ in diff_ids]
+    layer = len(diff_ids)
+    out: list[dict[str, Any]] = []
+    for i, h in enumerate(reversed(history)):
+        size = 0
+        if not h.get("empty_layer") and layer > 0:
+            layer -= 1
+            size = store.layer_size(str(diff_ids[layer]))
+        created = h.get("created") or img.created
+        try:
+            from datetime import datetime
+
+            ts = datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            ts = image_created(img)
+        out.append({"id": img.id if i == 0 else "<missing>", "created": ts,
+                    "CreatedBy": str(h.get("created_by") or ""),
+                    "tags": list(img.names) if i == 0 else [],
+                    "size": size, "comment": str(h.get("comment") or "")})
+    return out
+
+
+_PUSH_FORMATS = {"oci": "oci", "v2s2": "v2s2", "v2s1": "v2s1", "docker": "v2s2"}
+_OTHER_TRANSPORTS = ("oci:", "oci-archive:", "docker-archive:", "dir:")
+
+
+def push_image(rt: Runtime, ref: str, destination: str | None = None, *,
+               tls_verify: bool | None = None, authfile: str | Path | None = None,
+               creds: str | None = None, fmt: str | None = None,
+               digestfile: str | None = None, compression: str | None = None) -> str:
+    """``push IMAGE [DESTINATION]`` through skopeo; returns skopeo's progress lines.
+
+    The destination is a registry reference (``host[:port]/repo[:tag]``, optionally
+    ``docker://``), or one of skopeo's local transports (``oci:DIR``,
+    ``oci-archive:FILE``, ``docker-archive:FILE``, ``dir:DIR``); without one, the
+    image's own name is the destination.
+    """
+    import json
+    import os
+
+    from ..images.mediatypes import REF_NAME_ANNOTATION
+    from ..images.pull import _write_authfile
+    from ..images.skopeo import Access, Skopeo
+    from ..images.workspace import Workspace, gc_shared
+
+    store = image_store(rt)
+    img = store.lookup(ref)
+    target = (destination or "").strip()
+    if not target:
+        target = _named_by(store, img, ref) or (img.names[0] if img.names else "")
+        if not target:
+            raise UsageError(f"image {img.id[:12]} has no name: give a destination "
+                             "(push IMAGE REGISTRY/NAME[:TAG])")
+    extra: list[str] = []
+    if fmt:
+        if fmt not in _PUSH_FORMATS:
+            raise UsageError(f"invalid --format {fmt!r}: use oci, v2s2 or v2s1")
+        extra.append(f"--format={_PUSH_FORMATS[fmt]}")
+    if compression:
+        if compression not in ("gzip", "zstd"):
+            raise UsageError(f"invalid --compression-format {compression!r}: use gzip or "
+                             "zstd")
+        extra += ["--dest-compress", f"--dest-compress-format={compression}"]
+    if digestfile:
+        extra.append(f"--digestfile={os.path.abspath(digestfile)}")
+    docker = not target.startswith(_OTHER_TRANSPORTS)
+    registry = ""
+    if docker:
+        name = target.removeprefix("docker://")
+        try:
+            parsed = refs.parse(name)
+        except ImageError as exc:
+            raise UsageError(f"invalid destination {target!r}: {exc}") from None
+        if parsed.is_short or parsed.registry == refs.LOCALHOST:
+            raise UsageError(
+                f"invalid destination {target!r}: name the registry to push to, e.g. "
+                f"'push {ref} registry.example:5000/{parsed.repository}' (localhost/ "
+                "names are local only)")
+        registry = parsed.registry
+        target = f"docker://{parsed}"
+    with Workspace(store.tmp_dir) as ws, gc_shared(store.dir):
+        layout = ws.path / "layout"
+        layout.mkdir()
+        (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+        index = {"schemaVersion": 2, "manifests": [{
+            "mediaType": img.media_type, "digest": img.digest, "size": img.manifest_size
+            or store.blob_path(img.digest).stat().st_size,
+            "annotations": {REF_NAME_ANNOTATION: "push"}}]}
+        (layout / "index.json").write_text(json.dumps(index))
+        os.symlink(store.dir / "blobs", layout / "blobs")  # the store's blobs, not copied
+        access: Access | None = None
+        if docker:
+            auth = Path(authfile) if authfile else authfile_for(rt)
+            if creds:
+                auth = _write_authfile(ws.path / "auth.json", registry, creds)
+            tls = not refs.is_loopback_registry(registry) if tls_verify is None \
+                else tls_verify
+            access = Access(tls_verify=tls, authfile=auth if auth.exists() else None)
+        out = Skopeo().push(layout, "push", target, access, registry or target, extra)
     return out
 
 
@@ -206,7 +390,10 @@ def remove_images(rt: Runtime, image_refs: Sequence[str], force: bool = False,
             raise
         name = None if all else _named_by(store, img, ref)
         if name is not None and len(img.names) > 1:
-            report.untagged += store.untag(img, [name])
+            gone = store.untag(img, [name])
+            report.untagged += gone
+            for n in gone:
+                emit(rt, "image", "untag", id=img.id, name=n)
             continue
         if name is None and len(img.names) > 1 and not force:
             raise InvalidState(
@@ -220,10 +407,14 @@ def remove_images(rt: Runtime, image_refs: Sequence[str], force: bool = False,
             rt.lookup_container(cid).remove(force=True, timeout=0)
             report.removed_containers.append(cid)
         report.untagged += list(img.names)
+        for n in img.names:
+            emit(rt, "image", "untag", id=img.id, name=n)
         doomed.append(img.digest)
         report.deleted.append(img.id)
     if doomed:
         store.delete(doomed)
+        for image_id in report.deleted:
+            emit(rt, "image", "remove", id=image_id, name=image_id)
     report.bytes_freed = gc.collect(store).bytes_freed
     return report
 
@@ -245,6 +436,8 @@ def prune_images(rt: Runtime, all: bool = False) -> PruneReport:
               if img.id not in used and (all or not img.names)]
     if doomed:
         store.delete([img.digest for img in doomed])
+        for img in doomed:
+            emit(rt, "image", "remove", id=img.id, name=img.id)
     store.sweep_scratch()
     freed = gc.collect(store).bytes_freed
     return PruneReport(deleted=list(dict.fromkeys(i.id for i in doomed)), bytes_freed=freed)
@@ -257,12 +450,19 @@ def tag_image(rt: Runtime, ref: str, names: Sequence[str]) -> Image:
     if not names:
         raise UsageError("tag needs at least one new name")
     store = image_store(rt)
-    return store.tag(store.lookup(ref), names)
+    img = store.tag(store.lookup(ref), names)
+    for n in names:
+        emit(rt, "image", "tag", id=img.id, name=n)
+    return img
 
 
 def untag_image(rt: Runtime, ref: str, names: Sequence[str] | None = None) -> list[str]:
     store = image_store(rt)
-    return store.untag(store.lookup(ref), list(names) if names else None)
+    img = store.lookup(ref)
+    gone = store.untag(img, list(names) if names else None)
+    for n in gone:
+        emit(rt, "image", "untag", id=img.id, name=n)
+    return gone
 
 
 def import_image(rt: Runtime, src: BinaryIO, name: str | None = None,

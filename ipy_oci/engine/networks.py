@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidState, UsageError
+from .events import emit
 
 if TYPE_CHECKING:
     from ..network import Network, PortMapping
@@ -375,10 +376,12 @@ def create_network(rt: Runtime, name: str | None, *, driver: str = "bridge",
                    labels: Mapping[str, str] | None = None,
                    options: Mapping[str, str] | None = None,
                    interface: str | None = None, ignore: bool = False) -> Network:
-    return rt.network.networks.create(name, driver=driver, subnets=subnets,
-                                      gateways=gateways, internal=internal, dns=dns,
-                                      labels=labels, options=options, interface=interface,
-                                      ignore=ignore)
+    net = rt.network.networks.create(name, driver=driver, subnets=subnets,
+                                     gateways=gateways, internal=internal, dns=dns,
+                                     labels=labels, options=options, interface=interface,
+                                     ignore=ignore)
+    emit(rt, "network", "create", id=net.id, name=net.name, network=net.name)
+    return net
 
 
 def list_networks(rt: Runtime, filters: Mapping[str, Sequence[str]] | None = None
@@ -418,12 +421,16 @@ def remove_network(rt: Runtime, ref: str, force: bool = False,
             except NoSuchContainer:
                 pass
     removed, _ = nets.remove(net.id, force=force)
+    emit(rt, "network", "remove", id=removed.id, name=removed.name, network=removed.name)
     return removed.name
 
 
 def prune_networks(rt: Runtime, filters: Mapping[str, Sequence[str]] | None = None
                    ) -> list[str]:
-    return rt.network.networks.prune(filters)
+    pruned = rt.network.networks.prune(filters)
+    for name in pruned:
+        emit(rt, "network", "remove", name=name, network=name)
+    return pruned
 
 
 def connect(rt: Runtime, ctr_ref: str, net_ref: str, *, aliases: Sequence[str] = (),
@@ -436,6 +443,7 @@ def connect(rt: Runtime, ctr_ref: str, net_ref: str, *, aliases: Sequence[str] =
                          "containers on bridge networks can be connected to networks")
     net = rt.network.networks.connect(ctr.id, net_ref, aliases=aliases,
                                       static_ip=static_ip, static_mac=static_mac)
+    emit(rt, "network", "connect", id=ctr.id, name=ctr.name, network=net.network)
     with ctr.lock.held():
         ctr._reload()
         cfg = ctr.record.config
@@ -449,6 +457,7 @@ def disconnect(rt: Runtime, ctr_ref: str, net_ref: str) -> None:
     ctr = rt.lookup_container(ctr_ref)
     net = rt.network.networks.get(net_ref)
     rt.network.networks.disconnect(ctr.id, net.id)
+    emit(rt, "network", "disconnect", id=ctr.id, name=ctr.name, network=net.name)
     with ctr.lock.held():
         ctr._reload()
         cfg = ctr.record.config

@@ -15,7 +15,9 @@ from ..state.records import DEFAULT_DETACH_KEYS
 if TYPE_CHECKING:
     from ..oci.spec import BindMount
 
-__all__ = ["DEFAULT_DETACH_KEYS", "BindMount", "bind_mount", "parse_detach_keys"]
+__all__ = ["DEFAULT_DETACH_KEYS", "BindMount", "bind_mount", "check_timezone", "device_flag",
+           "mount_flag", "parse_detach_keys", "swap_limit_supported", "sysctl_flag",
+           "tmpfs_flag"]
 
 
 def bind_mount(spec: str) -> dict[str, Any]:
@@ -25,6 +27,52 @@ def bind_mount(spec: str) -> dict[str, Any]:
     from ..oci.spec import BindMount
 
     return asdict(BindMount.parse(spec))
+
+
+def mount_flag(text: str) -> dict[str, Any]:
+    """``--mount type=...`` as ContainerConfig.mounts stores it (UsageError if invalid)."""
+    from dataclasses import asdict
+
+    from ..oci.spec_mountflags import parse_mount
+
+    return asdict(parse_mount(text))
+
+
+def tmpfs_flag(text: str) -> dict[str, Any]:
+    """``--tmpfs PATH[:OPTS]`` as ContainerConfig.mounts stores it."""
+    from dataclasses import asdict
+
+    from ..oci.spec_mountflags import parse_tmpfs
+
+    return asdict(parse_tmpfs(text))
+
+
+def device_flag(text: str) -> list[dict[str, str]]:
+    """``--device HOST[:CTR][:PERMS]`` as ContainerConfig.devices stores it."""
+    from ..oci.spec_devices import parse_device
+
+    return parse_device(text)
+
+
+def check_timezone(tz: str) -> None:
+    """``--tz``: a zone the host has (or ``local``), else a UsageError naming it."""
+    from ..oci.spec_tz import zone_file
+
+    zone_file(tz)
+
+
+def sysctl_flag(text: str, network: str) -> tuple[str, str]:
+    """``--sysctl NAME=VALUE``: only sysctls of the container's own namespaces."""
+    from ..oci.spec_limits import parse_sysctl
+
+    return parse_sysctl(text, network)
+
+
+def swap_limit_supported() -> bool:
+    """Whether a memory+swap limit can be set here (podman's default is 2x --memory)."""
+    from ..oci.spec_limits import swap_limit_supported as supported
+
+    return supported()
 
 
 def __getattr__(name: str) -> Any:

@@ -28,6 +28,7 @@ from ..errors import NoSuchContainer, NoSuchExecSession
 from ..oci.fsutil import wait_for_file
 from ..state.procs import is_alive, signal_process
 from ..state.records import ExecRecord, ExecState, State
+from .events import exec_event
 from .exec_session import ExecSession
 
 if TYPE_CHECKING:
@@ -65,7 +66,8 @@ def sync_session(rt: Runtime, sess: ExecSession, wait: float = 0.5) -> None:
         code = -1  # conmon died too (e.g. SIGKILLed): the real code is unknowable
     # Record first, then remove the files: a second process syncing at the same
     # time would otherwise find neither the exit file nor the process and record -1.
-    rt.state.mark_exec_stopped(rec.id, code, time.time())
+    if rt.state.mark_exec_stopped(rec.id, code, time.time()):
+        exec_event(sess, "exec_died", code)
     if not client_streaming:
         sess.cleanup()
     try:

@@ -132,10 +132,13 @@ class Runtime:
     def create_container(self, config: ContainerConfig, name: str | None = None,
                          owner_kernel: str = "", pull: PullPolicy = "missing",
                          progress: ProgressCallback | None = None,
-                         pull_options: PullOptions | None = None) -> Container:
+                         pull_options: PullOptions | None = None,
+                         replace: bool = False) -> Container:
         """Record a container (state configured); ``init``/``start`` bring it up.
 
         The image is pulled first if ``pull`` says so (see engine/images.py).
+        ``replace``: a container called ``name`` is removed first (--replace);
+        ``config.cidfile`` gets the new id (engine/create_files.py).
         """
         from ..oci.spec import resolve_command
         from .images import ensure_image
@@ -145,7 +148,13 @@ class Runtime:
         if name is not None and not valid_name(name):
             raise UsageError(f"container name {name!r} is invalid: names must match "
                              "[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+        from . import create_files
+
+        if config.cidfile:
+            create_files.check_cidfile(config.cidfile)
         image = ensure_image(self, config.image, pull, progress, pull_options)
+        if replace:
+            create_files.replace_container(self, name)
         img_cfg = image.config.get("config") or {}
         if config.idle:
             config.command = ["/run/ipy-oci-init", "-P"]  # what spec_builder runs
@@ -159,6 +168,11 @@ class Runtime:
             from .networks import prepare_create
 
             prepare_create(self, config, img_cfg)  # before anything is recorded
+        made_volumes: list[str] = []
+        if any(m.get("volume") or m.get("anonymous") for m in config.mounts):
+            from .volumes import resolve_mounts
+
+            made_volumes = resolve_mounts(self, config)  # sources set before the record
         rec = ContainerRecord(
             id=new_id(), name=name or "", image_id=image.id,
             image_name=image.names[0] if image.names else image.id[:12],
@@ -172,6 +186,10 @@ class Runtime:
                 self.state.add_container(rec)
             except NameInUse:
                 if name is not None:
+                    if made_volumes:
+                        from .volumes import discard
+
+                        discard(self, made_volumes)
                     raise
                 continue
             if config.network == "bridge":
@@ -182,7 +200,13 @@ class Runtime:
                 except BaseException:
                     self.state.delete_container(rec.id)
                     raise
-            return Container(self, rec)
+            from .events import container_event
+
+            ctr = Container(self, rec)
+            container_event(ctr, "create")
+            if config.cidfile:
+                create_files.write_cidfile(ctr)
+            return ctr
         raise UsageError("could not generate a unique container name: pass --name")
 
     def container(self, record: ContainerRecord) -> Container:
@@ -209,9 +233,9 @@ class Runtime:
         return out
 
     def run(self, config: ContainerConfig, name: str | None = None,
-            owner_kernel: str = "") -> Container:
-        """Create and start a detached container."""
-        ctr = self.create_container(config, name, owner_kernel)
+            owner_kernel: str = "", replace: bool = False) -> Container:
+        """Create and start a detached container (``replace``: see create_container)."""
+        ctr = self.create_container(config, name, owner_kernel, replace=replace)
         try:
             ctr.start()
         except BaseException:
@@ -296,16 +320,11 @@ class Runtime:
 
     # -- info ----------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        from .. import __version__
+        """podman's ``info`` data (engine/info.py: host, store, registries, plugins,
+        version; JSON keys as podman's)."""
+        from .info import system_info
 
-        return {
-            "version": __version__,
-            "root": str(self.root),
-            "runroot": str(self.runroot),
-            "database": str(self.state.path),
-            "runtime": self.oci.runtime_info(),
-            "containers": self.state.count_containers(),
-        }
+        return system_info(self)
 
 
 def _private_dir(path: Path) -> None:

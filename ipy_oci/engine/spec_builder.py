@@ -20,8 +20,10 @@ from ..oci.spec import (
     build_spec,
     check_default_profile,
     parse_security_opts,
+    resolve_groups,
     resolve_user,
     write_etc_files,
+    write_localtime,
 )
 
 if TYPE_CHECKING:
@@ -91,8 +93,14 @@ def prepare_bundle(ctr: Container, network: str | None = None,
     init_path = find_idle_init() if cfg.idle else (find_init() if cfg.init else None)
     rootfs = mount_rootfs(image.layer_dirs, ctr.dir,
                           min_free=ctr.runtime.config.min_free_space)
+    if any(m.get("volume") for m in cfg.mounts):
+        from .volumes import copy_up
+
+        copy_up(ctr, Path(rootfs))  # podman's copy-up into new volumes, once each
     img_cfg = image.config.get("config") or {}
     uid, gid, groups, _home = resolve_user(str(rootfs), cfg.user or img_cfg.get("User", ""))
+    if cfg.group_add:  # --group-add: after the user's own groups, names from the image
+        groups += [g for g in resolve_groups(str(rootfs), cfg.group_add) if g not in groups]
     hostname = cfg.hostname or rec.id[:12]
     env = build_env(img_cfg.get("Env") or [], cfg.env, hostname, cfg.tty)
     workdir = cfg.workdir or img_cfg.get("WorkingDir") or "/"
@@ -104,6 +112,8 @@ def prepare_bundle(ctr: Container, network: str | None = None,
             os.chmod(etc_files[dest], 0o644)
     if cfg.no_hosts:
         etc_files.pop("/etc/hosts", None)  # the image's own stays
+    if cfg.timezone:
+        etc_files["/etc/localtime"] = write_localtime(ctr.dir, cfg.timezone)
     annotations = {**(img_cfg.get("Labels") or {}), **cfg.labels, **cfg.annotations}
     sec = parse_security_opts(cfg.security_opt, check_files=False)
     spec = build_spec(SpecOptions(
@@ -125,6 +135,11 @@ def prepare_bundle(ctr: Container, network: str | None = None,
         memory=cfg.memory,
         pids_limit=pids_limit(cfg.pids_limit) or -1,
         cpus=cfg.cpus,
+        cpu_shares=cfg.cpu_shares,
+        cpuset_cpus=cfg.cpuset_cpus,
+        memory_swap=cfg.memory_swap,
+        devices=list(cfg.devices),
+        sysctls=[f"{k}={v}" for k, v in cfg.sysctls.items()],
         # A flat path: runc removes only the leaf cgroup, so no parent dir is left.
         cgroups_path=f"/ipy-oci-{rec.id}",
         ulimits=list(cfg.ulimits),

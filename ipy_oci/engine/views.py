@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..state.records import State
 from .networks import network_settings, ps_ports
+from .restart import restart_count
+from .volumes import mount_views
 
 if TYPE_CHECKING:
     from typing import TextIO
@@ -47,7 +49,11 @@ def human_duration(seconds: float) -> str:
         return f"{h} hours"
     if h < 24 * 7 * 2:
         return f"{h // 24} days"
-    return f"{h // (24 * 7)} weeks"
+    if h < 24 * 30 * 2:
+        return f"{h // (24 * 7)} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // (24 * 30)} months"
+    return f"{h // (24 * 365)} years"
 
 
 def ago(ts: float) -> str:
@@ -88,13 +94,16 @@ def describe_exit(code: int | None) -> str:
 
 
 def status_text(ctr: Container) -> str:
-    """The STATUS column: "Up 3 minutes", "Exited (0) 2 seconds ago", ..."""
+    """The STATUS column in podman 4.3's words: "Up 3 minutes ago", "Paused",
+    "Exited (0) 2 seconds ago", "Created", ..."""
     r = ctr.record
     now = time.time()
-    if r.state in (State.RUNNING, State.STOPPING):
-        return f"Up {human_duration(now - r.started_at)}"
+    if r.state == State.RUNNING:
+        return f"Up {human_duration(now - r.started_at)} ago"
+    if r.state == State.STOPPING:
+        return "Stopping"
     if r.state == State.PAUSED:
-        return f"Up {human_duration(now - r.started_at)} (Paused)"
+        return "Paused"
     if r.state in (State.EXITED, State.STOPPED) and r.finished_at:
         code = r.exit_code if r.exit_code is not None else 0
         return f"Exited ({code}) {ago(r.finished_at)}"
@@ -111,10 +120,12 @@ def reap_summary(rep: ReapReport) -> str:
 
 
 # -- containers ------------------------------------------------------------------------------
-def container_summary(ctr: Container, exec_sessions: int) -> dict[str, Any]:
+def container_summary(ctr: Container, exec_sessions: int,
+                      size: tuple[int, int] | None = None) -> dict[str, Any]:
     """One ``ps --format json`` row (also ``%oci ps --format json`` and the server's
-    ``GET containers`` item)."""
+    ``GET containers`` item); ``size`` is (rw, rootfs) bytes with ``ps --size``."""
     r = ctr.record
+    cfg = r.config
     return {
         "Id": r.id,
         "Names": [r.name],
@@ -134,6 +145,13 @@ def container_summary(ctr: Container, exec_sessions: int) -> dict[str, Any]:
         "ExecSessions": exec_sessions,
         "OwnerKernel": r.owner_kernel,
         "Ports": ps_ports(r.config),
+        "CreatedAt": ago(r.created_at),
+        "Mounts": [str(m.get("destination", "")) for m in cfg.mounts],
+        "Networks": list(cfg.networks) if cfg.network == "bridge" else [],
+        "Size": None if size is None else {"rootFsSize": size[1], "rwSize": size[0]},
+        "IsInfra": False,
+        "Pod": "",
+        "PodName": "",
     }
 
 
@@ -145,11 +163,8 @@ def container_inspect(ctr: Container) -> dict[str, Any]:
     st = rec.state
     rt = ctr.runtime
     exec_ids = [r.id for r in rt.state.exec_sessions(rec.id)]
-    mounts = [{
-        "Type": "bind", "Source": m["source"], "Destination": m["destination"],
-        "Driver": "", "Mode": "", "Options": ["rbind"], "RW": not m.get("readonly", False),
-        "Propagation": "rprivate",
-    } for m in cfg.mounts]
+    # Type volume with its Name for volumes; tmpfs mounts are HostConfig.Tmpfs (podman)
+    mounts = mount_views(rt, [m for m in cfg.mounts if m.get("type", "bind") != "tmpfs"])
     layer_dirs: list[str] = []
     try:
         layer_dirs = [str(p) for p in rt.images.lookup(rec.image_id).layer_dirs]
@@ -181,13 +196,13 @@ def container_inspect(ctr: Container) -> dict[str, Any]:
         "ImageName": rec.image_name,
         "Rootfs": "",
         "Name": rec.name,
-        "RestartCount": 0,
+        "RestartCount": restart_count(ctr),
         "Driver": "overlay",
         "OCIRuntime": ctr.oci.name(),
         "OCIConfigPath": str(ctr.dir / "config.json"),
-        "ConmonPidFile": str(ctr.dir / "conmon.pid"),
+        "ConmonPidFile": cfg.conmon_pidfile or str(ctr.dir / "conmon.pid"),
         "PidFile": str(ctr.dir / "pidfile"),
-        "LogPath": str(ctr.log_path),
+        "LogPath": _log_config(ctr)["Path"],
         "HostnamePath": str(ctr.dir / "hostname"),
         "HostsPath": str(ctr.dir / "hosts"),
         "ResolvConfPath": str(ctr.dir / "resolv.conf"),
@@ -222,10 +237,13 @@ def container_inspect(ctr: Container) -> dict[str, Any]:
             "Tty": cfg.tty,
             "OpenStdin": cfg.stdin,
             "CreateCommand": cmd,
+            "Timezone": cfg.timezone,
+            "Timeout": cfg.timeout,
         },
         "HostConfig": {
-            "Binds": [f"{m['source']}:{m['destination']}" + (":ro" if m.get("readonly")
-                                                              else "") for m in cfg.mounts],
+            "Binds": [f"{m.get('volume') or m['source']}:{m['destination']}"
+                      + (":ro" if m.get("readonly") else "") for m in cfg.mounts
+                      if m.get("type", "bind") != "tmpfs"],
             "NetworkMode": cfg.network,
             "Privileged": cfg.privileged,
             "ReadonlyRootfs": cfg.read_only,
@@ -240,9 +258,55 @@ def container_inspect(ctr: Container) -> dict[str, Any]:
             "AutoRemove": cfg.auto_remove,
             "Init": cfg.init,
             "Ulimits": cfg.ulimits,
+            **_run_flags(ctr),
         },
         "NetworkSettings": network_settings(ctr),
         "OwnerKernel": rec.owner_kernel,
+    }
+
+
+def _go_size(n: int) -> str:
+    """go-units' HumanSize, as podman shows LogConfig.Size: "1MB", "1.5kB", "0B"."""
+    size, units = float(n), ("B", "kB", "MB", "GB", "TB", "PB")
+    i = 0
+    while abs(size) >= 1000 and i < len(units) - 1:
+        size /= 1000
+        i += 1
+    return f"{size:.4g}{units[i]}"
+
+
+def _log_config(ctr: Container) -> dict[str, Any]:
+    """HostConfig.LogConfig: the driver as given (json-file stays json-file), the log
+    file ("" when the driver writes none), tag and size cap."""
+    cfg = ctr.record.config
+    writes = cfg.log_driver not in ("none", "passthrough")
+    return {"Type": cfg.log_driver, "Config": None,
+            "Path": str(ctr.log_path) if writes else "", "Tag": cfg.log_tag,
+            "Size": _go_size(max(cfg.log_size_max, 0))}
+
+
+def _run_flags(ctr: Container) -> dict[str, Any]:
+    """The HostConfig fields of run/create's flags (restart, tmpfs, devices, ...)."""
+    cfg = ctr.record.config
+    from ..oci.spec import BindMount
+    from ..oci.spec_mountflags import tmpfs_spec_options
+
+    tmpfs = {m["destination"]: ",".join(tmpfs_spec_options(BindMount(**m)))
+             for m in cfg.mounts if m.get("type") == "tmpfs"}
+    return {
+        "RestartPolicy": {"Name": cfg.restart_policy,
+                          "MaximumRetryCount": cfg.restart_retries},
+        "LogConfig": _log_config(ctr),
+        "ContainerIDFile": cfg.cidfile,
+        "Tmpfs": tmpfs,
+        "CpusetCpus": cfg.cpuset_cpus,
+        "CpuShares": cfg.cpu_shares or 0,
+        "MemorySwap": cfg.memory_swap or 0,
+        "Devices": [{"PathOnHost": d["path_on_host"], "PathInContainer":
+                     d["path_in_container"], "CgroupPermissions": d["permissions"]}
+                    for d in cfg.devices],
+        "GroupAdd": list(cfg.group_add),
+        "Sysctls": dict(cfg.sysctls),
     }
 
 
@@ -391,3 +455,37 @@ def _layer_words(st: LayerState) -> str:
     if st.status == "extracted":
         return f"Extracting layer {st.short} done"
     return f"Waiting for blob {st.short}"
+
+
+def inspect_any(rt: Runtime, ref: str, kind: str = "all") -> dict[str, Any]:
+    """What ``inspect [--type KIND] REF`` shows: the first of container, image, volume,
+    network and exec session that ``ref`` names (NotFoundError if none does)."""
+    from ..errors import NoSuchContainer, NoSuchExecSession, NoSuchImage, NotFoundError
+
+    if kind in ("all", "container"):
+        try:
+            return rt.touch(rt.lookup_container(ref)).inspect()
+        except NoSuchContainer:
+            if kind == "container":
+                raise
+    if kind in ("all", "image"):
+        try:
+            return image_inspect(rt, rt.images.lookup(ref))
+        except NoSuchImage:
+            if kind == "image":
+                raise
+    if kind in ("all", "volume", "network"):
+        from .volumes import inspect_object
+
+        found = inspect_object(rt, ref, kind)
+        if found is not None:
+            return found
+    if kind in ("all", "exec"):
+        try:
+            return rt.lookup_exec(ref).sync().inspect()
+        except NoSuchExecSession:
+            pass
+    what = "a container, image, volume, network or exec session" if kind == "all" else \
+        f"a{'n' if kind[0] in 'aeiou' else ''} {kind}"
+    raise NotFoundError(f'no such object: "{ref}" (not {what} known here; '
+                        "list them with ps -a, images, volume ls or network ls)")

@@ -17,17 +17,25 @@ if TYPE_CHECKING:
     from ..engine.images import PullOptions
 
 
-def resolve_env(items: list[str]) -> list[str]:
-    """'-e KEY=VAL' as given; '-e KEY' takes KEY's value from this process (podman)."""
-    out = []
+def resolve_env(items: list[str], env_files: list[str] | None = None) -> list[str]:
+    """``--env-file`` entries first, then '-e KEY=VAL' as given (later wins); '-e KEY'
+    takes KEY's value from this process, '-e PREFIX*' every variable with that
+    prefix (podman)."""
+    out: list[str] = []
+    if env_files:  # loaded only when needed: exec is the hot path
+        from .options_run import read_env_file
+
+        out = [e for path in env_files for e in read_env_file(path)]
     for item in items:
         if "=" in item:
             if item.startswith("="):
                 raise UsageError(f"invalid environment variable {item!r}: use KEY=VALUE")
             out.append(item)
-        elif item and item in os.environ:
-            out.append(f"{item}={os.environ[item]}")
-        elif not item:
+        elif item:
+            from .options_run import host_env_entry
+
+            out += host_env_entry(item)
+        else:
             raise UsageError("invalid environment variable '': use KEY=VALUE")
     return out
 
@@ -64,7 +72,7 @@ def parse_size(text: str) -> int:
 
 
 def container_config(args: argparse.Namespace) -> ContainerConfig:
-    from ..engine.options import bind_mount
+    from . import options_run as run
 
     if args.entrypoint is not None:
         import json
@@ -87,20 +95,31 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
     from ..engine.networks import network_flags
 
     net = network_flags(args)
+    if getattr(args, "preserve_fds", 0) < 0:
+        raise UsageError("--preserve-fds must be zero or a positive number")
+    if args.replace and not args.name:
+        raise UsageError("cannot replace container without --name being set")
+    restart, retries = run.restart_policy(args.restart, args.rm)
+    logs = run.log_config(args.log_driver, args.log_opt)
+    if logs["log_driver"] == "passthrough":
+        run.check_passthrough()
+    labels = {k: v for path in args.label_file for k, v in run.read_label_file(path).items()}
+    labels.update(parse_kv(args.label, "label"))
+    memory = parse_size(args.memory) if args.memory else None
     return ContainerConfig(
         image=args.image,
         command=[],
         entrypoint=entrypoint,
         cmd=list(args.command) or None,
-        env=resolve_env(args.env),
+        env=resolve_env(args.env, args.env_file),
         user=args.user,
         workdir=args.workdir,
         tty=args.tty,
         stdin=args.interactive,
         hostname=args.hostname,
         network=net.network,
-        mounts=[bind_mount(v) for v in args.volume],
-        labels=parse_kv(args.label, "label"),
+        mounts=run.mounts(args),
+        labels=labels,
         annotations=parse_kv(args.annotation, "annotation"),
         stop_signal=stop_signal,
         stop_timeout=10 if args.stop_timeout is None else args.stop_timeout,
@@ -111,7 +130,7 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
         cap_add=list(args.cap_add),
         cap_drop=list(args.cap_drop),
         ulimits=list(args.ulimit),
-        memory=parse_size(args.memory) if args.memory else None,
+        memory=memory,
         pids_limit=args.pids_limit,
         cpus=args.cpus,
         shm_size=parse_size(args.shm_size) if args.shm_size else None,
@@ -128,6 +147,19 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
         add_hosts=list(args.add_host),
         no_hosts=args.no_hosts,
         publish_all=args.publish_all,
+        devices=run.devices(args.device),
+        group_add=run.group_add(args.group_add),
+        sysctls=run.sysctls(args.sysctl, net.network),
+        cpuset_cpus=run.cpuset(args.cpuset_cpus),
+        cpu_shares=run.cpu_shares(args.cpu_shares),
+        memory_swap=run.memory_swap(args.memory_swap, memory),
+        timezone=run.timezone(args.tz),
+        timeout=run.timeout_seconds(args.timeout),
+        restart_policy=restart,
+        restart_retries=retries,
+        cidfile=os.path.abspath(args.cidfile) if args.cidfile else "",
+        conmon_pidfile=os.path.abspath(args.conmon_pidfile) if args.conmon_pidfile else "",
+        **logs,
     )
 
 
@@ -164,7 +196,7 @@ def exec_config(args: argparse.Namespace) -> ExecConfig:
     parse_detach_keys(keys)  # a bad value fails before anything starts
     return ExecConfig(
         command=list(args.command), tty=args.tty, attach_stdin=args.interactive,
-        detach_keys=keys, env=resolve_env(args.env), user=args.user,
+        detach_keys=keys, env=resolve_env(args.env, args.env_file), user=args.user,
         workdir=args.workdir, privileged=args.privileged, preserve_fds=args.preserve_fds,
     )
 

@@ -12,9 +12,17 @@ from typing import Any, NoReturn
 
 from ..errors import UsageError
 from .parser_create import add_create_flags, add_exec_flags
+from .parser_files import add_container_prune, add_file_commands, add_system_df
 from .parser_images import add_image_commands
+from .parser_lifecycle import (
+    CONTAINER_ALIASES,
+    add_container_subcommands,
+    add_lifecycle_commands,
+    add_ps_command,
+)
 from .parser_logs import add_logs_commands
 from .parser_networks import add_network_commands
+from .parser_volumes import add_volume_commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -97,68 +105,36 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
 
     p = add("run", "run a command in a new container", add_help=False)
     p.add_argument("-d", "--detach", action="store_true")
-    add_create_flags(p)
+    add_create_flags(p, run=True)
 
     p = add("create", "create a container without starting it", add_help=False)
     add_create_flags(p)
 
-    p = add("start", "start one or more containers")
-    p.add_argument("-a", "--attach", action="store_true")
-    p.add_argument("-i", "--interactive", action="store_true")
-    _containers(p)
-
-    for name, hlp in (("stop", "stop containers (stop signal, timeout, SIGKILL)"),
-                      ("restart", "restart containers")):
-        p = add(name, hlp)
-        p.add_argument("-t", "--time", type=int, default=None, help="seconds before SIGKILL")
-        p.add_argument("-a", "--all", action="store_true")
-        _containers(p, "*")
-
-    p = add("kill", "send a signal to containers")
-    p.add_argument("-s", "--signal", default="KILL")
-    p.add_argument("-a", "--all", action="store_true")
-    _containers(p, "*")
-
-    for name in ("pause", "unpause"):
-        p = add(name, f"{name} containers")
-        p.add_argument("-a", "--all", action="store_true")
-        _containers(p, "*")
-
-    p = add("rm", "remove containers")
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("-i", "--ignore", action="store_true",
-                   help="ignore errors when a named container does not exist")
-    p.add_argument("-t", "--time", type=int, default=None)
-    p.add_argument("-a", "--all", action="store_true")
-    _containers(p, "*")
-
-    p = add("ps", "list containers")
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("--format", default=None,
-                   help="json, or a Go template ('{{.Names}}', 'table {{.ID}} {{.Status}}')")
-    p.add_argument("--noheading", action="store_true",
-                   help="no header line for a table (also with a 'table' template)")
+    add_lifecycle_commands(add)
+    add_ps_command(add)
 
     p = add("inspect", "show low-level information as JSON")
-    p.add_argument("--type", default="all", choices=["all", "container", "image", "exec"])
+    p.add_argument("--type", "-t", default="all",
+                   choices=["all", "container", "image", "volume", "network", "exec"])
     p.add_argument("-f", "--format", default=None,
                    help="json, or a Go template per object ('{{.State.Status}}')")
     p.add_argument("refs", nargs="+", metavar="NAME")
-
-    p = add("wait", "wait for containers to stop; print their exit codes")
-    _containers(p)
 
     p = add("init", "initialize containers (create them in the runtime)")
     _containers(p)
 
     add_logs_commands(add)
+    add_file_commands(add)
     add_image_commands(sub, add)
     add_network_commands(sub, add)
+    add_volume_commands(add)
 
-    add("info", "show runtime information as JSON")
-    add("version", "show the version")
+    for name, hlp in (("info", "show system information (YAML; --format json or a "
+                               "template such as '{{.Host.OCIRuntime.Name}}')"),
+                      ("version", "show the version")):
+        p = add(name, hlp)
+        p.add_argument("-f", "--format", default=None,
+                       help="json, or a Go template ('{{.Client.Version}}' for version)")
 
     p = add("exec", "run a command in a running container")
     add_exec_flags(p)
@@ -169,12 +145,15 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
     cp.add_argument("--rm", action="store_true")
     cp.add_argument("--exec", default=None, metavar="SESSION")
     cp.add_argument("containers", nargs="+", metavar="CONTAINER")
+    add_container_subcommands(csub)
+    add_container_prune(csub)
 
     p = add("system", "system maintenance")
     ssub = p.add_subparsers(dest="scmd", metavar="SUBCOMMAND", parser_class=_Parser)
     sp = ssub.add_parser("reap", help="sync state, reap orphaned exec sessions, prune old ones")
     sp.add_argument("--prune-age", type=float, default=None,
                     help="seconds a stopped detached session is kept")
+    add_system_df(ssub)
     return root
 
 
@@ -205,7 +184,33 @@ def _built(prog: str, only: str | None) -> argparse.ArgumentParser:
     return build_parser(prog, only=only)
 
 
+def _command_index(argv: list[str]) -> int | None:
+    """Where the subcommand is in ``argv`` (skipping global flags), or None."""
+    i = 0
+    while i < len(argv):
+        if argv[i] in _GLOBAL_WITH_VALUE:
+            i += 2
+        elif not argv[i].startswith("-"):
+            return i
+        else:
+            i += 1
+    return None
+
+
+def _container_alias(argv: list[str], prog: str) -> tuple[list[str], str]:
+    """``container stop C`` is ``stop C``, parsed (and named in errors and help) as
+    ``PROG container stop``; a verb ipy-oci lacks gets the usual unknown-command error."""
+    i = _command_index(argv)
+    if i is None or argv[i] != "container" or i + 1 >= len(argv):
+        return argv, prog
+    target = CONTAINER_ALIASES.get(argv[i + 1])
+    if target is None:
+        return argv, prog
+    return [*argv[:i], target, *argv[i + 2:]], f"{prog} container"
+
+
 def parse(argv: list[str], prog: str = "ipy-oci") -> argparse.Namespace:
+    argv, prog = _container_alias(argv, prog)
     name = command_name(argv)
     parser = _built(prog, name)
     if name is not None and name not in getattr(parser, "command_names", ()):

@@ -19,7 +19,7 @@ def detach_keys_flag(p: Any) -> None:
                    help="key sequence that detaches, e.g. ctrl-p,ctrl-q ('' disables)")
 
 
-def add_create_flags(p: Any) -> None:
+def add_create_flags(p: Any, run: bool = False) -> None:
     p.add_argument("--name", help="assign a name to the container")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
@@ -53,6 +53,9 @@ def add_create_flags(p: Any) -> None:
                    help="most processes at once (default 2048; -1 or 0: unlimited)")
     p.add_argument("--cpus", type=float, default=None)
     p.add_argument("--shm-size", default=None)
+    add_more_create_flags(p)
+    if run:
+        add_run_only_flags(p)
     detach_keys_flag(p)
     p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])
     add_pull_flags(p, with_image=False)
@@ -60,11 +63,63 @@ def add_create_flags(p: Any) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
 
 
+def env_file_flag(p: Any) -> None:
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                   help="read KEY=VALUE lines (KEY alone: this host's value) from FILE")
+
+
+def add_more_create_flags(p: Any) -> None:
+    """Mounts, files, restart, logging, devices and resources (grammar/options.py)."""
+    env_file_flag(p)
+    p.add_argument("--label-file", action="append", default=[], metavar="FILE",
+                   help="read KEY=VALUE labels, one a line, from FILE")
+    p.add_argument("--mount", action="append", default=[], metavar="type=TYPE,...",
+                   help="type=bind|volume|tmpfs,source=...,destination=...[,ro][,...]")
+    p.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:OPTS]",
+                   help="mount a tmpfs at PATH (OPTS: size=, mode=, ro, noexec, ...)")
+    p.add_argument("--cidfile", default=None, metavar="FILE",
+                   help="write the container ID to FILE (which must not exist)")
+    p.add_argument("--conmon-pidfile", default=None, metavar="FILE",
+                   help="write the pid of the container's conmon to FILE")
+    p.add_argument("--replace", action="store_true",
+                   help="remove a container of the same --name first")
+    p.add_argument("--timeout", default=None, metavar="SECONDS",
+                   help="kill the container after SECONDS (0: no limit)")
+    p.add_argument("--tz", default=None, metavar="ZONE",
+                   help="the container's time zone (e.g. Europe/Paris), or 'local'")
+    p.add_argument("--restart", default=None, metavar="POLICY",
+                   help="no, on-failure[:N], always or unless-stopped")
+    p.add_argument("--log-driver", default=None, metavar="DRIVER",
+                   help="k8s-file (default; json-file is an alias), none or passthrough")
+    p.add_argument("--log-opt", action="append", default=[], metavar="NAME=VALUE",
+                   help="max-size=SIZE, path=FILE or tag=TAG")
+    p.add_argument("--device", action="append", default=[],
+                   metavar="HOST[:CONTAINER][:PERMS]", help="add a host device (PERMS: rwm)")
+    p.add_argument("--group-add", action="append", default=[], metavar="GROUP",
+                   help="an additional group (name or gid) for the process")
+    p.add_argument("--sysctl", action="append", default=[], metavar="NAME=VALUE",
+                   help="a namespaced kernel parameter (net.*, kernel.shm*, fs.mqueue.* ...)")
+    p.add_argument("--cpuset-cpus", default=None, metavar="CPUS",
+                   help="CPUs the container may use, e.g. 0-1,3")
+    p.add_argument("-c", "--cpu-shares", type=int, default=None, metavar="SHARES",
+                   help="CPU shares (relative weight; default 1024)")
+    p.add_argument("--memory-swap", default=None, metavar="SIZE",
+                   help="memory plus swap limit (with --memory; -1: unlimited swap)")
+
+
+def add_run_only_flags(p: Any) -> None:
+    p.add_argument("-a", "--attach", action="append", default=[], metavar="STREAM",
+                   help="attach only to stdin, stdout and/or stderr")
+    p.add_argument("--preserve-fds", type=int, default=0, metavar="N",
+                   help="pass fds 3 to 3+N-1 on to the container")
+
+
 def add_exec_flags(p: Any) -> None:
     p.add_argument("-d", "--detach", action="store_true")
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("-t", "--tty", action="store_true")
     p.add_argument("-e", "--env", action="append", default=[])
+    env_file_flag(p)
     p.add_argument("-u", "--user", default="")
     p.add_argument("-w", "--workdir", default="")
     detach_keys_flag(p)

@@ -12,8 +12,8 @@ AddFn = Callable[..., argparse.ArgumentParser]
 
 # The top-level commands add_image_commands registers (main.py can dispatch on
 # these without importing the handlers up front).
-IMAGE_COMMANDS = ("pull", "images", "rmi", "tag", "untag", "import", "save", "load", "login",
-                  "logout", "image")
+IMAGE_COMMANDS = ("pull", "push", "images", "history", "rmi", "tag", "untag", "import", "save",
+                  "load", "login", "logout", "image")
 
 
 def parse_bool(text: str) -> bool:
@@ -58,12 +58,52 @@ def _images_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="show image IDs only")
     p.add_argument("-a", "--all", action="store_true", help="all images (there are no "
                    "intermediate images; kept for podman compatibility)")
-    p.add_argument("--format", default=None, help="json")
+    p.add_argument("--format", default=None,
+                   help="json, or a Go template ('{{.Repository}}:{{.Tag}}', "
+                   "'table {{.ID}} {{.Size}}')")
     p.add_argument("--no-trunc", action="store_true", help="full image IDs")
     p.add_argument("--digests", action="store_true", help="show manifest digests")
+    p.add_argument("--history", action="store_true", help="show the names each image had")
     p.add_argument("-n", "--noheading", action="store_true", help="no header line")
+    p.add_argument("--sort", default="created",
+                   choices=["created", "id", "repository", "size", "tag"],
+                   help="order of the rows (created: newest first)")
     p.add_argument("-f", "--filter", action="append", default=[],
-                   metavar="dangling=BOOL|reference=NAME")
+                   metavar="KEY=VALUE", help="reference, dangling, label, label!, before, "
+                   "since, id, until, readonly")
+    p.add_argument("image", nargs="?", default=None, metavar="REPOSITORY[:TAG]",
+                   help="only images with this name (a reference filter)")
+
+
+def _history_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-H", "--human", nargs="?", const=True, default=True, type=parse_bool,
+                   metavar="BOOL", help="sizes and times for humans (default true; "
+                   "--human=false prints RFC 3339 times)")
+    p.add_argument("--no-trunc", action="store_true", help="full IDs and CREATED BY")
+    p.add_argument("-q", "--quiet", action="store_true", help="IDs only")
+    p.add_argument("--format", default=None,
+                   help="json, or a Go template ('{{.ID}} {{.CreatedBy}} {{.Size}}')")
+    p.add_argument("image", metavar="IMAGE")
+
+
+def _push_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--creds", default=None, metavar="USER[:PASSWORD]",
+                   help="credentials for this push only")
+    _auth_flags(p)
+    p.add_argument("-f", "--format", default=None, choices=["oci", "v2s2", "v2s1"],
+                   help="manifest type to push (default: the image's own)")
+    p.add_argument("--compression-format", default=None, choices=["gzip", "zstd"],
+                   help="recompress the layers")
+    p.add_argument("--digestfile", default=None, metavar="FILE",
+                   help="write the pushed manifest's digest to FILE")
+    p.add_argument("--remove-signatures", action="store_true",
+                   help="(no signatures are stored: always the case)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("destination", nargs="?", default=None,
+                   metavar="[docker://]REGISTRY/NAME[:TAG]",
+                   help="default: the image's name; also oci:DIR, oci-archive:FILE, "
+                   "docker-archive:FILE, dir:DIR")
 
 
 def _rmi_flags(p: argparse.ArgumentParser) -> None:
@@ -107,7 +147,8 @@ def _load_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _inspect_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", default="json", choices=["json"])
+    p.add_argument("-f", "--format", default=None,
+                   help="json, or a Go template per image ('{{.Id}} {{.Size}}')")
     p.add_argument("images", nargs="+", metavar="IMAGE")
 
 
@@ -125,7 +166,9 @@ def add_image_commands(sub: argparse._SubParsersAction, add: AddFn) -> None:
     """
     del sub  # everything goes through add()
     add_pull_flags(add("pull", "pull an image from a registry"))
+    _push_flags(add("push", "push an image to a registry (through skopeo)"))
     _images_flags(add("images", "list images"))
+    _history_flags(add("history", "show an image's history"))
     _rmi_flags(add("rmi", "remove images"))
     _tag_flags(add("tag", "add names to an image"))
     _untag_flags(add("untag", "remove names from an image"))
@@ -151,6 +194,8 @@ def add_image_commands(sub: argparse._SubParsersAction, add: AddFn) -> None:
     for names, hlp, flags in (
         (("ls", "list"), "list images", _images_flags),
         (("pull",), "pull an image", add_pull_flags),
+        (("push",), "push an image to a registry", _push_flags),
+        (("history",), "show an image's history", _history_flags),
         (("rm",), "remove images", _rmi_flags),
         (("inspect",), "show images as JSON", _inspect_flags),
         (("tag",), "add names to an image", _tag_flags),

@@ -47,7 +47,11 @@ def _filter_flag(p: Any, short: bool = True) -> None:
 def add_network_commands(sub: argparse._SubParsersAction, add: AddFn) -> None:
     del sub
     p = add("port", "list a container's published ports")
-    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="list the port mappings of every running container")
+    p.add_argument("-l", "--latest", action="store_true",
+                   help="act on the latest container created")
+    p.add_argument("container", nargs="?", default=None, metavar="CONTAINER")
     p.add_argument("port", nargs="?", default=None, metavar="PRIVATE_PORT[/PROTO]")
 
     p = add("network", "manage networks")
@@ -69,11 +73,15 @@ def add_network_commands(sub: argparse._SubParsersAction, add: AddFn) -> None:
 
     q = nsub.add_parser("ls", aliases=["list"], help="list networks")
     _filter_flag(q)
-    q.add_argument("--format", default=None, help="json, or the default table")
+    q.add_argument("--format", default=None,
+                   help="json, or a Go template ('{{.Name}}', 'table {{.ID}} {{.Name}}')")
+    q.add_argument("--noheading", action="store_true", help="no header line")
     q.add_argument("-q", "--quiet", action="store_true", help="names only")
     q.add_argument("--no-trunc", action="store_true")
 
     q = nsub.add_parser("inspect", help="show networks as JSON")
+    q.add_argument("-f", "--format", default=None,
+                   help="json, or a Go template per network ('{{.Subnets}}')")
     q.add_argument("networks", nargs="+", metavar="NETWORK")
 
     q = nsub.add_parser("rm", aliases=["remove"], help="remove networks")

@@ -66,6 +66,12 @@ class Access:
             args.append(f"--src-authfile={self.authfile}")
         return args
 
+    def dest_args(self) -> list[str]:
+        args = [f"--dest-tls-verify={'true' if self.tls_verify else 'false'}"]
+        if self.authfile is not None:
+            args.append(f"--dest-authfile={self.authfile}")
+        return args
+
     def plain_args(self) -> list[str]:
         args = [f"--tls-verify={'true' if self.tls_verify else 'false'}"]
         if self.authfile is not None:
@@ -173,6 +179,16 @@ class Skopeo:
             raise ImageError(f"{what}: cannot run {self.binary}: {exc}") from exc
         if stderr is not None:
             raise classify(stderr, what, registry)
+
+    def push(self, layout: Path, ref_name: str, dest: str, access: Access | None,
+             registry: str, extra: Sequence[str] = ()) -> str:
+        """Copy the image ``ref_name`` of the OCI layout ``layout`` to ``dest`` (a
+        transport:reference skopeo takes, e.g. ``docker://host/repo:tag``); returns
+        skopeo's progress lines (podman prints them)."""
+        dest_args = access.dest_args() if access is not None else []  # docker:// only
+        args = ["copy", *dest_args, *extra, f"oci:{layout}:{ref_name}", dest]
+        out = self._run(args, f"pushing to {dest.removeprefix('docker://')}", registry)
+        return out.decode(errors="replace")
 
     def login(self, registry: str, username: str, password: str, access: Access) -> None:
         self._run(["login", *access.plain_args(), "--username", username, "--password-stdin",

@@ -12,20 +12,25 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..engine.records import State
-from ..engine.views import container_summary, image_inspect, reap_summary
+from ..engine import lifecycle
+from ..engine.selection import apply, select_targets
+from ..engine.views import inspect_any, reap_summary
 from ..errors import (
     NoSuchContainer,
     NoSuchExecSession,
-    NoSuchImage,
     NotFoundError,
     OciError,
     UsageError,
 )
 from ..grammar.options import container_config, exec_config
+from ..grammar.options_run import check_cell_flags, stream_filter
+from ..grammar.parser_lifecycle import check_lifecycle_flags
 from ..grammar.signals import parse_signal
+from .commands_files import FILE_HANDLERS
 from .commands_images import IMAGE_HANDLERS
+from .commands_logs import LOGS_HANDLERS
 from .commands_networks import NETWORK_HANDLERS
+from .commands_volumes import VOLUME_HANDLERS
 from .execs import attached_exec, raise_for
 from .handles import (
     ContainerHandle,
@@ -34,7 +39,7 @@ from .handles import (
     InspectData,
 )
 from .interrupts import StopControl
-from .streams import STDERR, STDOUT, CellOutput
+from .streams import CellOutput
 
 if TYPE_CHECKING:
     from ..engine.attached import ProcessResult
@@ -63,13 +68,18 @@ Handler = Callable[[Call], Any]
 # -- run and exec -----------------------------------------------------------------------------
 def cmd_run(c: Call) -> Any:
     args, rt = c.args, c.rt
+    check_cell_flags(args)
     cfg = container_config(args)
     if args.detach:
-        return ContainerHandle(rt, rt.run(cfg, args.name, owner_kernel=c.ctx.kernel_id))
+        # The magic's --timeout is podman's here: conmon kills the container then.
+        cfg.timeout = _whole_seconds(c.opts.timeout) or cfg.timeout
+        return ContainerHandle(rt, rt.run(cfg, args.name, owner_kernel=c.ctx.kernel_id,
+                                          replace=args.replace))
     if args.tty or args.interactive:
         raise UsageError("%oci run: a cell has no terminal; start it with -d and open one "
                          "with '%oci exec -it CONTAINER sh'")
-    ctr = rt.create_container(cfg, args.name, owner_kernel=c.ctx.kernel_id)
+    ctr = rt.create_container(cfg, args.name, owner_kernel=c.ctx.kernel_id,
+                              replace=args.replace)
     out = CellOutput()
     deadline = None if c.opts.timeout is None else time.monotonic() + c.opts.timeout
     timed_out = False
@@ -80,7 +90,8 @@ def cmd_run(c: Call) -> Any:
         return timed_out
 
     try:
-        res = ctr.run_attached(out, should_stop=should_stop, interrupt_grace=c.grace)
+        res = ctr.run_attached(stream_filter(args.attach, out), should_stop=should_stop,
+                               interrupt_grace=c.grace)
     finally:
         out.close()
     res.finished_at = res.finished_at or time.time()
@@ -94,9 +105,18 @@ def cmd_run(c: Call) -> Any:
 
 
 def cmd_create(c: Call) -> ContainerHandle:
+    check_cell_flags(c.args)
     cfg = container_config(c.args)
+    cfg.timeout = _whole_seconds(c.opts.timeout) or cfg.timeout  # podman's --timeout
     return ContainerHandle(c.rt, c.rt.create_container(cfg, c.args.name,
-                                                       owner_kernel=c.ctx.kernel_id))
+                                                       owner_kernel=c.ctx.kernel_id,
+                                                       replace=c.args.replace))
+
+
+def _whole_seconds(timeout: float | None) -> int:
+    import math
+
+    return math.ceil(timeout) if timeout else 0
 
 
 def cmd_exec(c: Call) -> Any:
@@ -139,96 +159,76 @@ def _publish_terminal(session_id: str, ctr: Container, command: list[str]) -> No
 
 # -- listing and reading ------------------------------------------------------------------------
 def cmd_ps(c: Call) -> Any:
+    """Handles (a rich table) or, with -q, IDs; ``--format json`` rows; a template
+    prints exactly what ``ipy-oci ps --format`` prints."""
+    from ..grammar.gotemplate import is_json
+    from ..grammar.ps import ps_json, ps_listing, ps_text
+
     args, rt = c.args, c.rt
     if c.opts.widget:
         from .widgets import ContainerTable
 
         return ContainerTable(all=args.all)
-    ctrs = []
-    for ctr in rt.containers(all=args.all):
-        try:
-            ctrs.append(rt.touch(ctr))
-        except NoSuchContainer:
-            continue
-    if args.quiet:
-        return [ctr.id if args.no_trunc else ctr.id[:12] for ctr in ctrs]
-    handles = ContainerList(ContainerHandle(rt, ctr) for ctr in ctrs)
-    if args.format == "json":
-        return [container_summary(hd.container, hd.exec_sessions()) for hd in handles]
+    listing = ps_listing(rt, args)
+    if args.quiet and not args.format:
+        return [ctr.id if args.no_trunc else ctr.id[:12] for ctr in listing.containers]
+    if args.format and is_json(args.format):
+        return ps_json(listing)
     if args.format:
-        raise UsageError(f"unsupported --format {args.format!r}: use 'json'")
-    return handles
-
-
-def cmd_logs(c: Call) -> None:
-    ctr = c.rt.touch(c.rt.lookup_container(c.args.container))
-    out = CellOutput()
-    try:
-        for stream, data in ctr.logs(follow=c.args.follow):
-            out(STDERR if stream == "stderr" else STDOUT, data)
-    except KeyboardInterrupt:
-        pass  # stop following
-    finally:
-        out.close()
+        print(ps_text(listing, args), end="")
+        return None
+    return ContainerList(ContainerHandle(rt, ctr) for ctr in listing.containers)
 
 
 def cmd_inspect(c: Call) -> Any:
-    found = [_inspect_one(c.rt, ref, c.args.type) for ref in c.args.refs]
-    return found[0] if len(found) == 1 else found
+    found = [inspect_any(c.rt, ref, c.args.type) for ref in c.args.refs]
+    fmt = c.args.format
+    if fmt and fmt != "json":  # a template: the CLI's text
+        from ..grammar.gotemplate import render_rows
 
-
-def _inspect_one(rt: Runtime, ref: str, kind: str) -> InspectData:
-    if kind in ("all", "container"):
-        try:
-            return InspectData(rt.touch(rt.lookup_container(ref)).inspect())
-        except NoSuchContainer:
-            if kind == "container":
-                raise
-    if kind in ("all", "image"):
-        try:
-            return InspectData(image_inspect(rt, rt.images.lookup(ref)))
-        except NoSuchImage:
-            if kind == "image":
-                raise
-    try:
-        return InspectData(rt.lookup_exec(ref).sync().inspect())
-    except NoSuchExecSession:
-        raise NotFoundError(f"no such object: {ref!r} (not a container, image or exec "
-                            "session known here)") from None
+        print(render_rows(fmt, found, heading=False, name="inspect"), end="")
+        return None
+    data = [InspectData(d) for d in found]
+    return data[0] if len(data) == 1 else data
 
 
 def cmd_info(c: Call) -> Any:
+    fmt = getattr(c.args, "format", None)
+    if fmt:
+        from ..grammar.info_text import info_text
+
+        print(info_text(c.rt.info(), fmt), end="")
+        return None
     return InspectData(c.rt.info())
 
 
 def cmd_version(c: Call) -> None:
-    from .. import __version__
+    from ..engine.info import version_data
+    from ..grammar.info_text import version_text
 
-    print(f"ipy-oci version {__version__}")
+    print(version_text(version_data(), getattr(c.args, "format", None)), end="")
 
 
 # -- lifecycle, one or many containers -----------------------------------------------------------
-def _each(c: Call, action: Callable[[Container], Any], all_filter: tuple[str, ...] = (),
-          refs: list[str] | None = None) -> list[Any]:
-    """``action`` on every target; failures are collected and raised after the rest ran."""
-    rt = c.rt
-    refs = list(c.args.containers) if refs is None else refs
-    if getattr(c.args, "all", False):
-        targets: list[Container | str] = [
-            x for x in rt.containers(all=True) if not all_filter or x.state in all_filter]
-    elif not refs:
-        raise UsageError("you must provide at least one container name or ID (or use --all)")
+def _each(c: Call, action: Callable[[Container], Any], states: tuple[str, ...] | None = None,
+          ignore: bool | None = None, depend: bool = False) -> list[Any]:
+    """``action`` on every target (engine/selection.py: names, --all, --latest,
+    --cidfile, --filter, --ignore); failures are collected and raised after the rest
+    ran. An action that returns None stands for the name typed (or the full ID)."""
+    args, rt = c.args, c.rt
+    check_lifecycle_flags(args)
+    if getattr(args, "running", False):  # restart --running: every running container
+        sel = select_targets(rt, [], all=True, states=("running",), check=False)
     else:
-        targets = list(refs)
-    done: list[Any] = []
-    errors: list[OciError] = []
-    for target in targets:
-        try:
-            ctr = rt.lookup_container(target) if isinstance(target, str) else target
-            rt.touch(ctr)
-            done.append(action(ctr))
-        except OciError as exc:
-            errors.append(exc)
+        sel = select_targets(rt, args.containers, all=args.all, latest=args.latest,
+                             cidfiles=args.cidfile, filters=args.filter,
+                             ignore=args.ignore if ignore is None else ignore,
+                             states=states, check=False)
+    if depend:
+        sel = lifecycle.with_dependents(rt, sel)
+    outcomes = apply(rt, sel, action, skip_gone=bool(ignore))
+    done = [o.target.raw if o.value is None else o.value for o in outcomes.done]
+    errors = outcomes.errors
     if errors:
         if done:
             print("done: " + ", ".join(d.name if isinstance(d, ContainerHandle) else str(d)
@@ -240,21 +240,21 @@ def _each(c: Call, action: Callable[[Container], Any], all_filter: tuple[str, ..
 
 
 def _handles(c: Call, items: list[Any]) -> Any:
-    if len(items) == 1 and not getattr(c.args, "all", False):
+    args = c.args
+    one = not (args.all or args.filter or len(args.cidfile) > 1
+               or getattr(args, "running", False) or len(args.containers) > 1)
+    if len(items) == 1 and one:
         return items[0]
     return ContainerList(items)
 
 
 def cmd_stop(c: Call) -> Any:
-    if c.args.time is not None and c.args.time < 0:
-        raise UsageError("--time must be zero or more seconds")
     return _handles(c, _each(c, lambda ctr: ContainerHandle(c.rt, ctr).stop(c.args.time)))
 
 
 def cmd_restart(c: Call) -> Any:
     def restart(ctr: Container) -> ContainerHandle:
-        ctr.stop(c.args.time)
-        ctr.start()
+        lifecycle.restart(ctr, c.args.time)
         return ContainerHandle(c.rt, ctr)
 
     return _handles(c, _each(c, restart))
@@ -263,57 +263,82 @@ def cmd_restart(c: Call) -> Any:
 def cmd_kill(c: Call) -> Any:
     sig = parse_signal(c.args.signal)
     return _handles(c, _each(c, lambda ctr: ContainerHandle(c.rt, ctr).kill(sig),
-                             (State.RUNNING, State.PAUSED)))
+                             ("running", "paused", "stopping")))
 
 
 def cmd_pause(c: Call) -> Any:
     return _handles(c, _each(c, lambda ctr: ContainerHandle(c.rt, ctr).pause(),
-                             (State.RUNNING,)))
+                             ("running",)))
 
 
 def cmd_unpause(c: Call) -> Any:
     return _handles(c, _each(c, lambda ctr: ContainerHandle(c.rt, ctr).unpause(),
-                             (State.PAUSED,)))
+                             ("paused",)))
 
 
 def cmd_start(c: Call) -> Any:
     if c.args.attach:
         raise UsageError("%oci start -a: a cell cannot attach to a container; start it "
                          "and read '%oci logs -f NAME'")
-    return _handles(c, _each(c, lambda ctr: ContainerHandle(c.rt, ctr).start()))
+    # --all leaves running containers alone (podman).
+    return _handles(c, _each(c, lambda ctr: ContainerHandle(c.rt, ctr).start(),
+                             ("created", "initialized", "exited")))
 
 
 def cmd_init(c: Call) -> Any:
-    def init(ctr: Container) -> ContainerHandle:
+    done = []
+    for ref in c.args.containers:
+        ctr = c.rt.touch(c.rt.lookup_container(ref))
         ctr.init()
-        return ContainerHandle(c.rt, ctr)
-
-    return _handles(c, _each(c, init))
+        done.append(ContainerHandle(c.rt, ctr))
+    return done[0] if len(done) == 1 else ContainerList(done)
 
 
 def cmd_rm(c: Call) -> None:
-    def remove(ctr: Container) -> str:
-        ctr.remove(force=c.args.force, timeout=c.args.time)
-        return ctr.name
+    """Prints what was removed (the names typed, or the IDs), as ``ipy-oci rm``."""
+    args = c.args
+    depend = args.depend or args.all  # podman: --all implies --depend
 
-    for name in _each(c, remove):
+    def remove(ctr: Container) -> None:
+        lifecycle.remove(ctr, force=args.force, timeout=args.time, volumes=args.volumes,
+                         depend=depend)
+
+    for name in _each(c, remove, ignore=args.ignore or args.force, depend=depend):
         print(name)
 
 
 def cmd_wait(c: Call) -> Any:
-    codes = _each(c, lambda ctr: ctr.wait())
-    return codes[0] if len(codes) == 1 else codes
+    conditions = lifecycle.check_conditions(c.args.condition)
+    interval = lifecycle.interval_seconds(c.args.interval)
+    codes = _each(c, lambda ctr: lifecycle.wait_for(ctr, conditions, interval))
+    return codes[0] if len(codes) == 1 and len(c.args.containers) <= 1 \
+        and not (c.args.all or c.args.filter) else codes
 
 
 # -- maintenance ------------------------------------------------------------------------------
 def cmd_system(c: Call) -> None:
+    if c.args.scmd == "df":
+        from .commands_files import system_df
+
+        return system_df(c)
     if c.args.scmd != "reap":
-        raise UsageError("missing subcommand: try '%oci system reap'")
+        raise UsageError("missing subcommand: try '%oci system reap' or '%oci system df'")
     print(reap_summary(c.rt.reap(prune_age=c.args.prune_age)))
 
 
-def cmd_container(c: Call) -> None:
-    """``container cleanup``: what conmon's exit command runs, by hand."""
+def cmd_container(c: Call) -> Any:
+    """``container exists`` (True or False) and ``container cleanup`` (what conmon's
+    exit command runs, by hand); the other ``container X`` are aliases of ``X``."""
+    if c.args.ccmd == "exists":
+        try:
+            c.rt.lookup_container(c.args.container)
+        except NoSuchContainer:
+            return False
+        return True
+    if c.args.ccmd == "prune":
+        from .commands_files import container_prune
+
+        return container_prune(c)
     if c.args.ccmd != "cleanup":
         raise UsageError("missing subcommand: try '%oci container cleanup --help'")
     for ref in c.args.containers:
@@ -329,11 +354,12 @@ def cmd_container(c: Call) -> None:
 
 LINE_COMMANDS: dict[str, Handler] = {
     "run": cmd_run, "create": cmd_create, "exec": cmd_exec,
-    "ps": cmd_ps, "logs": cmd_logs, "inspect": cmd_inspect,
+    "ps": cmd_ps, "inspect": cmd_inspect,
     "info": cmd_info, "version": cmd_version, "stop": cmd_stop, "restart": cmd_restart,
     "kill": cmd_kill, "pause": cmd_pause, "unpause": cmd_unpause, "start": cmd_start,
     "init": cmd_init, "rm": cmd_rm, "wait": cmd_wait, "system": cmd_system,
-    "container": cmd_container, **IMAGE_HANDLERS, **NETWORK_HANDLERS,
+    "container": cmd_container, **IMAGE_HANDLERS, **NETWORK_HANDLERS, **LOGS_HANDLERS,
+    **VOLUME_HANDLERS, **FILE_HANDLERS,
 }
 
 

@@ -32,20 +32,59 @@ def cmd_pull(c: Call) -> InspectData:
 
 
 def cmd_images(c: Call) -> Any:
-    summaries = eng.filter_images(eng.list_images(c.rt), getattr(c.args, "filter", []))
-    if c.args.quiet:
-        return [s.image.id if c.args.no_trunc else s.image.id[:12] for s in summaries]
-    rows = ImageList(InspectData(image_summary(s.image, s.containers)) for s in summaries)
-    if c.args.format == "json":
-        return [dict(r) for r in rows]
-    if c.args.format:
-        raise UsageError(f"unsupported --format {c.args.format!r}: use 'json'")
-    return rows
+    a = c.args
+    filters = list(getattr(a, "filter", []))
+    if getattr(a, "image", None):
+        if filters:
+            raise UsageError("cannot specify an image and a filter(s)")
+        filters = [f"reference={a.image}"]
+    summaries = eng.filter_images(eng.list_images(c.rt), filters, eng.image_store(c.rt))
+    if a.format or a.quiet or a.sort != "created":
+        from ..grammar.gotemplate import is_json
+        from ..grammar.image_text import image_rows, images_text
+
+        if a.quiet:
+            return list(dict.fromkeys(r["ID"] for r in image_rows(summaries, a.no_trunc)))
+        if a.format and is_json(a.format):  # data, as `%oci ps --format json`
+            return [image_summary(s.image, s.containers) for s in summaries]
+        if a.format:  # what the CLI prints
+            print(images_text(summaries, a.format, no_trunc=a.no_trunc, digests=a.digests,
+                              history=a.history, noheading=a.noheading, sort=a.sort), end="")
+            return None
+        order = {r["Id"]: i for i, r in enumerate(image_rows(summaries, sort=a.sort))}
+        summaries = sorted(summaries, key=lambda s: order.get(s.image.id, 0))
+    return ImageList(InspectData(image_summary(s.image, s.containers)) for s in summaries)
+
+
+def cmd_history(c: Call) -> Any:
+    from ..grammar.image_text import history_json, history_text
+
+    a = c.args
+    layers = eng.image_history(c.rt, a.image)
+    if a.format or a.quiet:
+        print(history_text(layers, a.format, human=a.human, no_trunc=a.no_trunc,
+                           quiet=a.quiet), end="")
+        return None
+    return [InspectData(h) for h in history_json(layers)]
+
+
+def cmd_push(c: Call) -> None:
+    a = c.args
+    out = eng.push_image(c.rt, a.image, a.destination, tls_verify=a.tls_verify,
+                         authfile=a.authfile, creds=a.creds, fmt=a.format,
+                         digestfile=a.digestfile, compression=a.compression_format)
+    if not a.quiet:
+        sys.stderr.write(out)
 
 
 def cmd_image_inspect(c: Call) -> Any:
     store = eng.image_store(c.rt)
     found = [InspectData(image_inspect(c.rt, store.lookup(ref))) for ref in c.args.images]
+    if c.args.format:
+        from ..grammar.image_text import inspect_text
+
+        print(inspect_text(found, c.args.format), end="")
+        return None
     return found[0] if len(found) == 1 else found
 
 
@@ -157,8 +196,9 @@ def cmd_logout(c: Call) -> None:
 
 
 _IMAGE_SUB: dict[str, Callable[[Call], Any]] = {
-    "ls": cmd_images, "list": cmd_images, "pull": cmd_pull, "rm": cmd_rmi,
-    "inspect": cmd_image_inspect, "tag": cmd_tag, "untag": cmd_untag, "prune": cmd_prune,
+    "ls": cmd_images, "list": cmd_images, "pull": cmd_pull, "push": cmd_push,
+    "history": cmd_history, "rm": cmd_rmi, "inspect": cmd_image_inspect, "tag": cmd_tag,
+    "untag": cmd_untag, "prune": cmd_prune,
     "import": cmd_import, "save": cmd_save, "load": cmd_load, "exists": cmd_exists,
 }
 
@@ -171,7 +211,8 @@ def cmd_image(c: Call) -> Any:
 
 
 IMAGE_HANDLERS: dict[str, Callable[[Call], Any]] = {
-    "pull": cmd_pull, "images": cmd_images, "rmi": cmd_rmi, "tag": cmd_tag,
+    "pull": cmd_pull, "push": cmd_push, "images": cmd_images, "history": cmd_history,
+    "rmi": cmd_rmi, "tag": cmd_tag,
     "untag": cmd_untag, "import": cmd_import, "save": cmd_save, "load": cmd_load,
     "login": cmd_login, "logout": cmd_logout, "image": cmd_image,
 }

@@ -15,8 +15,10 @@ if TYPE_CHECKING:
 
 
 def cmd_port(c: Call) -> list[str]:
-    ctr = c.rt.touch(c.rt.lookup_container(c.args.container))
-    return nets.port_lines(ctr, c.args.port)
+    from ..engine.port_listing import port_listing
+
+    a = c.args
+    return port_listing(c.rt, a.container, a.port, all=a.all, latest=a.latest)
 
 
 def cmd_network(c: Call) -> Any:
@@ -29,12 +31,23 @@ def cmd_network(c: Call) -> Any:
             options=parse_kv(a.opt, "option"), interface=a.interface_name,
             ignore=a.ignore).name
     if sub == "ls":
-        found = nets.list_networks(rt, nets.parse_filters(a.filter))
+        found = sorted(nets.list_networks(rt, nets.parse_filters(a.filter)),
+                       key=lambda n: n.name)
         if a.quiet:
             return [n.name for n in found]
+        if a.format:  # what the CLI prints
+            from ..grammar.network_text import network_ls_text
+
+            print(network_ls_text(found, a.format, a.noheading, a.no_trunc), end="")
+            return None
         return [InspectData(n.inspect()) for n in found]
     if sub == "inspect":
         data = [InspectData(nets.inspect_network(rt, ref)) for ref in a.networks]
+        if a.format:
+            from ..grammar.network_text import network_inspect_text
+
+            print(network_inspect_text(data, a.format), end="")
+            return None
         return data[0] if len(data) == 1 else data
     if sub == "rm":
         return [nets.remove_network(rt, ref, force=a.force, timeout=a.time)

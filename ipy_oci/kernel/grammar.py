@@ -24,8 +24,8 @@ MAGIC_FLAGS = {"--shell": True, "--interpreter": True, "--timeout": True, "--gra
 
 # Which subcommands each magic-only flag means something to.
 _APPLIES = {
-    "shell": ("exec", "run"), "interpreter": ("exec", "run"), "timeout": ("exec", "run"),
-    "grace": ("exec", "run"), "no_raise": ("exec", "run"), "widget": ("ps", "exec"),
+    "shell": ("exec", "run"), "interpreter": ("exec", "run"), "timeout": ("exec", "run", "create"),
+    "grace": ("exec", "run"), "no_raise": ("exec", "run", "attach"), "widget": ("ps", "exec"),
     "keep": ("run",),
 }
 

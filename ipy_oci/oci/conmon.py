@@ -126,17 +126,31 @@ class ConmonRuntime:
     def create_container(self, req: CreateRequest) -> Spawned:
         argv = self._base_conmon_args(req.id, req.id, req.name, req.bundle, req.exit_command,
                                       self.exit_dir)
-        argv += ["-l", f"k8s-file:{req.log_path}"]
-        if not req.log_path.exists():
-            write_private(req.log_path, b"")  # conmon appends; the mode stays 0600
+        passthrough = req.log_driver == "passthrough"
+        if req.log_driver in ("none", "passthrough"):
+            argv += ["-l", req.log_driver]
+        else:
+            argv += ["-l", f"k8s-file:{req.log_path}"]
+            if not req.log_path.exists():
+                write_private(req.log_path, b"")  # conmon appends; the mode stays 0600
+        if req.log_size_max > 0:
+            argv += ["--log-size-max", str(req.log_size_max)]
+        if req.timeout > 0:
+            argv += ["--timeout", str(req.timeout)]
+        if req.preserve_fds:
+            argv += ["--runtime-opt", f"--preserve-fds={req.preserve_fds}"]
         if req.exit_delay and req.exit_command:
             argv += ["--exit-delay", str(req.exit_delay)]
         if req.terminal:
+            # A terminal's stdin is its console: no -i, as podman, else conmon closes
+            # it when the first viewer detaches and nobody could type in it again.
             argv.append("-t")
-        if req.stdin:
+        elif req.stdin:
             argv.append("-i")
         self._prepare_bundle_dirs(req.bundle)
-        cp = spawn_conmon(argv, req.bundle / "conmon.err", with_attach_pipe=False)
+        cp = spawn_conmon(argv, req.bundle / "conmon.err", with_attach_pipe=False,
+                          extra_fds=tuple(range(3, 3 + req.preserve_fds)),
+                          inherit_stdio=passthrough)
         try:
             cp.send_start()
             cp.reap_launcher()

@@ -74,8 +74,10 @@ class ConmonProcess:
 
 
 def spawn_conmon(argv: list[str], errlog: Path, with_attach_pipe: bool,
-                 extra_fds: tuple[int, ...] = ()) -> ConmonProcess:
-    """Start conmon; ``extra_fds`` (e.g. exec --preserve-fds) keep their numbers."""
+                 extra_fds: tuple[int, ...] = (), inherit_stdio: bool = False) -> ConmonProcess:
+    """Start conmon; ``extra_fds`` (e.g. --preserve-fds) keep their numbers;
+    ``inherit_stdio`` hands it our stdin, stdout and stderr (the passthrough log
+    driver: conmon passes them on to the container)."""
     sync_p, sync_c = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     start_p, start_c = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     child_fds = [*extra_fds, sync_c.fileno(), start_c.fileno()]
@@ -90,8 +92,10 @@ def spawn_conmon(argv: list[str], errlog: Path, with_attach_pipe: bool,
     try:
         with open(errlog, "wb") as err:
             # cwd = the bundle: conmon drops files such as "oom" relative to its cwd.
+            stdio: dict[str, object] = {} if inherit_stdio else {
+                "stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": err}
             proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                argv, **stdio,  # type: ignore[call-overload]
                 pass_fds=child_fds, env=env, start_new_session=True, cwd=errlog.parent,
             )
     except FileNotFoundError as exc:

@@ -26,6 +26,12 @@ class CreateRequest:
     stdin: bool = False
     exit_command: list[str] = field(default_factory=list)
     exit_delay: int = 0  # seconds conmon waits before running the exit command
+    timeout: int = 0  # conmon kills the container after this many seconds (0: never)
+    # "k8s-file" (json-file is its alias), "none", or "passthrough": the container
+    # gets the caller's own stdin, stdout and stderr (no log, no attach socket).
+    log_driver: str = "k8s-file"
+    log_size_max: int = 0  # bytes; conmon truncates a log that grows past it (0: never)
+    preserve_fds: int = 0  # fds 3 .. 3+N-1 of the caller go to the container
 
 
 @dataclass

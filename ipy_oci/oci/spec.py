@@ -8,6 +8,7 @@ here so callers import from one place.
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from ipy_oci.oci.spec_caps import (
     merge_caps,
     normalize_cap,
 )
+from ipy_oci.oci.spec_devices import parse_device, spec_devices
 from ipy_oci.oci.spec_env import DEFAULT_PATH, build_env, resolve_command
 from ipy_oci.oci.spec_limits import (
     RLIM_INFINITY,
@@ -47,7 +49,8 @@ from ipy_oci.oci.spec_seccomp import (
     parse_security_opts,
     seccomp_for,
 )
-from ipy_oci.oci.spec_user import UnknownUser, read_in_root, resolve_user
+from ipy_oci.oci.spec_tz import write_localtime, zone_file
+from ipy_oci.oci.spec_user import UnknownUser, read_in_root, resolve_groups, resolve_user
 
 __all__ = [
     "ALL_CAPS",
@@ -75,14 +78,18 @@ __all__ = [
     "masked_paths",
     "merge_caps",
     "normalize_cap",
+    "parse_device",
     "parse_security_opts",
     "parse_sysctl",
     "parse_ulimit",
     "read_in_root",
     "resolve_command",
+    "resolve_groups",
     "resolve_user",
     "seccomp_for",
     "write_etc_files",
+    "write_localtime",
+    "zone_file",
 ]
 
 OCI_VERSION = "1.0.2-dev"  # what runc 1.1 reports as its spec version
@@ -145,6 +152,9 @@ class SpecOptions:
     pids_limit: int | None = DEFAULT_PIDS_LIMIT
     cpu_shares: int | None = None
     cpus: float | None = None
+    cpuset_cpus: str = ""  # e.g. "0-1,3"
+    # --device entries {path_on_host, path_in_container, permissions} (spec_devices.py)
+    devices: list[dict[str, str]] = field(default_factory=list)
     cgroups_path: str = ""  # e.g. "/ipy-oci/<id>" (cgroupfs manager); "" lets runc pick
     cgroupns: str | None = None  # "private" / "host"; None: private only on pure cgroup v2
     shm_size: int = DEFAULT_SHM_SIZE
@@ -230,6 +240,8 @@ def _resources(opts: SpecOptions) -> dict[str, Any]:
         if not 2 <= opts.cpu_shares <= 262144:
             raise UsageError(f"cpu shares {opts.cpu_shares} out of range: use 2 to 262144")
         cpu["shares"] = opts.cpu_shares
+    if opts.cpuset_cpus:
+        cpu["cpus"] = opts.cpuset_cpus
     if opts.cpus is not None:
         ncpu = os.cpu_count() or 1
         if not 0 < opts.cpus <= ncpu:
@@ -256,7 +268,20 @@ def _mounts(opts: SpecOptions) -> list[dict[str, Any]]:
     # A -v mount at the same destination replaces ours (e.g. -v /srv/shm:/dev/shm).
     user_dsts = {m.destination for m in opts.mounts}
     mounts = [m for m in mounts if m["destination"] not in user_dsts]
-    return mounts + [m.to_spec() for m in opts.mounts]
+    mounts += [m.to_spec() for m in opts.mounts]
+    return _parents_first(mounts)
+
+
+def _parents_first(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each mount goes before the first one below it, the order otherwise kept: a
+    tmpfs or -v on /etc must not hide /etc/hosts, nor one on /run the init binary."""
+    out: list[dict[str, Any]] = []
+    for m in mounts:
+        prefix = posixpath.normpath(m["destination"]).rstrip("/") + "/"
+        at = next((i for i, o in enumerate(out)
+                   if posixpath.normpath(o["destination"]).startswith(prefix)), len(out))
+        out.insert(at, m)
+    return out
 
 
 def build_spec(opts: SpecOptions) -> dict[str, Any]:
@@ -278,6 +303,11 @@ def build_spec(opts: SpecOptions) -> dict[str, Any]:
         "namespaces": _namespaces(opts),
         "resources": _resources(opts),
     }
+    if opts.devices:
+        nodes, rules = spec_devices(opts.devices)
+        linux["devices"] = nodes
+        if not privileged:  # privileged already allows every device
+            linux["resources"]["devices"] += rules
     sysctls = dict(parse_sysctl(s, opts.network) for s in opts.sysctls)
     if sysctls:
         linux["sysctl"] = sysctls

@@ -165,3 +165,19 @@ def parse_sysctl(spec: str, network: str = "none") -> tuple[str, str]:
         f"sysctl {key!r} is not allowed: it is not namespaced, so it would change the host "
         "(allowed: net.*, fs.mqueue.*, kernel.msg*/sem/shm*, kernel.domainname)"
     )
+
+
+def swap_limit_supported() -> bool:
+    """Can the memory cgroup limit memory+swap (podman's sysinfo.SwapLimit)? cgroup v1
+    needs swap accounting (memory.memsw.*); v2 has memory.swap.max below the root."""
+    import os
+
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        try:
+            with open("/proc/self/cgroup") as fh:
+                own = fh.read().split("::", 1)[1].strip()
+        except (OSError, IndexError):
+            return False
+        return os.path.exists(f"/sys/fs/cgroup{own.rstrip('/')}/memory.swap.max") or \
+            own in ("", "/")
+    return os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")

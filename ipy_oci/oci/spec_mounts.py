@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import posixpath
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,15 @@ READONLY_PATHS: tuple[str, ...] = (
     "/proc/sysrq-trigger",
 )
 
-_PROPAGATION = frozenset({"private", "rprivate", "shared", "rshared", "slave", "rslave"})
+_PROPAGATION = frozenset({"private", "rprivate", "shared", "rshared", "slave", "rslave",
+                          "unbindable", "runbindable"})
 _FLAGS = frozenset({"nosuid", "suid", "nodev", "dev", "noexec", "exec"})
-# SELinux relabel and volume-copy flags mean nothing without SELinux and named volumes.
-_IGNORED = frozenset({"z", "Z", "copy", "nocopy", "bind", "rbind"})
-_VOLUME_FORM = "HOST-DIR:CONTAINER-DIR[:OPTIONS] with absolute paths (OPTIONS: ro, rw, z, Z, ...)"
+# SELinux relabel flags mean nothing without SELinux; bind/rbind are what a bind is.
+_IGNORED = frozenset({"z", "Z", "bind", "rbind"})
+_VOLUME_FORM = ("HOST-DIR:CONTAINER-DIR[:OPTIONS], VOLUME-NAME:CONTAINER-DIR[:OPTIONS] or "
+                "CONTAINER-DIR (an anonymous volume); OPTIONS: ro, rw, z, Z, nocopy, ...")
+# podman's volume names (and container names).
+VOLUME_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 
 @dataclass
@@ -50,40 +55,63 @@ class BindMount:
     readonly: bool = False
     # Extra mount options kept from -v (propagation, nosuid, noexec, nodev, ...).
     options: list[str] = field(default_factory=list)
+    # A named volume (``-v NAME:/path``, ``--mount type=volume``): the engine creates it
+    # if missing and sets ``source`` to its directory when the container is created.
+    volume: str = ""
+    # ``-v /path``: a volume made for this container (named when it is created).
+    anonymous: bool = False
+    # ``nocopy``: the image's files at the destination are not copied into a new volume.
+    nocopy: bool = False
+    # "bind" (also volumes), or "tmpfs" (--tmpfs, --mount type=tmpfs: source "tmpfs",
+    # ``options`` as given; see spec_mountflags.tmpfs_spec_options).
+    type: str = "bind"
 
     @classmethod
     def parse(cls, text: str) -> BindMount:
-        """Parse ``-v HOST:CTR[:OPTS]``; the host path must be absolute and exist."""
+        """Parse ``-v HOST:CTR[:OPTS]``, ``-v NAME:CTR[:OPTS]`` or ``-v CTR``; a host
+        path must be absolute and exist."""
         parts = text.split(":")
-        if len(parts) == 1 or not parts[0]:
-            raise UsageError(
-                f"invalid volume {text!r}: anonymous volumes are not supported; "
-                f"expected {_VOLUME_FORM}"
-            )
-        if len(parts) > 3 or any(not p for p in parts):
+        if len(parts) == 1 and parts[0].startswith("/"):
+            return cls._checked("", parts[0], "", text, anonymous=True)
+        if len(parts) not in (2, 3) or any(not p for p in parts):
             raise UsageError(f"invalid volume {text!r}: expected {_VOLUME_FORM}")
         src, dst = parts[0], parts[1]
-        if not src.startswith("/"):
+        opts = parts[2] if len(parts) == 3 else ""
+        if src.startswith("/"):
+            if not os.path.exists(src):
+                raise UsageError(
+                    f"invalid volume {text!r}: host path {src!r} does not exist; create it "
+                    "first")
+            return cls._checked(os.path.normpath(src), dst, opts, text)
+        if src.startswith(".") or not VOLUME_NAME_RE.fullmatch(src):
             raise UsageError(
-                f"invalid volume {text!r}: {src!r} looks like a named volume, which ipy-oci "
-                "does not support; give an absolute host path instead"
-            )
-        if not os.path.exists(src):
-            raise UsageError(
-                f"invalid volume {text!r}: host path {src!r} does not exist; create it first"
-            )
+                f"invalid volume {text!r}: {src!r} is neither an absolute host path nor a "
+                "volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
+        return cls._checked("", dst, opts, text, volume=src)
+
+    @classmethod
+    def _checked(cls, src: str, dst: str, opts: str, text: str, *, volume: str = "",
+                 anonymous: bool = False) -> BindMount:
         if not dst.startswith("/"):
             raise UsageError(f"invalid volume {text!r}: container path {dst!r} must be absolute")
         dst = posixpath.normpath(dst)
         if dst == "/":
             raise UsageError(f"invalid volume {text!r}: cannot mount over the container's /")
         readonly: bool | None = None
+        nocopy: bool | None = None
         extra: list[str] = []
-        for opt in parts[2].split(",") if len(parts) == 3 else []:
+        for opt in opts.split(",") if opts else []:
             if opt in ("ro", "rw"):
                 if readonly is not None and readonly != (opt == "ro"):
                     raise UsageError(f"invalid volume {text!r}: both ro and rw were given")
                 readonly = opt == "ro"
+            elif opt in ("copy", "nocopy"):
+                if not (volume or anonymous):
+                    raise UsageError(f"invalid volume {text!r}: {opt} applies to named "
+                                     "volumes only, not to a host directory")
+                if nocopy is not None and nocopy != (opt == "nocopy"):
+                    raise UsageError(f"invalid volume {text!r}: both copy and nocopy given")
+                nocopy = opt == "nocopy"
             elif opt in _PROPAGATION:
                 if any(o in _PROPAGATION for o in extra):
                     raise UsageError(f"invalid volume {text!r}: more than one propagation option")
@@ -95,13 +123,24 @@ class BindMount:
             else:
                 raise UsageError(
                     f"invalid volume {text!r}: unknown option {opt!r}; use ro, rw, z, Z, "
-                    "nosuid, nodev, noexec or a propagation mode (rprivate, rshared, rslave)"
+                    "nosuid, nodev, noexec, [no]copy or a propagation mode (rprivate, "
+                    "rshared, rslave)"
                 )
-        return cls(os.path.normpath(src), dst, bool(readonly), extra)
+        return cls(src, dst, bool(readonly), extra, volume=volume, anonymous=anonymous,
+                   nocopy=bool(nocopy))
 
     def to_spec(self) -> dict[str, Any]:
         """The OCI mount entry (recursive bind, private unless told otherwise)."""
-        opts = ["rbind"]
+        if self.type == "tmpfs":
+            from ipy_oci.oci.spec_mountflags import tmpfs_spec_options
+
+            return {"destination": self.destination, "type": "tmpfs", "source": "tmpfs",
+                    "options": tmpfs_spec_options(self)}
+        if not self.source:
+            raise UsageError(f"the volume for {self.destination} was not resolved to a "
+                             "directory: create the container through the engine")
+        # "bind" among the options (--mount bind-nonrecursive) replaces "rbind".
+        opts = [] if "bind" in self.options else ["rbind"]
         if not any(o in _PROPAGATION for o in self.options):
             opts.append("rprivate")
         opts += self.options

@@ -178,3 +178,27 @@ def resolve_user(rootfs: str, user: str, image: str = "") -> tuple[int, int, lis
             if match.name in g.members and g.gid != gid and g.gid not in sgids:
                 sgids.append(g.gid)
     return uid, gid, sgids, home
+
+
+def resolve_groups(rootfs: str, groups: list[str], image: str = "") -> list[int]:
+    """``--group-add`` values (names or gids) -> gids, names looked up in the image's
+    /etc/group (a gid need not exist there, as in podman)."""
+    if not groups:
+        return []
+    where = f" in image {image}" if image else ""
+    entries = parse_group(read_in_root(rootfs, "/etc/group") or "")
+    out: list[int] = []
+    for g in groups:
+        num = _parse_id(g)
+        if g.isdigit() and num is None:
+            raise UsageError(f"invalid --group-add {g!r}: gid {g} is out of range")
+        if num is None:
+            match = next((e for e in entries if e.name == g), None)
+            if match is None:
+                raise UnknownUser(f"unable to find group {g}: no matching entries in group "
+                                  f"file{where} (--group-add takes a group name the image "
+                                  "defines, or a numeric gid)")
+            num = match.gid
+        if num not in out:
+            out.append(num)
+    return out

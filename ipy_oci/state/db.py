@@ -267,3 +267,24 @@ CREATE TABLE IF NOT EXISTS network_attachments (
 CREATE INDEX IF NOT EXISTS attachments_by_network ON network_attachments(network_id);
 """
 _SCHEMA += NETWORK_SCHEMA
+
+
+# -- volumes (engine/volumes.py) --------------------------------------------------------
+# Added like the network tables: fresh databases get it with the schema, older ones on
+# first use (``StateStore.ensure_volume_schema``); SCHEMA_VERSION is unchanged.
+#
+# volumes: one row per named or anonymous volume; its data lives under
+#   <root>/volumes/<name>/_data (or, for a bind volume, at the device its config
+#   names). config is the VolumeConfig JSON; needs_copy_up is podman's NeedsCopyUp:
+#   the first container that mounts the volume copies the image's content there.
+#   Which containers use a volume is read from their configs (mounts[].volume).
+VOLUME_SCHEMA = """
+CREATE TABLE IF NOT EXISTS volumes (
+    name          TEXT PRIMARY KEY,
+    driver        TEXT NOT NULL,
+    created_at    REAL NOT NULL,
+    config        TEXT NOT NULL,
+    needs_copy_up INTEGER NOT NULL DEFAULT 1
+);
+"""
+_SCHEMA += VOLUME_SCHEMA

@@ -144,6 +144,29 @@ class ContainerConfig(JsonConfig):
     add_hosts: list[str] = field(default_factory=list)
     no_hosts: bool = False
     publish_all: bool = False
+    # -- more of podman's run/create flags (grammar/options.py checks them) --
+    # --device: {"path_on_host", "path_in_container", "permissions"} (major/minor are
+    # read from the host node when the spec is built).
+    devices: list[dict[str, str]] = field(default_factory=list)
+    group_add: list[str] = field(default_factory=list)  # names or gids, as given
+    sysctls: dict[str, str] = field(default_factory=dict)
+    cpuset_cpus: str = ""
+    cpu_shares: int | None = None
+    memory_swap: int | None = None  # bytes of memory+swap; -1 unlimited
+    timezone: str = ""  # --tz: a zone under /usr/share/zoneinfo, or "local"
+    timeout: int = 0  # --timeout: conmon kills the container after this many seconds
+    # --restart: "" (none given), "no", "on-failure", "always", "unless-stopped";
+    # the restarts themselves are counted in engine/restart.py.
+    restart_policy: str = ""
+    restart_retries: int = 0  # on-failure:N; 0 = no limit
+    # --log-driver / --log-opt: k8s-file (or its alias json-file, kept as given),
+    # none or passthrough; log_path "" is <bundle>/ctr.log; log_size_max 0 = unlimited.
+    log_driver: str = "k8s-file"
+    log_path: str = ""
+    log_size_max: int = 0
+    log_tag: str = ""
+    cidfile: str = ""  # --cidfile, shown as HostConfig.ContainerIDFile
+    conmon_pidfile: str = ""  # --conmon-pidfile: conmon's pid is also written here
 
 
 @dataclass
@@ -297,4 +320,48 @@ class AttachmentRecord:
     def columns(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["aliases"] = json.dumps(self.aliases)
+        return out
+
+
+# -- volumes (table in db.VOLUME_SCHEMA) -------------------------------------------------
+@dataclass
+class VolumeConfig(JsonConfig):
+    """A volume's settings, stored as JSON in its row."""
+
+    labels: dict[str, str] = field(default_factory=dict)
+    # The -o options as given (podman's Options): type, device, o, copy/nocopy.
+    options: dict[str, str] = field(default_factory=dict)
+    # Made for one container by ``-v /path`` (podman's Anonymous); removed with it
+    # by ``rm -v`` and ``--rm``.
+    anonymous: bool = False
+    # A bind volume (-o type=bind -o device=PATH): the host directory it stands for.
+    device: str = ""
+    # o=uid=N,gid=N: the owner given to the volume's directory (-1: unchanged).
+    uid: int = -1
+    gid: int = -1
+
+
+@dataclass
+class VolumeRecord:
+    """A volume row (its name is its key: podman's volumes have no ID)."""
+
+    TABLE: ClassVar[str] = "volumes"
+
+    name: str
+    driver: str
+    created_at: float
+    config: VolumeConfig
+    needs_copy_up: bool = True
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> VolumeRecord:
+        d = dict(row)
+        d["config"] = VolumeConfig.from_json(d["config"])
+        d["needs_copy_up"] = bool(d["needs_copy_up"])
+        return cls(**d)
+
+    def columns(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["config"] = self.config.to_json()
+        out["needs_copy_up"] = int(self.needs_copy_up)
         return out

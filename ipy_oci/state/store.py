@@ -8,6 +8,7 @@ LIKE's wildcards, so ``%`` or ``_`` in a reference never match anything.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,7 +24,7 @@ from ..errors import (
     NoSuchExecSession,
     StateDiskFull,
 )
-from .db import NETWORK_SCHEMA, StateDB
+from .db import NETWORK_SCHEMA, VOLUME_SCHEMA, StateDB
 from .records import (
     AttachmentRecord,
     ContainerRecord,
@@ -32,6 +33,7 @@ from .records import (
     NetworkRecord,
     Record,
     State,
+    VolumeRecord,
 )
 
 _R = TypeVar("_R", bound=Record)
@@ -209,6 +211,15 @@ class StateStore:
             return True
 
         return self._writing(write)
+
+    def rename_container(self, ctr_id: str, new_name: str) -> None:
+        """Give a container a new name; NameInUse if another container has it."""
+        try:
+            with self._db.write() as cur:
+                cur.execute("UPDATE containers SET name = ? WHERE id = ?", (new_name, ctr_id))
+        except sqlite3.IntegrityError:
+            owner = self._db.query_one("SELECT id FROM containers WHERE name = ?", (new_name,))
+            raise NameInUse(new_name, str(owner["id"]) if owner else "?") from None
 
     # -- exec sessions --------------------------------------------------------------
     def add_exec_session(self, rec: ExecRecord) -> None:
@@ -393,3 +404,81 @@ class StateStore:
         rows = self._db.query("SELECT network_id, COUNT(*) AS n FROM network_attachments "
                               "GROUP BY network_id")
         return {str(r["network_id"]): int(r["n"]) for r in rows}
+
+    # -- volumes (engine/volumes.py; VolumeRecord in records.py) ------------------------
+    def ensure_volume_schema(self) -> None:
+        """Create the volumes table in a database made before it existed (once per store)."""
+        if getattr(self, "_volume_schema_ok", False):
+            return
+        row = self._db.query_one("SELECT 1 FROM sqlite_master WHERE type='table' "
+                                 "AND name='volumes'")
+        if row is None:
+            with self._db.write() as cur:
+                for stmt in VOLUME_SCHEMA.split(";"):
+                    if stmt.strip():
+                        cur.execute(stmt)
+        self._volume_schema_ok = True
+
+    def add_volume(self, rec: VolumeRecord) -> bool:
+        """Insert a volume; False if its name is taken."""
+        self.ensure_volume_schema()
+        cols = rec.columns()
+        try:
+            with self._db.write() as cur:
+                cur.execute(f"INSERT INTO volumes ({', '.join(cols)}) "
+                            f"VALUES ({', '.join('?' * len(cols))})", tuple(cols.values()))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def volume(self, name: str) -> VolumeRecord | None:
+        self.ensure_volume_schema()
+        row = self._db.query_one("SELECT * FROM volumes WHERE name = ?", (name,))
+        return VolumeRecord.from_row(row) if row is not None else None
+
+    def volumes(self) -> list[VolumeRecord]:
+        """Every volume, by name (as podman lists them)."""
+        self.ensure_volume_schema()
+        rows = self._db.query("SELECT * FROM volumes ORDER BY name")
+        return [VolumeRecord.from_row(r) for r in rows]
+
+    def set_volume_copied_up(self, name: str) -> None:
+        with self._db.write() as cur:
+            cur.execute("UPDATE volumes SET needs_copy_up = 0 WHERE name = ?", (name,))
+
+    @staticmethod
+    def _volume_users(cur: sqlite3.Cursor | StateDB) -> dict[str, list[tuple[str, str]]]:
+        rows = (cur.execute("SELECT id, name, config FROM containers ORDER BY created_at")
+                .fetchall() if isinstance(cur, sqlite3.Cursor)
+                else cur.query("SELECT id, name, config FROM containers ORDER BY created_at"))
+        users: dict[str, list[tuple[str, str]]] = {}
+        for r in rows:
+            try:
+                mounts = json.loads(r["config"]).get("mounts") or []
+            except (ValueError, AttributeError):
+                continue
+            for vol in dict.fromkeys(str(m.get("volume") or "") for m in mounts
+                                     if isinstance(m, dict)):
+                if vol:
+                    users.setdefault(vol, []).append((str(r["id"]), str(r["name"])))
+        return users
+
+    def volume_users(self) -> dict[str, list[tuple[str, str]]]:
+        """Volume name -> (id, name) of the containers whose mounts use it."""
+        return self._volume_users(self._db)
+
+    def delete_volume(self, name: str) -> list[tuple[str, str]]:
+        """Delete a volume no container uses, in one transaction with the check (a
+        container created meanwhile either sees the row or is seen here); returns the
+        users instead if there are any (nothing is deleted then)."""
+        self.ensure_volume_schema()
+
+        def write() -> list[tuple[str, str]]:
+            with self._db.write() as cur:
+                users = self._volume_users(cur).get(name, [])
+                if not users:
+                    cur.execute("DELETE FROM volumes WHERE name = ?", (name,))
+            return users
+
+        return self._writing(write)
+

@@ -152,6 +152,13 @@ class _LayerCopier:
         fsops.set_times(dst_fd, name, st.st_mtime_ns, st.st_atime_ns)
 
 
+def copy_dir_contents(src_fd: int, dst_fd: int) -> None:
+    """Copy what the directory ``src_fd`` holds into the directory ``dst_fd`` (owners,
+    modes, xattrs, times and hard links kept; symlinks copied, never followed): a
+    volume's copy-up from a container's root filesystem (engine/volumes.py)."""
+    _LayerCopier(dst_fd).copy_dir(src_fd, dst_fd, ())
+
+
 def copy_layers(layer_dirs: list[Path], dest: Path) -> None:
     """Apply ``layer_dirs`` (bottom first) onto the existing directory ``dest``."""
     dst_root = os.open(dest, fsops.O_DIR)

@@ -429,7 +429,7 @@ def test_pause_unpause(oci: OciEnv) -> None:
         oci.cli("pause", "pz", check=True)
         st = inspect(oci, "pz")["State"]
         assert st["Status"] == "paused" and st["Paused"] is True
-        assert "(Paused)" in oci.cli("ps", check=True).stdout
+        assert "Paused" in oci.cli("ps", "-a", check=True).stdout  # ps alone: running only
         # The runtime agrees: the container is frozen.
         runc = subprocess.run(["runc", "--root", str(oci.runroot / "runc"), "state", cid],
                               capture_output=True, text=True, check=True)
@@ -473,7 +473,7 @@ def test_rm_force_with_time(oci: OciEnv) -> None:
         _wait_log(oci, "rmf", "ready")
         res = oci.cli("rm", "-f", "-t", "0", "rmf", "rmp")
         assert res.returncode == 0, res.stderr
-        assert cid in res.stdout.split()
+        assert res.stdout.split() == ["rmf", "rmp"] and cid  # podman: the names typed
         assert oci.cli("ps", "-a", "-q", check=True).stdout == ""
     finally:
         rm_force(oci, "rmf", "rmp")
@@ -678,16 +678,24 @@ def test_images(oci: OciEnv) -> None:
 
 
 def test_info(oci: OciEnv) -> None:
-    res = oci.cli("info")
+    res = oci.cli("info", "--format", "json")  # podman's info JSON
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout)
-    assert info["root"] == str(oci.root) and info["runroot"] == str(oci.runroot)
-    rt = info["runtime"]
+    store = info["store"]
+    assert store["graphRoot"] == str(oci.root) and store["runRoot"] == str(oci.runroot)
+    rt = info["host"]["ociRuntime"]
     assert rt["name"] == "runc"
     assert os.access(rt["path"], os.X_OK)
     assert "runc version" in rt["version"]
-    assert os.access(rt["conmon"]["path"], os.X_OK)
-    assert "conmon version" in rt["conmon"]["version"]
+    conmon = info["host"]["conmon"]
+    assert os.access(conmon["path"], os.X_OK)
+    assert "conmon version" in conmon["version"]
+    # Without --format: podman's YAML; templates use podman's Go field names.
+    text = oci.cli("info", check=True).stdout
+    assert f"  graphRoot: {oci.root}\n" in text and "  ociRuntime:\n    name: runc\n" in text
+    out = oci.cli("info", "--format", "{{.Host.OCIRuntime.Name}} {{.Store.GraphRoot}} "
+                  "{{.Host.CgroupManager}} {{.Store.ContainerStore.Number}}", check=True)
+    assert out.stdout == f"runc {oci.root} cgroupfs 0\n"
 
 
 def test_container_cleanup(oci: OciEnv) -> None:

@@ -17,7 +17,7 @@ def test_detached_lifecycle(oci: OciEnv) -> None:
     assert len(cid) == 64
     assert "sl" in oci.cli("ps", check=True).stdout
     oci.cli("pause", "sl", check=True)
-    assert "(Paused)" in oci.cli("ps", check=True).stdout
+    assert "Paused" in oci.cli("ps", "-a", check=True).stdout  # podman: ps hides paused
     oci.cli("unpause", "sl", check=True)
     oci.cli("stop", "-t", "1", "sl", check=True)
     import json

@@ -95,3 +95,32 @@ def test_image_and_maintenance_commands_run_in_the_kernel(oci: Any, kernel: Kern
     assert archive.stat().st_size > 0
     assert "a cell has no stdin" in one_line_error(kernel.run("%oci load"))["traceback"][0]
     assert kernel.ok("%oci system reap").text().startswith("synced ")
+
+
+def test_ps_templates_and_selection_match_the_cli(oci: Any, kernel: Kernel) -> None:
+    """``%oci ps --format`` prints what ``ipy-oci ps --format`` prints; the lifecycle
+    verbs take the same selection flags and the ``container X`` aliases."""
+    try:
+        for name, label in (("k-a", "x"), ("k-b", "y")):
+            oci.cli("run", "-d", "--network", "none", "--name", name, "-l", f"t={label}",
+                    "busybox", "sleep", "1000", check=True)
+        for fmt in ("{{.Names}}", "table {{.Names}} {{.Labels}}", "{{.ID}} {{.Status}}"):
+            argv = ["-a", "--sort", "names", "--format", fmt]
+            cli = oci.cli("ps", *argv, check=True).stdout
+            line = " ".join(["ps", *argv[:-1], f"'{fmt}'"])
+            assert kernel.ok(f"%oci {line}").text() == cli, fmt
+        filtered = kernel.value("get_ipython().run_line_magic('oci', 'ps -q -f label=t=y')")
+        assert filtered == [oci.cli("ps", "-q", "-f", "label=t=y", check=True).stdout.strip()]
+        stopped = kernel.value("[h.name for h in get_ipython().run_line_magic("
+                               "'oci', 'stop -t 0 --filter label=t=x')]")
+        assert stopped == ["k-a"]
+        assert kernel.value("get_ipython().run_line_magic('oci', 'container exists k-a')") \
+            is True
+        assert kernel.value("get_ipython().run_line_magic('oci', 'container exists nope')") \
+            is False
+        assert kernel.value("get_ipython().run_line_magic('oci', 'wait k-a')") == 137
+        ids = oci.cli("ps", "-aq", "--no-trunc", check=True).stdout.split()
+        assert kernel.ok("%oci container rm -f --filter label=t").text().split() == ids
+        assert oci.cli("ps", "-aq", check=True).stdout == ""
+    finally:
+        oci.cli("rm", "-f", "-t", "0", "k-a", "k-b")

@@ -9,7 +9,8 @@ from srvhelp import start_container
 
 PS_KEYS = {"Id", "Names", "Image", "ImageID", "Command", "Created", "State", "Status", "Pid",
            "ExitCode", "Exited", "StartedAt", "ExitedAt", "Labels", "AutoRemove",
-           "ExecSessions", "OwnerKernel", "Ports"}
+           "ExecSessions", "OwnerKernel", "Ports", "CreatedAt", "Mounts", "Networks", "Size",
+           "IsInfra", "Pod", "PodName"}
 
 
 async def test_unauthenticated_requests_are_refused(api: Any, container: Any) -> None:
@@ -138,7 +139,8 @@ async def test_images_and_info(api: Any, container: Any, oci: Any) -> None:
     code, body = await api("GET", "images", "nosuch")
     assert code == 404 and "nosuch" in body["message"]
     code, info = await api("GET", "info")
-    assert code == 200 and info["root"] == str(oci.root) and info["containers"] == 1
+    assert code == 200 and info["store"]["graphRoot"] == str(oci.root)  # podman's info
+    assert info["store"]["containerStore"]["number"] == 1
 
 
 async def test_xsrf_required_for_cookie_authenticated_changes(

@@ -596,7 +596,7 @@ def test_killed_monitor_of_attached_session_ends_it_with_exit_minus_one(
 
 def test_runc_and_conmon_are_off_path(fake_rt: Runtime) -> None:
     assert shutil.which("runc") is None and shutil.which("conmon") is None
-    info = fake_rt.info()["runtime"]
+    info = fake_rt.info()["host"]["ociRuntime"]
     assert (info["name"], info["version"]) == ("fake", "fake")
 
 
