@@ -57,7 +57,7 @@ demo: deps
 	bash scripts/demo.sh
 
 lint: venv
-	$(VENV)/bin/ruff check ipy_oci tests bench
+	$(VENV)/bin/ruff check ipy_oci tests bench conformance
 
 typecheck: venv
 	$(VENV)/bin/mypy

@@ -404,8 +404,10 @@ class FakeOCIRuntime:
         else:
             signal_process(pid, start, signal)
 
-    def stop_container(self, ctr_id: str, signal: int, timeout: float) -> int | None:
-        """Stop signal, wait up to ``timeout``, then SIGKILL every process."""
+    def stop_container(self, ctr_id: str, signal: int, timeout: float,
+                       on_timeout: Callable[[], None] | None = None) -> int | None:
+        """Stop signal, wait up to ``timeout``, then SIGKILL every process
+        (``on_timeout`` is called first when the stop signal did not do it)."""
         if timeout > 0:
             try:
                 self.kill_container(ctr_id, signal)
@@ -414,6 +416,8 @@ class FakeOCIRuntime:
             code = self.read_exit_code(ctr_id, wait=timeout)
             if code is not None:
                 return code
+            if on_timeout is not None:
+                on_timeout()
         self._signal_all(ctr_id, _KILL)
         return self.read_exit_code(ctr_id, wait=10.0)
 

@@ -57,6 +57,11 @@ def _verb(rt: Runtime, args: argparse.Namespace, action: Callable[[Container], A
     return _report(apply(rt, _select(rt, args, states), action))
 
 
+# 126 (cannot invoke) and 127 (not found) are run's codes; podman's start exits 125
+# for the same failures (its 130-kill.bats checks it).
+_RUN_ONLY_CODES = (126, 127)
+
+
 def cmd_start(rt: Runtime, args: argparse.Namespace) -> int:
     if args.attach:
         if args.detach_keys is not None:
@@ -70,13 +75,20 @@ def cmd_start(rt: Runtime, args: argparse.Namespace) -> int:
         ctr.refresh()
         from .commands_run import run_attached
 
-        if args.detach_keys is not None:
-            return run_attached(ctr, detach_keys=args.detach_keys,
-                                remove=ctr.record.config.auto_remove)
-        return run_attached(ctr, remove=ctr.record.config.auto_remove)
+        try:
+            if args.detach_keys is not None:
+                return run_attached(ctr, detach_keys=args.detach_keys,
+                                    remove=ctr.record.config.auto_remove)
+            return run_attached(ctr, remove=ctr.record.config.auto_remove)
+        except OciError as exc:
+            if exc.exit_code not in _RUN_ONLY_CODES:
+                raise
+            _err(exc)
+            return 125
     # --all leaves running containers alone (podman).
     states = ("created", "initialized", "exited", "stopped")
-    return _verb(rt, args, Container.start, states)
+    rc = _verb(rt, args, Container.start, states)
+    return 125 if rc in _RUN_ONLY_CODES else rc
 
 
 def cmd_stop(rt: Runtime, args: argparse.Namespace) -> int:

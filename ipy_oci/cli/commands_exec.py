@@ -14,7 +14,12 @@ def cmd_exec(rt: Runtime, args: argparse.Namespace) -> int:
     from .terminal import RawWhenStarted, write_stream
 
     config = exec_config(args)
-    ctr = rt.touch(rt.lookup_container(args.container))
+    if args.latest:
+        from ..engine.selection import latest_container
+
+        ctr = rt.touch(latest_container(rt))
+    else:
+        ctr = rt.touch(rt.lookup_container(args.container))
     sess = rt.exec_create(ctr, config)
     if args.detach:
         sess.start()

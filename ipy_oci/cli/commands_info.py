@@ -7,7 +7,7 @@ import json
 import sys
 
 from ..engine.runtime import Runtime
-from ..engine.views import inspect_any, reap_summary
+from ..engine.views import inspect_any, inspect_refs, reap_summary
 from ..errors import NotFoundError, OciError
 
 
@@ -21,7 +21,7 @@ def cmd_ps(rt: Runtime, args: argparse.Namespace) -> int:
 def cmd_inspect(rt: Runtime, args: argparse.Namespace) -> int:
     out = []
     rc = 0
-    for ref in args.refs:
+    for ref in inspect_refs(rt, args.refs, args.latest):
         try:
             out.append(inspect_any(rt, ref, args.type))
         except NotFoundError as exc:
@@ -30,8 +30,9 @@ def cmd_inspect(rt: Runtime, args: argparse.Namespace) -> int:
     fmt = args.format
     if fmt and fmt != "json":
         from ..grammar.gotemplate import render_rows
+        from ..grammar.output import go_inspect_rows
 
-        sys.stdout.write(render_rows(fmt, out, heading=False, name="inspect"))
+        sys.stdout.write(render_rows(fmt, go_inspect_rows(out), heading=False, name="inspect"))
         return rc
     print(json.dumps(out, indent=4))
     return rc

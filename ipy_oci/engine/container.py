@@ -343,7 +343,9 @@ class Container:
                 if timeout > 0:
                     oci.kill_container(self.id, rec.config.stop_signal)
                 oci.unpause_container(self.id)
-            code = oci.stop_container(self.id, rec.config.stop_signal, timeout)
+            code = oci.stop_container(self.id, rec.config.stop_signal, timeout,
+                                      on_timeout=partial(_warn_stop_timeout, self.name,
+                                                         rec.config.stop_signal, timeout))
         except InvalidState:
             code = None
         if code is None and is_alive(rec.pid, rec.pid_start):
@@ -552,9 +554,11 @@ class Container:
             self._refresh_locked()
             st = self.record.state
             if st in State.LIVE and not force:
+                # podman's exact words (its 055-rm.bats compares them)
                 raise InvalidState(
-                    f"cannot remove container {self.name} as it is {State.display(st)}: "
-                    "stop it first or use 'rm -f'"
+                    f"cannot remove container {self.id} as it is {State.display(st)} - "
+                    "running or paused containers cannot be removed without force: "
+                    "container state improper"
                 )
         if self.record.state in State.ACTIVE:
             try:
@@ -648,3 +652,15 @@ def _remove_quietly(ctr: Container) -> None:
         ctr.remove(force=True, timeout=0)
     except Exception:
         pass
+
+
+def _warn_stop_timeout(name: str, sig: int, timeout: float) -> None:
+    """podman's warning when the stop signal did not end the container in time."""
+    import sys
+
+    try:
+        sig_name = _signal.Signals(sig).name
+    except ValueError:
+        sig_name = str(sig)
+    sys.stderr.write(f"Warning: StopSignal {sig_name} failed to stop container {name} in "
+                     f"{int(timeout)} seconds, resorting to SIGKILL\n")

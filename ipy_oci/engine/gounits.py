@@ -36,17 +36,18 @@ def go_duration(ns: int) -> str:
     return out + f"{_fraction(rest, 9)}s"
 
 
-def _custom(size: float, base: float, units: tuple[str, ...]) -> str:
+def _custom(size: float, base: float, units: tuple[str, ...], digits: int = 4) -> str:
     i = 0
     while size >= base and i < len(units) - 1:
         size /= base
         i += 1
-    return f"{size:.4g}{units[i]}"
+    return f"{size:.{digits}g}{units[i]}"
 
 
-def go_human_size(n: float) -> str:
-    """Decimal units, 4 significant digits: ``372.7kB``, ``2.233MB``, ``0B``."""
-    return _custom(float(n), 1000.0, _DECIMAL)
+def go_human_size(n: float, digits: int = 4) -> str:
+    """Decimal units, 4 significant digits: ``372.7kB``, ``2.233MB``, ``0B`` (``ps -s``
+    uses 3: ``1.99MB``)."""
+    return _custom(float(n), 1000.0, _DECIMAL, digits)
 
 
 def go_bytes_size(n: float) -> str:

@@ -165,7 +165,7 @@ def filter_images(summaries: list[ImageSummary], filters: Sequence[str],
     label=KEY[=VALUE], label!=..., before=IMAGE, since=IMAGE (or after), id=PREFIX,
     until=TIME,
     readonly=BOOL. Values of one key are alternatives, keys must all match."""
-    from .times import timestamp
+    from .timeparse import filter_timestamp as timestamp
     from .views import image_created
 
     by_key: dict[str, list[str]] = {}

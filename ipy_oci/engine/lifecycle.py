@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
+from .records import State
 from .selection import STATUS_WORDS, Selection, Target, status_word
 
 if TYPE_CHECKING:
@@ -99,6 +100,11 @@ def wait_for(ctr: Container, conditions: list[str], interval: float = 0.25) -> i
                 return -1
             time.sleep(max(interval, 0.01))
     if not wanted:
+        ctr.refresh()
+        if ctr.record.state == State.CONFIGURED:
+            # podman 4.3: a container that never ran (created, or its start failed)
+            # has nothing to wait for; its exit code is 0 (libpod's WaitForExit).
+            return ctr.record.exit_code or 0
         code = ctr.wait()
         return -1 if code is None else code
     while True:

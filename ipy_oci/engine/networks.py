@@ -99,8 +99,18 @@ def network_flags(args: Any) -> NetworkFlags:
 
     mode, names = parse_network_mode(args.network)
     bridge = mode == BRIDGE
+    publish = list(args.publish)
+    if publish and (mode in ("host", "none") or mode.startswith("container:")):
+        # podman goes on without them (once they parse), with this warning (its
+        # exact words).
+        import sys
+
+        netports.parse_publishes(publish)
+        sys.stderr.write("Port mappings have been discarded as one of the Host, Container, "
+                         "Pod, and None network modes are in use\n")
+        publish = []
     if not bridge:
-        used = [f for f, v in (("-p/--publish", args.publish), ("-P/--publish-all",
+        used = [f for f, v in (("-p/--publish", publish), ("-P/--publish-all",
                                                                 args.publish_all),
                                ("--ip", args.ip), ("--mac-address", args.mac_address),
                                ("--network-alias", args.network_alias)) if v]
@@ -134,7 +144,7 @@ def network_flags(args: Any) -> NetworkFlags:
             parse_add_host(host)
         except InvalidNetwork as exc:
             raise UsageError(str(exc)) from None
-    mappings = netports.parse_publishes(args.publish)
+    mappings = netports.parse_publishes(publish)
     exposed = netports.parse_expose(args.expose)
     return NetworkFlags(mode, names, [m.to_json() for m in mappings],
                         [f"{p}/{proto}" for p, protos in exposed.items() for proto in protos])

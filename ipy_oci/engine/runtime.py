@@ -175,7 +175,7 @@ class Runtime:
             made_volumes = resolve_mounts(self, config)  # sources set before the record
         rec = ContainerRecord(
             id=new_id(), name=name or "", image_id=image.id,
-            image_name=image.names[0] if image.names else image.id[:12],
+            image_name=self.images.matched_name(config.image, image),
             created_at=time.time(), state=State.CONFIGURED, config=config,
             owner_kernel=owner_kernel,
         )

@@ -117,6 +117,13 @@ def parse_input_time(text: str, since: bool, now_ns: int | None = None) -> int:
     raise UsageError(f"invalid time {text!r}: use {TIME_FORMS}")
 
 
+def filter_timestamp(value: str) -> float:
+    """An ``until=``/``since=`` filter value -> seconds since the epoch: a timestamp, a
+    date, Unix seconds, or a duration counted back from now (``24h``: a day ago), as
+    podman's filters read them; UsageError names a value that is none of these."""
+    return parse_input_time(value, since=True) / 1e9
+
+
 def _local(ns: int) -> tuple[time.struct_time, int]:
     secs, frac = divmod(ns, _NS)
     return time.localtime(secs), frac

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..state.records import State
+from .gounits import go_human_size
 from .networks import network_settings, ps_ports
 from .restart import restart_count
 from .volumes import mount_views
@@ -193,6 +194,7 @@ def container_inspect(ctr: Container) -> dict[str, Any]:
             "FinishedAt": iso(rec.finished_at),
         },
         "Image": rec.image_id,
+        "ImageDigest": _image_digest(ctr),
         "ImageName": rec.image_name,
         "Rootfs": "",
         "Name": rec.name,
@@ -265,16 +267,6 @@ def container_inspect(ctr: Container) -> dict[str, Any]:
     }
 
 
-def _go_size(n: int) -> str:
-    """go-units' HumanSize, as podman shows LogConfig.Size: "1MB", "1.5kB", "0B"."""
-    size, units = float(n), ("B", "kB", "MB", "GB", "TB", "PB")
-    i = 0
-    while abs(size) >= 1000 and i < len(units) - 1:
-        size /= 1000
-        i += 1
-    return f"{size:.4g}{units[i]}"
-
-
 def _log_config(ctr: Container) -> dict[str, Any]:
     """HostConfig.LogConfig: the driver as given (json-file stays json-file), the log
     file ("" when the driver writes none), tag and size cap."""
@@ -282,7 +274,7 @@ def _log_config(ctr: Container) -> dict[str, Any]:
     writes = cfg.log_driver not in ("none", "passthrough")
     return {"Type": cfg.log_driver, "Config": None,
             "Path": str(ctr.log_path) if writes else "", "Tag": cfg.log_tag,
-            "Size": _go_size(max(cfg.log_size_max, 0))}
+            "Size": go_human_size(max(cfg.log_size_max, 0))}
 
 
 def _run_flags(ctr: Container) -> dict[str, Any]:
@@ -455,6 +447,32 @@ def _layer_words(st: LayerState) -> str:
     if st.status == "extracted":
         return f"Extracting layer {st.short} done"
     return f"Waiting for blob {st.short}"
+
+
+def _image_digest(ctr: Container) -> str:
+    """The manifest digest of the container's image (podman's ImageDigest)."""
+    from ..errors import OciError
+
+    try:
+        return str(ctr.runtime.images.lookup(ctr.record.image_id).digest)
+    except OciError:
+        return ""
+
+
+def inspect_refs(rt: Runtime, refs: list[str], latest: bool = False) -> list[str]:
+    """The names ``inspect`` looks up: ``refs``, or with ``-l`` the latest container
+    (podman's words for the wrong combinations)."""
+    from ..errors import UsageError
+
+    if latest:
+        if refs:
+            raise UsageError("--latest and arguments cannot be used together")
+        from .selection import latest_container
+
+        return [latest_container(rt).id]
+    if not refs:
+        raise UsageError("no names or ids specified")
+    return list(refs)
 
 
 def inspect_any(rt: Runtime, ref: str, kind: str = "all") -> dict[str, Any]:

@@ -286,7 +286,7 @@ def _matches(key: str, values: list[str], rec: VolumeRecord, used: set[str]) -> 
             wants.add(low in ("true", "1"))
         return (rec.name not in used) in wants
     if key == "until":
-        from .times import timestamp
+        from .timeparse import filter_timestamp as timestamp
 
         return rec.created_at < min(timestamp(v) for v in values)
     raise UsageError(f"{key!r} is an invalid volume filter")
@@ -311,7 +311,7 @@ def list_volumes(rt: Runtime, filters: Mapping[str, list[str]] | None = None
             if key == "name":
                 _search(v, "")
             if key == "until":
-                from .times import timestamp
+                from .timeparse import filter_timestamp as timestamp
 
                 timestamp(v)
     vols = rt.state.volumes()

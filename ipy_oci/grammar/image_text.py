@@ -12,7 +12,7 @@ from typing import Any
 
 from ..engine.views import ago, human_duration, human_size, image_created, image_summary
 from .gotemplate import GoMap
-from .output import render_listing
+from .output import go_inspect_rows, render_listing
 
 IMAGES_HEADERS = {"ID": "IMAGE ID", "ReadOnly": "R/O"}
 HISTORY_HEADERS = {"CreatedBy": "CREATED BY"}
@@ -129,4 +129,5 @@ def history_text(layers: Sequence[dict[str, Any]], fmt: str | None, *, human: bo
 
 def inspect_text(found: Sequence[dict[str, Any]], fmt: str | None) -> str:
     """``image inspect``: JSON (a list), or the template once per image."""
-    return render_listing(list(found), "", fmt or "json", name="inspect")
+    return render_listing(go_inspect_rows(found), "", fmt or "json", name="inspect",
+                          json_rows=list(found))

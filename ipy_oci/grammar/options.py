@@ -105,7 +105,11 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
         run.check_passthrough()
     labels = {k: v for path in args.label_file for k, v in run.read_label_file(path).items()}
     labels.update(parse_kv(args.label, "label"))
-    memory = parse_size(args.memory) if args.memory else None
+    if getattr(args, "kernel_memory", None) is not None:
+        print("Warning: The --kernel-memory flag is no longer supported. This flag is a noop.",
+              file=sys.stderr)
+    # --memory 0 means no limit, as in podman.
+    memory = parse_size(args.memory) if args.memory and args.memory.strip() != "0" else None
     return ContainerConfig(
         image=args.image,
         command=[],

@@ -40,6 +40,13 @@ def render_object(obj: Any, fmt: str | None = None, *, name: str = "") -> str:
     return render_rows(fmt, [obj], heading=False, name=name)
 
 
+def go_inspect_rows(found: Sequence[Any]) -> list[Any]:
+    """Inspect objects as templates see them: podman's Go field for the json key
+    ``Id`` is ``ID`` (and podman rewrites ``{{.Id}}`` to it), so both names work."""
+    return [{**o, "ID": o["Id"]} if isinstance(o, dict) and "Id" in o and "ID" not in o
+            else o for o in found]
+
+
 def _plain(value: Any) -> Any:
     """JSON for the template helper types (GoMap and friends are mappings)."""
     if isinstance(value, Mapping):

@@ -118,7 +118,9 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
                    choices=["all", "container", "image", "volume", "network", "exec"])
     p.add_argument("-f", "--format", default=None,
                    help="json, or a Go template per object ('{{.State.Status}}')")
-    p.add_argument("refs", nargs="+", metavar="NAME")
+    p.add_argument("-l", "--latest", action="store_true",
+                   help="act on the latest container created (in any state)")
+    p.add_argument("refs", nargs="*", metavar="NAME")
 
     p = add("init", "initialize containers (create them in the runtime)")
     _containers(p)
@@ -209,9 +211,26 @@ def _container_alias(argv: list[str], prog: str) -> tuple[list[str], str]:
     return [*argv[:i], target, *argv[i + 2:]], f"{prog} container"
 
 
+def _signal_values(argv: list[str]) -> list[str]:
+    """``kill -s -HUP``: podman takes the word after -s as its value even when it starts
+    with '-' (argparse would read it as an option), so it is joined to the flag."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in ("-s", "--signal") and i + 1 < len(argv) and argv[i + 1][:1] == "-":
+            out.append(f"--signal={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def parse(argv: list[str], prog: str = "ipy-oci") -> argparse.Namespace:
     argv, prog = _container_alias(argv, prog)
     name = command_name(argv)
+    if name == "kill":
+        argv = _signal_values(argv)
     parser = _built(prog, name)
     if name is not None and name not in getattr(parser, "command_names", ()):
         parser = _built(prog, None)  # unknown command: the full grammar gives the error
@@ -223,4 +242,6 @@ def parse(argv: list[str], prog: str = "ipy-oci") -> argparse.Namespace:
             setattr(args, key, list(value))
     if getattr(args, "cmd", None) is None and not args.version:
         raise UsageError(f"{prog}: missing command (see '{prog} --help')")
+    if args.cmd == "exec" and args.latest:  # ``exec -l CMD ARGS``: no CONTAINER word
+        args.command, args.container = [args.container, *args.command], None
     return args

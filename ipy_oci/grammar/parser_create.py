@@ -105,6 +105,9 @@ def add_more_create_flags(p: Any) -> None:
                    help="CPU shares (relative weight; default 1024)")
     p.add_argument("--memory-swap", default=None, metavar="SIZE",
                    help="memory plus swap limit (with --memory; -1: unlimited swap)")
+    p.add_argument("--kernel-memory", default=None, metavar="SIZE",
+                   help="accepted and ignored with a warning, as podman (no longer "
+                   "supported by the kernel)")
 
 
 def add_run_only_flags(p: Any) -> None:
@@ -115,16 +118,21 @@ def add_run_only_flags(p: Any) -> None:
 
 
 def add_exec_flags(p: Any) -> None:
-    p.add_argument("-d", "--detach", action="store_true")
-    p.add_argument("-i", "--interactive", action="store_true")
-    p.add_argument("-t", "--tty", action="store_true")
-    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("-d", "--detach", action="store_true",
+                   help="run in the background; print the session ID")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VAL]",
+                   help="set an environment variable (KEY alone: this process's value)")
     env_file_flag(p)
-    p.add_argument("-u", "--user", default="")
-    p.add_argument("-w", "--workdir", default="")
+    p.add_argument("-u", "--user", default="", help="user[:group] to run as")
+    p.add_argument("-w", "--workdir", default="", help="working directory")
     detach_keys_flag(p)
     p.add_argument("--privileged", action="store_true",
                    help="every capability (still under the container's seccomp profile)")
-    p.add_argument("--preserve-fds", type=int, default=0)
+    p.add_argument("--preserve-fds", type=int, default=0, metavar="N",
+                   help="pass file descriptors 3 to 3+N-1 to the process")
+    p.add_argument("-l", "--latest", action="store_true",
+                   help="the container created last (CONTAINER is then the command)")
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")

@@ -68,6 +68,9 @@ def add_ps_command(add: AddFn) -> None:
     p = add("ps", "list containers")
     p.add_argument("-a", "--all", action="store_true",
                    help="show all the containers, default is only running containers")
+    p.add_argument("--external", action="store_true",
+                   help="also show containers made by other tools sharing the storage "
+                   "(podman's buildah containers; ipy-oci's storage has none)")
     p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
                    help=_FILTER_HELP)
     p.add_argument("--format", default=None,

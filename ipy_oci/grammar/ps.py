@@ -67,13 +67,9 @@ def ps_listing(rt: Runtime, args: argparse.Namespace) -> PsListing:
 
 def human_size_short(n: int) -> str:
     """go-units' HumanSizeWithPrecision(n, 3), as ps -s prints it: "12B", "1.99MB"."""
-    size = float(n)
-    units = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000
-        i += 1
-    return f"{size:.3g}{units[i]}"
+    from ..engine.gounits import go_human_size
+
+    return go_human_size(n, 3)
 
 
 def ps_row(ctr: Container, exec_sessions: int, no_trunc: bool,

@@ -298,6 +298,19 @@ class ImageStore:
             return self.ensure_builtin()
         raise NoSuchImage(ref)
 
+    def matched_name(self, ref: str, image: Image) -> str:
+        """The full name by which ``ref`` found ``image`` (podman's ImageName of a
+        container: ``aa/bb`` -> ``localhost/aa/bb:latest``); else its first name."""
+        try:
+            parsed: refs.Reference | None = refs.parse(ref.strip())
+        except ImageError:
+            parsed = None
+        if parsed is not None and not parsed.digest:
+            for cand in self._candidates(parsed):
+                if f"{cand.name}:{cand.tag}" in image.names:
+                    return f"{cand.name}:{cand.tag}"
+        return image.names[0] if image.names else image.id[:12]
+
     # ----- writing ---------------------------------------------------------
 
     def _ensure_dirs(self) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import lifecycle
 from ..engine.selection import apply, select_targets
-from ..engine.views import inspect_any, reap_summary
+from ..engine.views import inspect_any, inspect_refs, reap_summary
 from ..errors import (
     NoSuchContainer,
     NoSuchExecSession,
@@ -122,7 +122,12 @@ def _whole_seconds(timeout: float | None) -> int:
 def cmd_exec(c: Call) -> Any:
     args, rt, ctx = c.args, c.rt, c.ctx
     config = exec_config(args)
-    ctr = rt.touch(rt.lookup_container(args.container))
+    if args.latest:
+        from ..engine.selection import latest_container
+
+        ctr = rt.touch(latest_container(rt))
+    else:
+        ctr = rt.touch(rt.lookup_container(args.container))
     if config.tty:
         # Created, not started: the JupyterLab extension starts and attaches it.
         sess = rt.exec_create(ctr, config, owner_kernel=ctx.kernel_id)
@@ -181,12 +186,14 @@ def cmd_ps(c: Call) -> Any:
 
 
 def cmd_inspect(c: Call) -> Any:
-    found = [inspect_any(c.rt, ref, c.args.type) for ref in c.args.refs]
+    found = [inspect_any(c.rt, ref, c.args.type)
+             for ref in inspect_refs(c.rt, c.args.refs, c.args.latest)]
     fmt = c.args.format
     if fmt and fmt != "json":  # a template: the CLI's text
         from ..grammar.gotemplate import render_rows
+        from ..grammar.output import go_inspect_rows
 
-        print(render_rows(fmt, found, heading=False, name="inspect"), end="")
+        print(render_rows(fmt, go_inspect_rows(found), heading=False, name="inspect"), end="")
         return None
     data = [InspectData(d) for d in found]
     return data[0] if len(data) == 1 else data

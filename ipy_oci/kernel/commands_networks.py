@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import networks as nets
 from ..errors import NotFoundError, UsageError
+from ..grammar.gotemplate import is_json
 from ..grammar.options import parse_kv
 from .handles import InspectData
 
@@ -35,7 +36,7 @@ def cmd_network(c: Call) -> Any:
                        key=lambda n: n.name)
         if a.quiet:
             return [n.name for n in found]
-        if a.format:  # what the CLI prints
+        if a.format and not is_json(a.format):  # a template: what the CLI prints
             from ..grammar.network_text import network_ls_text
 
             print(network_ls_text(found, a.format, a.noheading, a.no_trunc), end="")
@@ -43,7 +44,7 @@ def cmd_network(c: Call) -> Any:
         return [InspectData(n.inspect()) for n in found]
     if sub == "inspect":
         data = [InspectData(nets.inspect_network(rt, ref)) for ref in a.networks]
-        if a.format:
+        if a.format and not is_json(a.format):  # a template: what the CLI prints
             from ..grammar.network_text import network_inspect_text
 
             print(network_inspect_text(data, a.format), end="")

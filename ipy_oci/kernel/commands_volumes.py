@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import volumes as vols
 from ..errors import NoSuchVolume, OciError, UsageError
+from ..grammar.gotemplate import is_json
 from ..grammar.options import parse_kv
 from ..grammar.output import render_listing
 from .handles import InspectData
@@ -30,7 +31,7 @@ def cmd_volume(c: Call) -> Any:
         found = vols.list_volumes(rt, vols.parse_filters(a.filter))
         if a.quiet:
             return [v.name for v in found]
-        if a.format:
+        if a.format and not is_json(a.format):  # a template: what the CLI prints
             print(render_listing([vols.volume_ls_row(rt, v) for v in found], LS_TABLE,
                                  a.format, name="volume", headers=LS_HEADERS,
                                  noheading=a.noheading,
@@ -42,7 +43,7 @@ def cmd_volume(c: Call) -> Any:
         if a.all == bool(a.names):
             raise UsageError("volume inspect: give volume names or --all (not both)")
         found = [vols.get_volume(rt, n) for n in a.names or vols.volume_names(rt)]
-        if a.format:
+        if a.format and not is_json(a.format):  # a template: what the CLI prints
             print(render_listing([vols.volume_ls_row(rt, v) for v in found], "", a.format,
                                  name="inspect",
                                  json_rows=[vols.volume_inspect(rt, v) for v in found]),

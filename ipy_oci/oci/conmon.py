@@ -10,6 +10,7 @@ import signal as _signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,8 +179,10 @@ class ConmonRuntime:
                                    f"send signal {signal}")
             raise self._rt_error(err, f"sending signal {signal} to {ctr_id[:12]}")
 
-    def stop_container(self, ctr_id: str, signal: int, timeout: float) -> int | None:
-        """Stop signal, wait up to ``timeout``, then SIGKILL every process."""
+    def stop_container(self, ctr_id: str, signal: int, timeout: float,
+                       on_timeout: Callable[[], None] | None = None) -> int | None:
+        """Stop signal, wait up to ``timeout``, then SIGKILL every process
+        (``on_timeout`` is called first when the stop signal did not do it)."""
         if timeout > 0:
             try:
                 self.kill_container(ctr_id, signal)
@@ -188,6 +191,8 @@ class ConmonRuntime:
             code = self.read_exit_code(ctr_id, wait=timeout)
             if code is not None:
                 return code
+            if on_timeout is not None:
+                on_timeout()
         try:
             self.kill_container(ctr_id, _signal.SIGKILL, all_procs=True)
         except InvalidState:

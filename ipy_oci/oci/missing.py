@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -54,7 +55,8 @@ class MissingRuntime:
     def kill_container(self, ctr_id: str, signal: int, all_procs: bool = False) -> None:
         self._fail()
 
-    def stop_container(self, ctr_id: str, signal: int, timeout: float) -> int | None:
+    def stop_container(self, ctr_id: str, signal: int, timeout: float,
+                       on_timeout: Callable[[], None] | None = None) -> int | None:
         self._fail()
 
     def delete_container(self, ctr_id: str) -> None:

@@ -545,7 +545,9 @@ def parse_security_opts(values: Iterable[str], check_files: bool = True) -> Secu
     """
     opts = SecurityOptions()
     for opt in values:
-        key, sep, value = opt.partition("=")
+        # Docker's deprecated KEY:VALUE form is still read when there is no '=',
+        # as podman does (no-new-privileges:true, seccomp:unconfined).
+        key, sep, value = opt.partition("=" if "=" in opt else ":")
         key = key.strip()
         if key == "no-new-privileges":
             low = value.strip().lower()
@@ -596,8 +598,7 @@ def parse_security_opts(values: Iterable[str], check_files: bool = True) -> Secu
                     ("" if value == "unconfined" else f" (profile {value!r} is not loaded)"))
             opts.apparmor = value
         else:
-            hint = " (write KEY=VALUE: podman does not take KEY:VALUE)" if ":" in key else ""
-            raise _bad_opt(opt, f"unknown option{hint}; use {SECURITY_OPT_FORMS}")
+            raise _bad_opt(opt, f"unknown option; use {SECURITY_OPT_FORMS}")
     return opts
 
 

@@ -347,6 +347,9 @@ def test_stop_escalates_to_sigkill(oci: OciEnv) -> None:
         res = oci.cli("stop", "-t", "1", "stubborn")
         assert res.returncode == 0, res.stderr
         assert res.stdout.strip() == "stubborn"
+        # podman's warning (050-stop.bats looks for these words)
+        assert res.stderr == ("Warning: StopSignal SIGTERM failed to stop container stubborn "
+                              "in 1 seconds, resorting to SIGKILL\n")
         st = inspect(oci, "stubborn")["State"]
         assert st["Status"] == "exited" and st["ExitCode"] == 137
         assert st["FinishedAt"] != "0001-01-01T00:00:00Z"
@@ -372,7 +375,7 @@ def test_stop_graceful_trap_exits_with_own_code(oci: OciEnv) -> None:
         oci.cli("run", "-d", "--name", "polite", "busybox", "sh", "-c",
                 'trap "exit 0" TERM; echo ready; sleep 1000 & wait', check=True)
         _wait_log(oci, "polite", "ready")
-        oci.cli("stop", "-t", "60", "polite", check=True)
+        assert oci.cli("stop", "-t", "60", "polite", check=True).stderr == ""  # no warning
         assert inspect(oci, "polite")["State"]["ExitCode"] == 0
     finally:
         rm_force(oci, "polite")
@@ -639,6 +642,19 @@ def test_wait_prints_exit_codes(oci: OciEnv) -> None:
         assert res.stdout == "5\n6\n"
     finally:
         rm_force(oci, "w1", "w2")
+
+
+def test_wait_on_never_run_container_returns_0_at_once(oci: OciEnv) -> None:
+    """podman 4.3 (130-kill.bats): a container that never ran, created or whose start
+    failed, has nothing to wait for: exit code 0."""
+    try:
+        oci.cli("create", "--name", "nr", "--network", "none", "busybox", "/no/such/command",
+                check=True)
+        assert oci.cli("wait", "nr", check=True).stdout == "0\n"
+        assert oci.cli("start", "nr").returncode == 125  # podman's start: 125, not 127
+        assert oci.cli("wait", "nr", check=True).stdout == "0\n"
+    finally:
+        rm_force(oci, "nr")
 
 
 def test_wait_on_created_container_prints_a_code(oci: OciEnv) -> None:

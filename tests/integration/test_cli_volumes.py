@@ -224,7 +224,7 @@ def test_bind_volume_and_owner_options(oci: OciEnv, tmp_path: Path) -> None:
     (["run", "--rm", "-v", "v:relative", "busybox", "true"], 125, "must be absolute"),
     (["run", "--rm", "-v", "/tmp:/x:nocopy", "busybox", "true"], 125,
      "applies to named volumes only"),
-    (["inspect", "--type", "volume", "nosuch"], 125, "no such object"),
+    (["inspect", "--type", "volume", "nosuch"], 125, "no such volume"),
 ])
 def test_bad_input(oci: OciEnv, args: list[str], code: int, words: str) -> None:
     res = oci.cli(*args)

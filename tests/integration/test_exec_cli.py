@@ -104,6 +104,17 @@ def test_interactive_tty_takes_the_terminal_size(oci: OciEnv) -> None:
         assert "/dev/pts/" in text
 
 
+def test_latest_takes_the_newest_container_and_the_first_word_as_command(
+        oci: OciEnv) -> None:
+    with running_container(oci, "older"), running_container(oci, "newer") as newer:
+        res = oci.cli("exec", "-l", "hostname")  # a container's host name is its short ID
+        assert (res.returncode, res.stdout) == (0, f"{newer[:12]}\n"), res.stderr
+        res = oci.cli("exec", "--latest", "-e", "A=1", "sh", "-c", "echo $A")
+        assert (res.returncode, res.stdout) == (0, "1\n"), res.stderr
+    res = oci.cli("exec", "-l", "true")
+    assert res.returncode == 125 and "no containers" in res.stderr.lower()
+
+
 def test_env_flag(oci: OciEnv) -> None:
     with running_container(oci):
         res = oci.cli("exec", "-e", "FOO=bar baz", "-e", "EMPTY=", "c", "sh", "-c",

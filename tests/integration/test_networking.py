@@ -184,7 +184,8 @@ def test_system_reap_recovers_a_leftover_setup(oci: OciEnv) -> None:
     (["-p", "80:80:80:80"], "invalid value"),
     (["-p", "127.0.0.1:99999:80"], "port numbers must be between"),
     (["--network", "none", "--network", "host"], "conflicting --network values"),
-    (["--network", "none", "-p", "8080:80"], "conflicting options"),
+    (["--network", "none", "-P"], "conflicting options"),
+    (["--network", "host", "-p", "80:80:80:80"], "invalid value"),
     (["--network", "nosuchnet"], "unable to find network with name or ID nosuchnet"),
     (["--no-hosts", "--add-host", "a:1.2.3.4"], "--no-hosts and --add-host"),
     (["--dns", "not-an-ip"], "invalid --dns"),
@@ -194,6 +195,18 @@ def test_bad_input_exits_125_and_leaves_nothing(oci: OciEnv, flags: list[str],
     res = oci.cli("run", "--rm", *flags, "busybox", "true")
     assert res.returncode == 125, res.stderr
     assert words in res.stderr
+    assert ok(oci, "ps", "-aq") == ""
+
+
+@pytest.mark.parametrize("mode", ["host", "none"])
+def test_publish_without_bridge_is_discarded_with_podmans_warning(oci: OciEnv,
+                                                                   mode: str) -> None:
+    # podman 4.3 (030-run.bats): the mappings are dropped, the container runs.
+    res = oci.cli("run", "--rm", "--network", mode, "-p", "8080", "busybox", "echo", "ran")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ("Port mappings have been discarded as one of the Host, Container, "
+                          "Pod, and None network modes are in use\n")
+    assert res.stdout == "ran\n"
     assert ok(oci, "ps", "-aq") == ""
 
 

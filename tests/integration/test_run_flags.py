@@ -447,6 +447,20 @@ def test_cpuset_cpu_shares_memory_swap(oci: OciEnv) -> None:
         rm_force(oci, "res")
 
 
+def test_memory_zero_and_kernel_memory(oci: OciEnv) -> None:
+    """podman: --memory 0 is no limit; --kernel-memory is a no-op with its warning."""
+    try:
+        res = run(oci, "--name", "m0", "--memory=0", "busybox", "echo", "hello")
+        assert (res.returncode, res.stdout, res.stderr) == (0, "hello\n", "")
+        assert inspect(oci, "m0")["HostConfig"]["Memory"] == 0
+        res = run(oci, "--name", "km", "--kernel-memory", "100", "busybox", "false")
+        assert res.returncode == 1
+        assert res.stderr == ("Warning: The --kernel-memory flag is no longer supported. "
+                              "This flag is a noop.\n")
+    finally:
+        rm_force(oci, "m0", "km")
+
+
 # -- run only: --attach, --preserve-fds -----------------------------------------------------------
 def test_attach_chooses_streams(oci: OciEnv) -> None:
     both = ("busybox", "sh", "-c", "echo out; echo err >&2")

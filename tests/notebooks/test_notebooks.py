@@ -292,8 +292,12 @@ def check_container_internals(nb: Executed, oci: Any) -> None:
     # config.json: what was asked for.
     spec = sections(nb.stdout("config"))
     assert {n["type"] for n in spec["linux.namespaces"]} == {SPEC_NS.get(n, n) for n in new}
+    # -m 64m also limits memory+swap to twice that where the host can (podman's rule).
+    memory = {"limit": 67108864}
+    if "swap" in spec["linux.resources (without the device rules)"]["memory"]:
+        memory["swap"] = 2 * 67108864
     assert spec["linux.resources (without the device rules)"] == {
-        "memory": {"limit": 67108864}, "pids": {"limit": 32}}
+        "memory": memory, "pids": {"limit": 32}}
     assert spec["process.args"][-2:] == ["sleep", "100000"] and len(spec["process.args"]) > 2
     nofile = next(r for r in spec["process.rlimits"] if r["type"] == "RLIMIT_NOFILE")
     assert nb.stdout("rlimit-inside") == f"open files (ulimit -n): {nofile['soft']}\n"

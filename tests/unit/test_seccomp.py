@@ -334,9 +334,18 @@ def test_apparmor_notes_when_absent(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse_security_opts(["apparmor=myprof"]).notes == []
 
 
+def test_security_opts_colon_form() -> None:
+    # Docker's deprecated KEY:VALUE form, which podman still reads when there is no '='.
+    assert parse_security_opts(["no-new-privileges:true"]).no_new_privileges is True
+    assert parse_security_opts(["no-new-privileges:false"]).no_new_privileges is False
+    assert parse_security_opts(["seccomp:unconfined"]).inspect() == ["seccomp=unconfined"]
+    # With an '=', the ':' belongs to the value.
+    assert parse_security_opts(["label=level:s0"]).labels == ["level:s0"]
+
+
 @pytest.mark.parametrize(("opt", "words"), [
     ("foo=bar", "unknown option; use seccomp="),
-    ("seccomp:unconfined", "KEY=VALUE"),
+    ("foo:bar", "unknown option; use seccomp="),
     ("seccomp", "seccomp=unconfined, or seccomp=PATH"),
     ("seccomp=/nonexistent/profile.json", "does not exist"),
     ("no-new-privileges=maybe", "no-new-privileges=false"),
