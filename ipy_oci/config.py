@@ -100,6 +100,9 @@ class Config:
     runtime: str = "runc"
     conmon: str = "conmon"
     log_level: str = "warn"
+    # --runtime-flag FLAG (global, per invocation): "--FLAG" before every runtime
+    # command, as podman passes it (runc's --debug, --log-format=json, ...).
+    runtime_flags: list[str] = field(default_factory=list)
     # -- tunables: each can be set in the TOML file under its own name ----------------
     # Seconds a stopped, detached exec session is kept before pruning.
     exec_prune_age: float = 300.0

@@ -12,6 +12,7 @@ from ..engine.container import Container
 from ..engine.options import DEFAULT_DETACH_KEYS
 from ..engine.records import ContainerConfig
 from ..engine.runtime import Runtime
+from ..errors import RuntimeFailure
 from ..grammar.options import container_config, detach_keys
 
 
@@ -63,17 +64,24 @@ def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
         raise UsageError("--attach and --detach cannot be used together: -a chooses the "
                          "streams a foreground run attaches")
     ctr = _create(rt, args, cfg)
-    if args.detach:
-        try:
-            ctr.start(preserve_fds=args.preserve_fds)
-        except BaseException:
-            _remove_quietly(ctr)
-            raise
-        if cfg.log_driver != "passthrough":
-            _out(ctr.id)
-        return 0
-    return run_attached(ctr, detach_keys(args), remove=cfg.auto_remove, attach=args.attach,
-                        preserve_fds=args.preserve_fds)
+    try:
+        if args.detach:
+            try:
+                ctr.start(preserve_fds=args.preserve_fds)
+            except BaseException:
+                _remove_quietly(ctr)
+                raise
+            if cfg.log_driver != "passthrough":
+                _out(ctr.id)
+            return 0
+        return run_attached(ctr, detach_keys(args), remove=cfg.auto_remove,
+                            attach=args.attach, preserve_fds=args.preserve_fds)
+    except RuntimeFailure as exc:
+        # podman run: the runtime failing to start the container is 126 (127 when its
+        # words say something was not found), unlike the 125 of ``start``
+        low = str(exc).lower()
+        exc.exit_code = 127 if "not found" in low or "no such file" in low else 126
+        raise
 
 
 def run_attached(ctr: Container, detach_keys: str = DEFAULT_DETACH_KEYS,

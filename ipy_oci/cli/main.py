@@ -105,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     from ..engine.runtime import Runtime
 
     try:
-        rt = Runtime(Config.load(args.root, args.runroot, args.runtime, args.log_level))
+        config = Config.load(args.root, args.runroot, args.runtime, args.log_level)
+        config.runtime_flags = list(args.runtime_flag)
+        rt = Runtime(config)
         return _handler(args.cmd)(rt, args)
     except OciError as exc:
         sys.stderr.write(f"Error: {exc}\n")

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NoSuchContainer, NoSuchImage, NotFoundError, UsageError
 from ..oci.spec_mounts import INIT_PATH
+from ..storage.fsops import O_DIR, has_opaque_xattr, is_whiteout, lstat_at, walk_tree
 
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-OPAQUE_XATTR = "trusted.overlay.opaque"
 # Files the runtime itself makes in every container (podman's list, and our init).
 _RUNTIME_PATHS = frozenset({"/dev", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf",
                             "/proc", "/run", "/run/notify", "/run/.containerenv",
@@ -42,38 +42,21 @@ class Change:
         return f"{self.kind} {self.path}"
 
 
-def _is_whiteout(st: os.stat_result) -> bool:
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
-
-
-def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
-    try:
-        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except OSError:
-        return None
-
-
 def _opaque(dir_fd: int) -> bool:
-    try:
-        return os.getxattr(f"/proc/self/fd/{dir_fd}", OPAQUE_XATTR) == b"y"
-    except OSError:
-        return False
-
-
-_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    return has_opaque_xattr(dir_fd, ".")
 
 
 def _open_dir(base: Path, parts: Sequence[str]) -> tuple[int | None, bool]:
     """(fd of ``base/parts`` opened without following links, or None; whether a
     directory on the way was opaque, hiding lower layers from there on)."""
     try:
-        fd = os.open(base, _O_DIR)
+        fd = os.open(base, O_DIR)
     except OSError:
         return None, False
     opaque = False
     for comp in parts:
         try:
-            nfd = os.open(comp, _O_DIR, dir_fd=fd)
+            nfd = os.open(comp, O_DIR, dir_fd=fd)
         except OSError:
             os.close(fd)
             return None, opaque
@@ -102,9 +85,9 @@ class View:
                     return None
                 continue
             try:
-                st = _lstat(fd, parts[-1])
+                st = lstat_at(fd, parts[-1])
                 if st is not None:
-                    if _is_whiteout(st):
+                    if is_whiteout(st):
                         return None
                     link = os.readlink(parts[-1], dir_fd=fd) if stat.S_ISLNK(st.st_mode) \
                         else ""
@@ -128,8 +111,8 @@ class View:
                 for name in os.listdir(fd):
                     if name in seen:
                         continue
-                    st = _lstat(fd, name)
-                    seen[name] = None if st is None or _is_whiteout(st) else st
+                    st = lstat_at(fd, name)
+                    seen[name] = None if st is None or is_whiteout(st) else st
                 opaque = opaque or _opaque(fd)
             finally:
                 os.close(fd)
@@ -142,17 +125,17 @@ def _blocked(layer: Path, parts: Sequence[str]) -> bool:
     """True if ``layer`` has a non-directory (or a whiteout) on the way to ``parts``:
     the path below it is gone, whatever lower layers have."""
     try:
-        fd = os.open(layer, _O_DIR)
+        fd = os.open(layer, O_DIR)
     except OSError:
         return False
     try:
         for comp in parts:
-            st = _lstat(fd, comp)
+            st = lstat_at(fd, comp)
             if st is None:
                 return False
             if not stat.S_ISDIR(st.st_mode):
                 return True
-            nfd = os.open(comp, _O_DIR, dir_fd=fd)
+            nfd = os.open(comp, O_DIR, dir_fd=fd)
             os.close(fd)
             fd = nfd
         return False
@@ -174,35 +157,16 @@ def _differs(new: os.stat_result, new_link: str, old: tuple[os.stat_result, str]
     return new.st_mtime_ns != o.st_mtime_ns
 
 
-def _walk(top: Path) -> Iterator[tuple[list[str], int, str, os.stat_result]]:
-    """(parent parts, parent fd, name, lstat) of every entry under ``top``, depth
-    first in directory order; a directory's fd is valid while its entries come."""
+def _walk(top: Path) -> Iterator[tuple[tuple[str, ...], int, str, os.stat_result]]:
+    """``walk_tree`` of the directory ``top`` (nothing if it cannot be opened)."""
     try:
-        root = os.open(top, _O_DIR)
+        root = os.open(top, O_DIR)
     except OSError:
         return
-    stack: list[tuple[int, list[str], Iterator[str]]] = [(root, [], iter(os.listdir(root)))]
     try:
-        while stack:
-            fd, parts, names = stack[-1]
-            name = next(names, None)
-            if name is None:
-                os.close(fd)
-                stack.pop()
-                continue
-            st = _lstat(fd, name)
-            if st is None:
-                continue
-            yield parts, fd, name, st
-            if stat.S_ISDIR(st.st_mode):
-                try:
-                    sub = os.open(name, _O_DIR, dir_fd=fd)
-                except OSError:
-                    continue
-                stack.append((sub, [*parts, name], iter(os.listdir(sub))))
+        yield from walk_tree(root)
     finally:
-        for fd, _, _ in stack:
-            os.close(fd)
+        os.close(root)
 
 
 def upper_changes(upper: Path, lower: View) -> list[Change]:
@@ -212,7 +176,7 @@ def upper_changes(upper: Path, lower: View) -> list[Change]:
         path_parts = [*parts, name]
         path = "/" + "/".join(path_parts)
         old = lower.lookup(path_parts)
-        if _is_whiteout(st):
+        if is_whiteout(st):
             if old is not None:
                 out.append(Change("D", path))
             continue
@@ -223,7 +187,7 @@ def upper_changes(upper: Path, lower: View) -> list[Change]:
         opaque = False
         if stat.S_ISDIR(st.st_mode):
             try:
-                sub = os.open(name, _O_DIR, dir_fd=fd)
+                sub = os.open(name, O_DIR, dir_fd=fd)
                 try:
                     opaque = _opaque(sub)
                     mine = set(os.listdir(sub))

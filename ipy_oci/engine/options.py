@@ -15,7 +15,8 @@ from ..state.records import DEFAULT_DETACH_KEYS
 if TYPE_CHECKING:
     from ..oci.spec import BindMount
 
-__all__ = ["DEFAULT_DETACH_KEYS", "BindMount", "bind_mount", "check_timezone", "device_flag",
+__all__ = ["DEFAULT_DETACH_KEYS", "BindMount", "bind_mount", "cgroup_rule_flag",
+           "check_timezone", "device_flag",
            "mount_flag", "parse_detach_keys", "swap_limit_supported", "sysctl_flag",
            "tmpfs_flag"]
 
@@ -45,6 +46,13 @@ def tmpfs_flag(text: str) -> dict[str, Any]:
     from ..oci.spec_mountflags import parse_tmpfs
 
     return asdict(parse_tmpfs(text))
+
+
+def cgroup_rule_flag(text: str) -> dict[str, Any]:
+    """``--device-cgroup-rule 'TYPE MAJOR:MINOR ACCESS'`` as a device cgroup rule."""
+    from ..oci.spec_devices import parse_cgroup_rule
+
+    return parse_cgroup_rule(text)
 
 
 def device_flag(text: str) -> list[dict[str, str]]:

@@ -98,7 +98,8 @@ class Runtime:
         if conmon_path is None:
             return MissingRuntime(self.config.conmon, runtime_name, role="conmon")
         return ConmonRuntime(runtime_path, conmon_path, self.runroot,
-                             log_level=self.config.log_level, runtime_name=runtime_name)
+                             log_level=self.config.log_level, runtime_name=runtime_name,
+                             runtime_flags=[f"--{f}" for f in self.config.runtime_flags])
 
     @cached_property
     def images(self) -> ImageStore:

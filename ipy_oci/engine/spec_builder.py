@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import find_binary
-from ..errors import RuntimeMissing
+from ..errors import CommandNotExecutable, RuntimeMissing
 from ..oci.fsutil import write_private
 from ..oci.spec import (
     DEFAULT_PIDS_LIMIT,
@@ -75,6 +75,25 @@ def pids_limit(configured: int | None) -> int:
     return max(configured, 0)
 
 
+def check_workdir(rootfs: str, workdir: str, mounts: list[dict[str, Any]], ctr_id: str) -> None:
+    """A --workdir the user gave must exist (podman: the runtime would create it on the
+    rootfs); the image's own WorkingDir is created. A path on, under or above a mount
+    destination is left to the runtime, and a symlink is taken as it is."""
+    path = os.path.normpath(workdir)
+    for m in mounts:
+        dest = os.path.normpath(m.get("destination", "/"))
+        if path == dest or path.startswith(dest.rstrip("/") + "/") \
+                or dest.startswith(path.rstrip("/") + "/"):
+            return
+    host = os.path.join(rootfs, path.lstrip("/"))
+    if os.path.isdir(host) or os.path.islink(host):
+        return
+    if os.path.lexists(host):
+        raise CommandNotExecutable(
+            f'workdir "{workdir}" exists on container {ctr_id}, but is not a directory')
+    raise CommandNotExecutable(f'workdir "{workdir}" does not exist on container {ctr_id}')
+
+
 def prepare_bundle(ctr: Container, network: str | None = None,
                    etc_texts: dict[str, str] | None = None) -> Path:
     """Mount the rootfs and write config.json; returns the rootfs path.
@@ -139,6 +158,7 @@ def prepare_bundle(ctr: Container, network: str | None = None,
         cpuset_cpus=cfg.cpuset_cpus,
         memory_swap=cfg.memory_swap,
         devices=list(cfg.devices),
+        device_cgroup_rules=list(cfg.device_cgroup_rules),
         sysctls=[f"{k}={v}" for k, v in cfg.sysctls.items()],
         # A flat path: runc removes only the leaf cgroup, so no parent dir is left.
         cgroups_path=f"/ipy-oci-{rec.id}",
@@ -149,6 +169,8 @@ def prepare_bundle(ctr: Container, network: str | None = None,
         unmask=sec.unmask,
         apparmor=sec.apparmor,
     ))
+    if cfg.workdir:
+        check_workdir(str(rootfs), cfg.workdir, spec.get("mounts") or [], rec.id)
     tmp = ctr.dir / "config.json.tmp"
     # Compact, as podman writes it: the exec hot path parses this file on every exec.
     write_private(tmp, json.dumps(spec, separators=(",", ":")).encode())  # -e values

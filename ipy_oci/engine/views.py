@@ -200,7 +200,7 @@ def container_inspect(ctr: Container) -> dict[str, Any]:
         "Name": rec.name,
         "RestartCount": restart_count(ctr),
         "Driver": "overlay",
-        "OCIRuntime": ctr.oci.name(),
+        "OCIRuntime": cfg.runtime or ctr.oci.name(),  # as given: a name or a path
         "OCIConfigPath": str(ctr.dir / "config.json"),
         "ConmonPidFile": cfg.conmon_pidfile or str(ctr.dir / "conmon.pid"),
         "PidFile": str(ctr.dir / "pidfile"),
@@ -297,6 +297,7 @@ def _run_flags(ctr: Container) -> dict[str, Any]:
         "Devices": [{"PathOnHost": d["path_on_host"], "PathInContainer":
                      d["path_in_container"], "CgroupPermissions": d["permissions"]}
                     for d in cfg.devices],
+        "DeviceCgroupRules": list(cfg.device_cgroup_rules),
         "GroupAdd": list(cfg.group_add),
         "Sysctls": dict(cfg.sysctls),
     }

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -44,6 +43,13 @@ PRUNE_FILTERS = ("label", "label!", "until")
 # podman mounts named volumes nosuid and nodev.
 _VOLUME_MOUNT_OPTIONS = ("nosuid", "nodev")
 
+
+
+def _random_name() -> str:
+    """podman's name for a volume given none: 64 random hex digits."""
+    import secrets  # loaded on use: listings read this module, few create volumes
+
+    return secrets.token_hex(32)
 
 def volumes_dir(rt: Runtime) -> Path:
     return rt.root / "volumes"
@@ -138,7 +144,7 @@ def create_volume(rt: Runtime, name: str | None = None, driver: str = "local",
     cfg.anonymous = anonymous
     nocopy = "nocopy" in cfg.options and cfg.options["nocopy"] != "false"
     for _attempt in range(5):
-        rec = VolumeRecord(name=name or secrets.token_hex(32), driver=driver,
+        rec = VolumeRecord(name=name or _random_name(), driver=driver,
                            created_at=time.time(), config=cfg,
                            needs_copy_up=not nocopy and not cfg.device)
         if rt.state.add_volume(rec):

@@ -80,6 +80,8 @@ from typing import Any, NoReturn
 
 from ipy_oci.errors import UsageError
 
+from .tabwriter import tabwrite
+
 __all__ = [
     "MAP_FIELDS",
     "GoMap",
@@ -2330,51 +2332,3 @@ def render_rows(template: str, rows: Iterable[Any], heading: bool = True, name: 
         parts.append(tmpl.execute(rows))
         return tabwrite("".join(parts))
     return tmpl.execute(rows)
-
-
-def tabwrite(text: str, minwidth: int = 12, padding: int = 2) -> str:
-    """Go's text/tabwriter with podman's settings (minwidth 12, padding 2, spaces).
-
-    Tab-terminated cells of adjacent lines form a column, padded to its widest
-    cell plus ``padding`` (at least ``minwidth``); a line's last cell is not
-    part of a column.
-    """
-    raw = text.split("\n")
-    lines = [ln.split("\t") for ln in raw]
-    if lines[-1] == [""]:
-        lines[-1] = []
-    elif lines[-1][-1] == "":
-        lines[-1].pop()
-    out: list[str] = []
-    widths: list[int] = []
-
-    def write_lines(line0: int, line1: int) -> None:
-        for k in range(line0, line1):
-            line = lines[k]
-            for j, cell in enumerate(line):
-                out.append(cell)
-                if j < len(widths):
-                    out.append(" " * (widths[j] - len(cell)))
-            if k + 1 < len(lines):
-                out.append("\n")
-
-    def fmt(line0: int, line1: int) -> None:
-        column = len(widths)
-        this = line0
-        while this < line1:
-            if column < len(lines[this]) - 1:
-                write_lines(line0, this)
-                line0 = this
-                width = minwidth
-                while this < line1 and column < len(lines[this]) - 1:
-                    width = max(width, len(lines[this][column]) + padding)
-                    this += 1
-                widths.append(width)
-                fmt(line0, this)
-                widths.pop()
-                line0 = this
-            this += 1
-        write_lines(line0, line1)
-
-    fmt(0, len(lines))
-    return "".join(out)

@@ -152,6 +152,7 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
         no_hosts=args.no_hosts,
         publish_all=args.publish_all,
         devices=run.devices(args.device),
+        device_cgroup_rules=run.device_cgroup_rules(args.device_cgroup_rule),
         group_add=run.group_add(args.group_add),
         sysctls=run.sysctls(args.sysctl, net.network),
         cpuset_cpus=run.cpuset(args.cpuset_cpus),

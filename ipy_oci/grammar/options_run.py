@@ -219,6 +219,14 @@ def devices(items: list[str]) -> list[dict[str, str]]:
     return out
 
 
+def device_cgroup_rules(items: list[str]) -> list[str]:
+    from ..engine.options import cgroup_rule_flag
+
+    for item in items:
+        cgroup_rule_flag(item)  # a bad rule fails at create, with podman's words
+    return list(items)
+
+
 def sysctls(items: list[str], network: str) -> dict[str, str]:
     from ..engine.options import sysctl_flag
 

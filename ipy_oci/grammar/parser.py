@@ -12,17 +12,31 @@ from typing import Any, NoReturn
 
 from ..errors import UsageError
 from .parser_create import add_create_flags, add_exec_flags
-from .parser_files import add_container_prune, add_file_commands, add_system_df
-from .parser_images import add_image_commands
-from .parser_lifecycle import (
-    CONTAINER_ALIASES,
-    add_container_subcommands,
-    add_lifecycle_commands,
-    add_ps_command,
-)
-from .parser_logs import add_logs_commands
-from .parser_networks import add_network_commands
-from .parser_volumes import add_volume_commands
+
+# ``container X`` -> the top-level command X stands for (podman's container
+# subcommands that ipy-oci has or is adding; ``container cleanup`` and ``container
+# exists`` are real subcommands of ``container``).
+CONTAINER_ALIASES: dict[str, str] = {
+    name: name for name in (
+        "attach", "cp", "create", "diff", "exec", "export", "init", "inspect", "kill",
+        "logs", "pause", "port", "rename", "restart", "rm", "run", "start", "stats",
+        "stop", "top", "unpause", "wait")
+} | {"list": "ps", "ls": "ps", "ps": "ps"}
+
+
+# The command families of their own modules, and the commands each adds. Only the
+# family of the command being parsed is imported: the hot path (``exec``) must not
+# pay for the others (``ps`` and the lifecycle verbs load the engine's selection code).
+_FAMILIES: dict[str, tuple[str, ...]] = {
+    "parser_lifecycle": ("start", "stop", "restart", "kill", "pause", "unpause", "rm",
+                         "wait", "ps"),
+    "parser_logs": ("logs", "events", "attach"),
+    "parser_files": ("cp", "top", "stats", "diff", "export", "rename"),
+    "parser_images": ("pull", "push", "images", "history", "rmi", "tag", "untag",
+                      "import", "save", "load", "login", "logout", "image"),
+    "parser_networks": ("network", "port"),
+    "parser_volumes": ("volume",),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,7 +80,41 @@ class _Skipped:
         return self
 
 
-_GLOBAL_WITH_VALUE = ("--root", "--runroot", "--runtime", "--log-level")
+_GLOBAL_WITH_VALUE = ("--root", "--runroot", "--runtime", "--runtime-flag", "--log-level")
+# Podman's global flags are persistent: accepted after the command name too
+# (``run --runtime PATH IMG``). Each command also gets them, hidden, under a dest of its
+# own that parse() folds into the global one; words after a command's image or
+# container (its REMAINDER) are never read as flags.
+_AFTER_PREFIX = "after_cmd_"
+
+
+def _add_global_flags(p: argparse.ArgumentParser, after: bool = False) -> None:
+    def arg(flag: str, **kw: Any) -> None:
+        dest = flag.lstrip("-").replace("-", "_")
+        if after:
+            kw.update(dest=_AFTER_PREFIX + dest, default=argparse.SUPPRESS,
+                      help=argparse.SUPPRESS)
+        else:
+            kw["dest"] = dest
+        p.add_argument(flag, **kw)
+
+    arg("--root", default=None, help="storage root (IPY_OCI_ROOT)")
+    arg("--runroot", default=None, help="runtime state dir (IPY_OCI_RUNROOT)")
+    arg("--runtime", default=None, help="runc, crun or a path (IPY_OCI_RUNTIME)")
+    arg("--runtime-flag", action="append", default=[], metavar="FLAG",
+        help="pass --FLAG to the OCI runtime (e.g. debug, log-format=json)")
+    arg("--log-level", default=None,
+        choices=["debug", "info", "warn", "error", "fatal", "panic"])
+    arg("--noout", action="store_true", help="do not write to stdout")
+
+
+def _fold_global_flags(args: argparse.Namespace) -> None:
+    """Global flags given after the command name count as if given before it."""
+    for key in [k for k in vars(args) if k.startswith(_AFTER_PREFIX)]:
+        value, name = getattr(args, key), key[len(_AFTER_PREFIX):]
+        delattr(args, key)
+        setattr(args, name, [*getattr(args, name), *value] if isinstance(value, list)
+                else value)
 
 
 def command_name(argv: list[str]) -> str | None:
@@ -83,13 +131,8 @@ def command_name(argv: list[str]) -> str | None:
 def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.ArgumentParser:
     """The whole grammar; with ``only``, just that subcommand is really built."""
     root = _Parser(prog=prog, description="Containers from Jupyter, podman-compatible.")
-    root.add_argument("--root", default=None, help="storage root (IPY_OCI_ROOT)")
-    root.add_argument("--runroot", default=None, help="runtime state dir (IPY_OCI_RUNROOT)")
-    root.add_argument("--runtime", default=None, help="runc, crun or a path (IPY_OCI_RUNTIME)")
-    root.add_argument("--log-level", default=None,
-                      choices=["debug", "info", "warn", "error", "fatal", "panic"])
+    _add_global_flags(root)
     root.add_argument("--version", action="store_true")
-    root.add_argument("--noout", action="store_true", help="do not write to stdout")
     sub = root.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
 
     root.command_names = []
@@ -99,6 +142,7 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
         if only is not None and name != only:
             return _Skipped()
         p = sub.add_parser(name, help=help, add_help=add_help)
+        _add_global_flags(p, after=True)
         if not add_help:  # -h means --hostname for run/create, as in podman
             p.add_argument("--help", action="help", help="show this help message and exit")
         return p
@@ -110,8 +154,18 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
     p = add("create", "create a container without starting it", add_help=False)
     add_create_flags(p)
 
-    add_lifecycle_commands(add)
-    add_ps_command(add)
+    def family(module: str) -> Any:
+        """The family's module when one of its commands is built; else its names only."""
+        if only is not None and only not in _FAMILIES[module]:
+            root.command_names.extend(_FAMILIES[module])
+            return None
+        from importlib import import_module
+
+        return import_module(f".{module}", __package__)
+
+    if (lifecycle := family("parser_lifecycle")) is not None:
+        lifecycle.add_lifecycle_commands(add)
+        lifecycle.add_ps_command(add)
 
     p = add("inspect", "show low-level information as JSON")
     p.add_argument("--type", "-t", default="all",
@@ -125,11 +179,16 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
     p = add("init", "initialize containers (create them in the runtime)")
     _containers(p)
 
-    add_logs_commands(add)
-    add_file_commands(add)
-    add_image_commands(sub, add)
-    add_network_commands(sub, add)
-    add_volume_commands(add)
+    if (logs := family("parser_logs")) is not None:
+        logs.add_logs_commands(add)
+    if (files := family("parser_files")) is not None:
+        files.add_file_commands(add)
+    if (images := family("parser_images")) is not None:
+        images.add_image_commands(sub, add)
+    if (networks := family("parser_networks")) is not None:
+        networks.add_network_commands(sub, add)
+    if (volumes := family("parser_volumes")) is not None:
+        volumes.add_volume_commands(add)
 
     for name, hlp in (("info", "show system information (YAML; --format json or a "
                                "template such as '{{.Host.OCIRuntime.Name}}')"),
@@ -147,15 +206,22 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
     cp.add_argument("--rm", action="store_true")
     cp.add_argument("--exec", default=None, metavar="SESSION")
     cp.add_argument("containers", nargs="+", metavar="CONTAINER")
-    add_container_subcommands(csub)
-    add_container_prune(csub)
+    if only in (None, "container"):
+        from .parser_files import add_container_prune
+        from .parser_lifecycle import add_container_subcommands
+
+        add_container_subcommands(csub)
+        add_container_prune(csub)
 
     p = add("system", "system maintenance")
     ssub = p.add_subparsers(dest="scmd", metavar="SUBCOMMAND", parser_class=_Parser)
     sp = ssub.add_parser("reap", help="sync state, reap orphaned exec sessions, prune old ones")
     sp.add_argument("--prune-age", type=float, default=None,
                     help="seconds a stopped detached session is kept")
-    add_system_df(ssub)
+    if only in (None, "system"):
+        from .parser_files import add_system_df
+
+        add_system_df(ssub)
     return root
 
 
@@ -176,6 +242,27 @@ def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace,
     hint = (f"; flags are never abbreviated: did you mean {' or '.join(similar)}?"
             if similar else "")
     return f"{where}: unrecognized arguments: {' '.join(extras)}{hint} (see '{where} --help')"
+
+
+def _spaced_flag(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """An unknown ``--flag=value with spaces``: argparse takes a word with a space for a
+    positional (so ``run --bogus='a b' IMG`` would call it the image); find it so the
+    error names the flag. Only single-word positionals are looked at, so a command's
+    REMAINDER words are never touched."""
+    p = parser
+    while True:
+        subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, subs[0].dest, None) if subs else None
+        sub = subs[0].choices.get(name) if subs and isinstance(name, str) else None
+        if sub is None:
+            break
+        p = sub
+    for action in p._actions:
+        value = getattr(args, action.dest, None) if not action.option_strings else None
+        if (isinstance(value, str) and value.startswith("--") and " " in value
+                and value.split("=", 1)[0] not in p._option_string_actions):
+            return value
+    return None
 
 
 @lru_cache(maxsize=64)
@@ -235,6 +322,10 @@ def parse(argv: list[str], prog: str = "ipy-oci") -> argparse.Namespace:
     if name is not None and name not in getattr(parser, "command_names", ()):
         parser = _built(prog, None)  # unknown command: the full grammar gives the error
     args, extras = parser.parse_known_args(argv)
+    _fold_global_flags(args)
+    spaced = _spaced_flag(parser, args)
+    if spaced is not None:
+        extras = [spaced, *extras]
     if extras:
         raise UsageError(_unrecognized(parser, args, extras, prog))
     for key, value in vars(args).items():

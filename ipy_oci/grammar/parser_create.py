@@ -95,6 +95,9 @@ def add_more_create_flags(p: Any) -> None:
                    help="max-size=SIZE, path=FILE or tag=TAG")
     p.add_argument("--device", action="append", default=[],
                    metavar="HOST[:CONTAINER][:PERMS]", help="add a host device (PERMS: rwm)")
+    p.add_argument("--device-cgroup-rule", action="append", default=[],
+                   metavar="'TYPE MAJOR:MINOR ACCESS'",
+                   help="allow devices in the cgroup, e.g. 'c 1:3 rwm' ('*' any number)")
     p.add_argument("--group-add", action="append", default=[], metavar="GROUP",
                    help="an additional group (name or gid) for the process")
     p.add_argument("--sysctl", action="append", default=[], metavar="NAME=VALUE",

@@ -14,18 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..engine.selection import FILTER_KEYS, SORT_KEYS, check_selection_flags
+from .parser import CONTAINER_ALIASES
 
 AddFn = Callable[..., Any]
-
-# ``container X`` -> the top-level command X stands for (podman's container
-# subcommands that ipy-oci has or is adding; ``container cleanup`` and ``container
-# exists`` are real subcommands of ``container``).
-CONTAINER_ALIASES: dict[str, str] = {
-    name: name for name in (
-        "attach", "cp", "create", "diff", "exec", "export", "init", "inspect", "kill",
-        "logs", "pause", "port", "rename", "restart", "rm", "run", "start", "stats",
-        "stop", "top", "unpause", "wait")
-} | {"list": "ps", "ls": "ps", "ps": "ps"}
 
 _FILTER_HELP = "filter containers by KEY=VALUE (repeatable; keys: " + ", ".join(FILTER_KEYS) + ")"
 

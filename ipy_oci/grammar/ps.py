@@ -90,8 +90,7 @@ def ps_row(ctr: Container, exec_sessions: int, no_trunc: bool,
         "CreatedHuman": ago(r.created_at), "RunningFor": ago(r.created_at),
         "Status": status_text(ctr), "Ports": ps_ports_text(r.config),
         "Labels": GoMap(r.config.labels), "Networks": ",".join(row["Networks"]),
-        "Size": "" if size is None else (f"{human_size_short(size.rw)} (virtual "
-                                         f"{human_size_short(size.rootfs)})"),
+        "Size": _size_text(size),
         "SizeRw": size.rw if size else 0, "SizeRootFs": size.rootfs if size else 0,
         "Namespaces": {},
     })
@@ -110,13 +109,48 @@ def ps_json(listing: PsListing) -> list[dict[str, Any]]:
 
 def ps_text(listing: PsListing, args: argparse.Namespace) -> str:
     """What ``ps ARGS`` prints (IDs with -q, else the table or the user's template)."""
-    from .output import render_listing
-
-    if args.quiet and not args.format:
+    fmt = args.format
+    if args.quiet and not fmt:
         return "".join((c.id if args.no_trunc else c.id[:12]) + "\n"
                        for c in listing.containers)
+    if not fmt:
+        return _default_table(listing, args)
+    from .gotemplate import is_json
+    from .output import render_listing
+
+    if is_json(fmt):
+        return render_listing([], "", fmt, json_rows=ps_json(listing))
     rows = [ps_row(c, listing.exec_counts.get(c.id, 0), args.no_trunc,
                    listing.sizes.get(c.id)) for c in listing.containers]
     default = PS_TABLE + ("\t{{.Size}}" if args.size else "")
-    return render_listing(rows, default, args.format, name="ps", headers=PS_HEADERS,
-                          noheading=args.noheading, json_rows=ps_json(listing))
+    return render_listing(rows, default, fmt, name="ps", headers=PS_HEADERS,
+                          noheading=args.noheading)
+
+
+def _default_table(listing: PsListing, args: argparse.Namespace) -> str:
+    """PS_TABLE's output without the template engine: the same cells as ``ps_row``
+    gives those columns, aligned by the same tabwriter (``ps -a`` of a thousand
+    containers is a benchmark)."""
+    from .tabwriter import tabwrite
+
+    lines = [] if args.noheading else [
+        ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES",
+         *(["SIZE"] if args.size else [])]]
+    for ctr in listing.containers:
+        r = ctr.record
+        cmd = " ".join(r.config.command)
+        if not args.no_trunc and len(cmd) > 17:
+            cmd = cmd[:17] + "..."
+        line = [r.id if args.no_trunc else r.id[:12], r.image_name, cmd, ago(r.created_at),
+                status_text(ctr), ps_ports_text(r.config), r.name]
+        if args.size:
+            line.append(_size_text(listing.sizes.get(ctr.id)))
+        lines.append(line)
+    return tabwrite("".join("\t".join(line) + "\n" for line in lines))
+
+
+def _size_text(size: ContainerSize | None) -> str:
+    """podman's ps SIZE column: "12B (virtual 2.23MB)"."""
+    if size is None:
+        return ""
+    return f"{human_size_short(size.rw)} (virtual {human_size_short(size.rootfs)})"

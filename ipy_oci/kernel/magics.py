@@ -111,15 +111,17 @@ class OciMagics(Magics):
 
     def _runtime_for(self, args: Any) -> Any:
         """The kernel's Runtime, or a one-off one when global flags (--root …) were given."""
-        if not any(getattr(args, k, None) for k in ("root", "runroot", "runtime", "log_level")):
+        if not any(getattr(args, k, None) for k in ("root", "runroot", "runtime", "log_level",
+                                                      "runtime_flag")):
             return self.ctx.runtime
         from ..config import Config
         from ..engine.runtime import Runtime
 
         base = self.ctx.config
-        return Runtime(Config.load(args.root or str(base.root),
-                                   args.runroot or str(base.runroot),
-                                   args.runtime or base.runtime, args.log_level))
+        config = Config.load(args.root or str(base.root), args.runroot or str(base.runroot),
+                             args.runtime or base.runtime, args.log_level)
+        config.runtime_flags = list(getattr(args, "runtime_flag", None) or [])
+        return Runtime(config)
 
 
 def load(ipython: Any) -> None:

@@ -46,8 +46,10 @@ def _read_exit_file(path: Path) -> int | None:
 
 class ConmonRuntime:
     def __init__(self, runtime_path: str, conmon_path: str, runroot: Path,
-                 log_level: str = "warn", runtime_name: str | None = None) -> None:
+                 log_level: str = "warn", runtime_name: str | None = None,
+                 runtime_flags: list[str] | None = None) -> None:
         self.runtime_path = runtime_path
+        self.runtime_flags = list(runtime_flags or [])  # before every runtime command
         self.conmon_path = conmon_path
         self.runtime_name = runtime_name or Path(runtime_path).name
         self.runroot = runroot
@@ -65,7 +67,7 @@ class ConmonRuntime:
         return self.runtime_path
 
     def _rt(self, *args: str) -> list[str]:
-        return [self.runtime_path, "--root", str(self.state_root), *args]
+        return [self.runtime_path, *self.runtime_flags, "--root", str(self.state_root), *args]
 
     def _run_rt(self, *args: str, what: str) -> subprocess.CompletedProcess[bytes]:
         res = subprocess.run(self._rt(*args), stdin=subprocess.DEVNULL,
@@ -109,6 +111,8 @@ class ConmonRuntime:
             "--runtime-arg", "--root", "--runtime-arg", str(self.state_root),
             "--no-sync-log",
         ]
+        for flag in self.runtime_flags:
+            args += ["--runtime-arg", flag]
         if exit_command:
             args += ["--exit-command", exit_command[0]]
             for a in exit_command[1:]:

@@ -20,7 +20,7 @@ from ipy_oci.oci.spec_caps import (
     merge_caps,
     normalize_cap,
 )
-from ipy_oci.oci.spec_devices import parse_device, spec_devices
+from ipy_oci.oci.spec_devices import parse_cgroup_rule, parse_device, spec_devices
 from ipy_oci.oci.spec_env import DEFAULT_PATH, build_env, resolve_command
 from ipy_oci.oci.spec_limits import (
     RLIM_INFINITY,
@@ -155,6 +155,8 @@ class SpecOptions:
     cpuset_cpus: str = ""  # e.g. "0-1,3"
     # --device entries {path_on_host, path_in_container, permissions} (spec_devices.py)
     devices: list[dict[str, str]] = field(default_factory=list)
+    # --device-cgroup-rule texts ('c 1:3 rwm'), allowed after the default rules
+    device_cgroup_rules: list[str] = field(default_factory=list)
     cgroups_path: str = ""  # e.g. "/ipy-oci/<id>" (cgroupfs manager); "" lets runc pick
     cgroupns: str | None = None  # "private" / "host"; None: private only on pure cgroup v2
     shm_size: int = DEFAULT_SHM_SIZE
@@ -308,6 +310,8 @@ def build_spec(opts: SpecOptions) -> dict[str, Any]:
         linux["devices"] = nodes
         if not privileged:  # privileged already allows every device
             linux["resources"]["devices"] += rules
+    if opts.device_cgroup_rules and not privileged:
+        linux["resources"]["devices"] += [parse_cgroup_rule(r) for r in opts.device_cgroup_rules]
     sysctls = dict(parse_sysctl(s, opts.network) for s in opts.sysctls)
     if sysctls:
         linux["sysctl"] = sysctls

@@ -96,3 +96,28 @@ def spec_devices(devices: list[dict[str, str]]) -> tuple[list[dict[str, Any]],
         rules.append({"allow": True, "type": kind, "major": major, "minor": minor,
                       "access": d["permissions"]})
     return nodes, rules
+
+
+def parse_cgroup_rule(text: str) -> dict[str, Any]:
+    """``--device-cgroup-rule 'TYPE MAJOR[:MINOR] ACCESS'`` as a device cgroup rule;
+    ``*`` (or a missing minor) matches every number. Errors use podman's wording."""
+    parts = text.split(" ")
+    if len(parts) != 3:
+        raise UsageError("invalid device cgroup rule requires type, major:Minor, and "
+                         f'access rules: "{text}"')
+    kind, numbers, access = parts
+    if kind not in ("a", "b", "c"):
+        raise UsageError(f"invalid device type in device-access-add: {kind}")
+    rule: dict[str, Any] = {"allow": True, "type": kind}
+    for key, num in zip(("major", "minor"), numbers.split(":", 1), strict=False):
+        if num == "*":
+            continue
+        if not num.isdigit() or not num.isascii():
+            # podman's exact words (its tests match them); the value is named in them
+            raise UsageError(f'strconv.ParseUint: parsing "{num}": invalid syntax')
+        rule[key] = int(num)
+    bad = next((c for c in access if c not in "rwm"), None)
+    if bad is not None or not access:
+        raise UsageError(f"invalid device access in device-access-add: {bad or access}")
+    rule["access"] = access
+    return rule

@@ -148,6 +148,7 @@ class ContainerConfig(JsonConfig):
     # --device: {"path_on_host", "path_in_container", "permissions"} (major/minor are
     # read from the host node when the spec is built).
     devices: list[dict[str, str]] = field(default_factory=list)
+    device_cgroup_rules: list[str] = field(default_factory=list)  # as given, checked
     group_add: list[str] = field(default_factory=list)  # names or gids, as given
     sysctls: dict[str, str] = field(default_factory=dict)
     cpuset_cpus: str = ""

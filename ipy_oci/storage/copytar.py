@@ -15,12 +15,11 @@ import errno
 import os
 import stat
 import tarfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO
 
 from ipy_oci.errors import OciError, UsageError
-from ipy_oci.storage.fsops import O_DIR, remove_tree, split_rel
+from ipy_oci.storage.fsops import O_DIR, remove_tree, split_rel, walk_tree
 
 _CHUNK = 1 << 20
 _SETID = stat.S_ISUID | stat.S_ISGID
@@ -112,35 +111,12 @@ class _Packer:
             os.close(fd)
 
     def tree(self, dir_fd: int, prefix: str) -> None:
-        """Everything below the open directory ``dir_fd``, names under ``prefix``,
-        depth first without recursion (trees may nest thousands deep)."""
-        stack: list[tuple[int, str, Iterator[str]]] = [(os.dup(dir_fd), prefix,
-                                                        iter(sorted(os.listdir(dir_fd))))]
-        try:
-            while stack:
-                fd, pre, names = stack[-1]
-                name = next(names, None)
-                if name is None:
-                    os.close(fd)
-                    stack.pop()
-                    continue
-                arc = f"{pre}/{name}" if pre else name
-                try:
-                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                self.entry(fd, name, arc, st)
-                if stat.S_ISDIR(st.st_mode) and st.st_dev not in self.skip_devs:
-                    try:
-                        sub = os.open(name, O_DIR, dir_fd=fd)
-                    except OSError as exc:
-                        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
-                            continue  # swapped while we walked
-                        raise
-                    stack.append((sub, arc, iter(sorted(os.listdir(sub)))))
-        finally:
-            for fd, _, _ in stack:
-                os.close(fd)
+        """Everything below the open directory ``dir_fd``, names under ``prefix``
+        (directories on a device in ``skip_devs`` without their contents)."""
+        for parts, fd, name, st in walk_tree(
+                dir_fd, descend=lambda st: st.st_dev not in self.skip_devs):
+            arc = "/".join((prefix, *parts, name) if prefix else (*parts, name))
+            self.entry(fd, name, arc, st)
 
 
 def pack(path: str, out: BinaryIO | IO[bytes], arcname: str, contents_only: bool = False,

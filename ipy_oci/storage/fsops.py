@@ -13,7 +13,7 @@ import os
 import re
 import shlex
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -616,3 +616,37 @@ def set_times(dir_fd: int, name: str, mtime_ns: int, atime_ns: int | None = None
         dir_fd=dir_fd,
         follow_symlinks=False,
     )
+
+
+def walk_tree(dir_fd: int, descend: Callable[[os.stat_result], bool] = lambda st: True
+              ) -> Iterator[tuple[tuple[str, ...], int, str, os.stat_result]]:
+    """Every entry below the open directory ``dir_fd`` (which stays the caller's) as
+    (the parent's path parts, the parent's fd, name, lstat): depth first in name order,
+    without recursion (trees may nest thousands deep) and without following a link.
+    A directory's fd is valid while its entries come; a directory is entered if
+    ``descend(st)`` says so. Entries that vanish during the walk are skipped."""
+    stack: list[tuple[int, tuple[str, ...], Iterator[str]]] = [
+        (os.dup(dir_fd), (), iter(sorted(os.listdir(dir_fd))))]
+    try:
+        while stack:
+            fd, parts, names = stack[-1]
+            name = next(names, None)
+            if name is None:
+                os.close(fd)
+                stack.pop()
+                continue
+            st = lstat_at(fd, name)
+            if st is None:
+                continue
+            yield parts, fd, name, st
+            if stat.S_ISDIR(st.st_mode) and descend(st):
+                try:
+                    sub = os.open(name, O_DIR, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                        continue  # swapped while we walked
+                    raise
+                stack.append((sub, (*parts, name), iter(sorted(os.listdir(sub)))))
+    finally:
+        for fd, _, _ in stack:
+            os.close(fd)

@@ -185,12 +185,22 @@ def test_run_user(oci: OciEnv) -> None:
     assert res.stdout == "0\n"
 
 
-def test_run_workdir(oci: OciEnv) -> None:
+def test_run_workdir(oci: OciEnv, tmp_path: Path) -> None:
     assert oci.cli("run", "--rm", "-w", "/tmp", "busybox", "pwd", check=True).stdout == "/tmp\n"
-    # podman creates a missing working directory
+    # podman refuses a --workdir the image lacks (126); only the image's own is created
     res = oci.cli("run", "--rm", "-w", "/new/dir", "busybox", "pwd")
-    assert res.returncode == 0, res.stderr
-    assert res.stdout == "/new/dir\n"
+    assert res.returncode == 126, res.stderr
+    assert res.stderr.startswith('Error: workdir "/new/dir" does not exist on container ')
+    assert oci.cli("ps", "-a", "-q", check=True).stdout == ""
+    # ... unless a mount provides it, or a path below it, as the runtime makes those
+    vol = tmp_path / "wd-vol"
+    vol.mkdir()
+    (vol / "f").write_text("hi\n")
+    for flags, cmd in ((["-v", f"{vol}:/new/dir"], ["cat", "f"]),
+                       (["-v", f"{vol}/f:/new/dir/g"], ["cat", "g"])):
+        res = oci.cli("run", "--rm", "--network", "none", "-w", "/new/dir", *flags,
+                      "busybox", *cmd)
+        assert (res.returncode, res.stdout) == (0, "hi\n"), res.stderr
 
 
 def test_run_entrypoint(oci: OciEnv) -> None:

@@ -228,7 +228,7 @@ def test_start_attach_several_is_an_error(oci: OciEnv) -> None:
     ([], ["/etc"], 126, "/etc"),
     (["-u", "nosuchuser"], ["true"], 125, "nosuchuser"),
     (["-v", "/nonexistent/ioci-missing:/x"], ["true"], 125, "/nonexistent/ioci-missing"),
-    (["-w", "/etc/passwd"], ["true"], 125, "/etc/passwd"),
+    (["-w", "/etc/passwd"], ["true"], 126, "/etc/passwd"),  # podman: exists, not a directory
 ], ids=["cmd", "noexec", "user", "volume", "workdir-is-file"])
 def test_failed_create_leaves_nothing(oci: OciEnv, detach: bool, flags: list[str], cmd: list[str],
                                       code: int, word: str) -> None:
@@ -293,11 +293,35 @@ def _hybrid_cgroups() -> bool:
 def test_crun_on_hybrid_cgroups(oci: OciEnv, detach: bool) -> None:
     res = oci.cli("--runtime", "crun", "run", "--rm", *(["-d"] if detach else []),
                   "busybox", "true")
-    err = _assert_clean_error(res)
+    err = _assert_clean_error(res, 126)  # podman run: a runtime failure is 126
     assert "hybrid" in err and "runc" in err
     _assert_nothing_left(oci)
     crun_state = oci.runroot / "crun"
     assert not crun_state.is_dir() or os.listdir(crun_state) == []
+
+
+def test_runtime_flag_and_global_flags_after_the_command(oci: OciEnv, tmp_path: Any) -> None:
+    # --runtime-flag F: runc gets --F; one it lacks fails the run with 126, as in podman
+    for argv in (["--runtime-flag", "invalidflag", "run"], ["run", "--runtime-flag=invalidflag"]):
+        for mode in (["--rm"], ["-d"]):
+            res = oci.cli(*argv, *mode, "--network", "none", "busybox", "true")
+            assert "invalidflag" in _assert_clean_error(res, 126)
+            _assert_nothing_left(oci)
+    res = oci.cli("--runtime-flag", "log-format=json", "run", "--rm", "--network", "none",
+                  "busybox", "echo", "--runtime", "x")  # the command's words stay its own
+    assert (res.returncode, res.stdout) == (0, "--runtime x\n"), res.stderr
+    # --runtime after the command name; inspect shows it as given
+    runc = shutil.which("runc") or "/usr/sbin/runc"
+    copy = tmp_path / "myruntime"
+    shutil.copy2(runc, copy)
+    try:
+        oci.cli("run", "-d", "--name", "rtpath", "--network", "none", "--runtime", str(copy),
+                "busybox", "sleep", "60", check=True)
+        assert inspect(oci, "rtpath")["OCIRuntime"] == str(copy)
+        oci.cli("kill", "rtpath", check=True)
+        assert oci.cli("wait", "rtpath", check=True).stdout == "137\n"
+    finally:
+        rm_force(oci, "rtpath")
 
 
 # -- podman's words and codes (its test/system/*.bats compare them) -------------------------

@@ -57,7 +57,7 @@ def test_cp_host_to_running_container_podman_rules(oci: OciEnv, tmp_path: Path) 
     (tmp_path / "dir" / "sub" / "h").write_text("h\n")
     (tmp_path / "dotfile.").write_text("dot\n")
     with _ctr(oci, "cph2c", "mkdir /srv/subdir; touch /srv/ready; sleep 1000",
-              "--workdir", "/srv") as c:
+              "--tmpfs", "/srv", "--workdir", "/srv") as c:
         _ready(oci, c, "/srv/ready")
         cases = [("f0", "/", "/f0"), ("f0", "/new.txt", "/new.txt"),
                  ("f0", "/tmp/", "/tmp/f0"), ("f0", "/tmp/.", "/tmp/f0"),
@@ -91,7 +91,7 @@ def test_cp_host_to_running_container_podman_rules(oci: OciEnv, tmp_path: Path) 
 def test_cp_running_container_to_host(oci: OciEnv, tmp_path: Path) -> None:
     script = ("mkdir -p /srv/subdir /tmp/sub; echo c0 > /srv/subdir/f0; echo c1 > /tmp/f1; "
               "cd /tmp/sub && ln -s .. weirdlink; touch /srv/ready; sleep 1000")
-    with _ctr(oci, "cpc2h", script, "--workdir", "/srv") as c:
+    with _ctr(oci, "cpc2h", script, "--tmpfs", "/srv", "--workdir", "/srv") as c:
         _ready(oci, c, "/srv/ready")
         dest = tmp_path / "out"
         dest.mkdir()

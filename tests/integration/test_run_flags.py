@@ -415,6 +415,27 @@ def test_device_group_add_sysctl(oci: OciEnv) -> None:
     assert res.returncode == 1  # no --device, no node
 
 
+def test_device_cgroup_rule_allows_access(oci: OciEnv) -> None:
+    # The node comes read-only from --device; a cgroup rule for its numbers adds write.
+    if not Path("/dev/fuse").exists():
+        pytest.skip("this host has no /dev/fuse to hand to a container")
+    rdev = os.stat("/dev/fuse").st_rdev
+    rule = f"c {os.major(rdev)}:{os.minor(rdev)} w"
+    write = "(exec 3>/dev/f) 2>/dev/null && echo write-ok || echo write-denied"
+    res = run(oci, "--rm", "--device", "/dev/fuse:/dev/f:r", "busybox", "sh", "-c", write)
+    assert res.stdout == "write-denied\n", res.stderr
+    try:
+        res = run(oci, "--name", "dcr", "--device", "/dev/fuse:/dev/f:r",
+                  "--device-cgroup-rule", rule, "busybox", "sh", "-c", write)
+        assert res.stdout == "write-ok\n", res.stderr
+        assert inspect(oci, "dcr")["HostConfig"]["DeviceCgroupRules"] == [rule]
+    finally:
+        rm_force(oci, "dcr")
+    res = run(oci, "--rm", "--device-cgroup-rule", "c 1:3 rwz", "busybox", "true")
+    assert (res.returncode, res.stderr) == (
+        125, "Error: invalid device access in device-access-add: z\n")
+
+
 def test_device_and_sysctl_errors(oci: OciEnv) -> None:
     res = run(oci, "--device", "/dev/definitely-not-here", "busybox", "true")
     assert res.returncode == 125 and "/dev/definitely-not-here" in res.stderr

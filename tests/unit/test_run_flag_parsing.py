@@ -273,6 +273,39 @@ def test_device_forms() -> None:
     assert rules == [{"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"}]
 
 
+def test_device_cgroup_rules(tmp_path: Path) -> None:
+    from ipy_oci.oci.spec import ProcessOptions, SpecOptions, build_spec
+
+    rules = ["c 1:3 rwm", "b 7:* r", "a 7 m", "c *:* w"]
+    assert cfg(*[f"--device-cgroup-rule={r}" for r in rules]).device_cgroup_rules == rules
+
+    def spec_rules(privileged: bool) -> list[dict[str, object]]:
+        spec = build_spec(SpecOptions(
+            rootfs=str(tmp_path), hostname="h",
+            process=ProcessOptions(args=["true"], env=[], privileged=privileged),
+            device_cgroup_rules=rules))
+        return list(spec["linux"]["resources"]["devices"])
+
+    assert spec_rules(False)[-4:] == [
+        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        {"allow": True, "type": "b", "major": 7, "access": "r"},
+        {"allow": True, "type": "a", "major": 7, "access": "m"},
+        {"allow": True, "type": "c", "access": "w"}]
+    assert spec_rules(True) == [{"allow": True, "access": "rwm"}]  # already allows all
+
+
+@pytest.mark.parametrize("value,message", [  # podman's words (its system tests match them)
+    ("b 7:* rmX", "invalid device access in device-access-add: X"),
+    ("b 7:2", 'invalid device cgroup rule requires type, major:Minor, and access rules: '
+              '"b 7:2"'),
+    ("x 7:* rmw", "invalid device type in device-access-add: x"),
+    ("a a:* rmw", 'strconv.ParseUint: parsing "a": invalid syntax'),
+    ("c 1:-3 rw", 'strconv.ParseUint: parsing "-3": invalid syntax'),
+])
+def test_device_cgroup_rule_errors(value: str, message: str) -> None:
+    assert bad("--device-cgroup-rule", value) == message
+
+
 @pytest.mark.parametrize("value,words", [
     ("/dev/no-such-device", ["cannot use /dev/no-such-device"]),
     ("/etc/hostname", ["is not a device node"]),
@@ -397,3 +430,25 @@ def test_parents_mount_first(tmp_path: Path) -> None:
     dests = [m["destination"] for m in spec["mounts"]]
     assert dests.index("/etc") < dests.index("/etc/hosts")
     assert dests[:3] == ["/proc", "/dev", "/dev/pts"]  # the rest keeps its order
+
+
+def test_unknown_flag_with_spaced_value_is_named() -> None:
+    # argparse reads a word with a space as a positional: it must not become the image.
+    with pytest.raises(UsageError, match="unrecognized arguments: --bogus=a b") as err:
+        parse(["run", "--bogus=a b", "busybox", "true"])
+    assert err.value.exit_code == 125
+    assert "invalid image" not in str(err.value)
+    # A known flag with a spaced value still parses, and the command's words stay as given.
+    args = parse(["run", "--name=a b", "busybox", "echo", "--x=a b"])
+    assert (args.name, args.image, args.command) == ("a b", "busybox", ["echo", "--x=a b"])
+
+
+def test_global_flags_after_the_command_name() -> None:
+    args = parse(["--runtime-flag", "debug", "run", "--runtime-flag", "log-format=json",
+                  "--runtime", "/opt/rt", "--root", "/r", "busybox", "echo", "--runroot", "x"])
+    assert (args.runtime_flag, args.runtime, args.root, args.runroot) == (
+        ["debug", "log-format=json"], "/opt/rt", "/r", None)
+    assert args.command == ["echo", "--runroot", "x"]
+    assert not any(k.startswith("after_cmd_") for k in vars(args))
+    assert parse(["ps", "--noout", "-a"]).noout is True
+    assert parse(["--runtime", "crun", "ps"]).runtime == "crun"  # not reset by the command
