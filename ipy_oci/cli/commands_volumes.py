@@ -9,11 +9,7 @@ from ..engine import volumes as vols
 from ..engine.runtime import Runtime
 from ..errors import NoSuchVolume, OciError, UsageError
 from ..grammar.options import parse_kv
-from ..grammar.output import render_listing
-
-# podman's ``volume ls`` table and its column title for Name.
-LS_TABLE = "table {{.Driver}}\t{{.Name}}"
-LS_HEADERS = {"Name": "VOLUME NAME"}
+from ..grammar.volume_text import volume_inspect_text, volume_ls_text
 
 
 def cmd_volume(rt: Runtime, args: argparse.Namespace) -> int:
@@ -38,10 +34,7 @@ def _ls(rt: Runtime, args: argparse.Namespace) -> int:
         for v in found:
             print(v.name)
         return 0
-    sys.stdout.write(render_listing(
-        [vols.volume_ls_row(rt, v) for v in found], LS_TABLE, args.format, name="volume",
-        headers=LS_HEADERS, noheading=args.noheading,
-        json_rows=[vols.volume_inspect(rt, v) for v in found]))
+    sys.stdout.write(volume_ls_text(rt, found, args.format, args.noheading))
     return 0
 
 
@@ -55,9 +48,7 @@ def _inspect(rt: Runtime, args: argparse.Namespace) -> int:
         except NoSuchVolume:
             sys.stderr.write(f"Error: inspecting object: no such volume {name}\n")
             rc = 125
-    sys.stdout.write(render_listing(
-        [vols.volume_ls_row(rt, v) for v in found], "", args.format or "json",
-        name="inspect", json_rows=[vols.volume_inspect(rt, v) for v in found]))
+    sys.stdout.write(volume_inspect_text(rt, found, args.format))
     return rc
 
 

@@ -25,7 +25,7 @@ def stats_text(rows: Sequence[dict[str, Any]], fmt: str | None) -> str:
     from ..engine.stats import DEFAULT_TEMPLATE, HEADERS, json_row
 
     return render_listing(rows, DEFAULT_TEMPLATE, fmt, name="stats", headers=HEADERS,
-                          json_rows=[json_row(r) for r in rows])
+                          json_rows=lambda: [json_row(r) for r in rows])
 
 
 def diff_text(changes: Sequence[Change], fmt: str | None) -> str:

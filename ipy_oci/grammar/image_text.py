@@ -72,9 +72,10 @@ def images_text(summaries: Sequence[Any], fmt: str | None, *, quiet: bool = Fals
         return "".join(i + "\n" for i in ids)
     cols = ["{{.Repository}}", "{{.Tag}}", *(["{{.Digest}}"] if digests else []),
             "{{.ID}}", "{{.Created}}", "{{.Size}}", *(["{{.History}}"] if history else [])]
-    json_rows = [image_summary(s.image, s.containers) for s in summaries]
     return render_listing(rows, "table " + "\t".join(cols), fmt, name="images",
-                          headers=IMAGES_HEADERS, noheading=noheading, json_rows=json_rows)
+                          headers=IMAGES_HEADERS, noheading=noheading,
+                          json_rows=lambda: [image_summary(s.image, s.containers)
+                                             for s in summaries])
 
 
 def history_rows(layers: Sequence[dict[str, Any]], human: bool = True,

@@ -36,7 +36,7 @@ def network_ls_text(found: Sequence[Any], fmt: str | None, noheading: bool = Fal
                     no_trunc: bool = False) -> str:
     return render_listing([network_ls_row(n, no_trunc) for n in found], LS_TABLE, fmt,
                           name="ls", headers=LS_HEADERS, noheading=noheading,
-                          json_rows=[n.inspect() for n in found])
+                          json_rows=lambda: [n.inspect() for n in found])
 
 
 def network_inspect_text(found: Sequence[dict[str, Any]], fmt: str | None) -> str:

@@ -9,23 +9,26 @@ of rows (dicts with podman's field names) and a default ``table`` template; a us
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
 def render_listing(rows: Sequence[Any], default: str, fmt: str | None = None, *,
                    name: str = "", headers: Mapping[str, str] | None = None,
-                   noheading: bool = False, json_rows: Sequence[Any] | None = None) -> str:
+                   noheading: bool = False,
+                   json_rows: Sequence[Any] | Callable[[], Sequence[Any]] | None = None
+                   ) -> str:
     """The text of a listing (ends with a newline unless empty).
 
     ``default`` is the table template used without ``--format`` (e.g. "table {{.ID}}
     {{.Name}}"); ``json_rows`` is what ``--format json`` prints when it differs from
-    what templates see (``rows``).
+    what templates see (``rows``): a list, or a function made to build it only then.
     """
     from .gotemplate import is_json, render_rows
 
     if fmt and is_json(fmt):
-        data = list(rows if json_rows is None else json_rows)
+        data = list(rows if json_rows is None else
+                    json_rows() if callable(json_rows) else json_rows)
         return json.dumps(data, indent=4, default=_plain) + "\n"
     return render_rows(fmt or default, rows, heading=not noheading, name=name,
                        headers=headers)

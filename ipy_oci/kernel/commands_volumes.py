@@ -10,14 +10,12 @@ from ..engine import volumes as vols
 from ..errors import NoSuchVolume, OciError, UsageError
 from ..grammar.gotemplate import is_json
 from ..grammar.options import parse_kv
-from ..grammar.output import render_listing
+from ..grammar.volume_text import volume_inspect_text, volume_ls_text
 from .handles import InspectData
 
 if TYPE_CHECKING:
     from .commands import Call
 
-LS_TABLE = "table {{.Driver}}\t{{.Name}}"
-LS_HEADERS = {"Name": "VOLUME NAME"}
 
 
 def cmd_volume(c: Call) -> Any:
@@ -32,11 +30,7 @@ def cmd_volume(c: Call) -> Any:
         if a.quiet:
             return [v.name for v in found]
         if a.format and not is_json(a.format):  # a template: what the CLI prints
-            print(render_listing([vols.volume_ls_row(rt, v) for v in found], LS_TABLE,
-                                 a.format, name="volume", headers=LS_HEADERS,
-                                 noheading=a.noheading,
-                                 json_rows=[vols.volume_inspect(rt, v) for v in found]),
-                  end="")
+            print(volume_ls_text(rt, found, a.format, a.noheading), end="")
             return None
         return [InspectData(vols.volume_inspect(rt, v)) for v in found]
     if sub == "inspect":
@@ -44,10 +38,7 @@ def cmd_volume(c: Call) -> Any:
             raise UsageError("volume inspect: give volume names or --all (not both)")
         found = [vols.get_volume(rt, n) for n in a.names or vols.volume_names(rt)]
         if a.format and not is_json(a.format):  # a template: what the CLI prints
-            print(render_listing([vols.volume_ls_row(rt, v) for v in found], "", a.format,
-                                 name="inspect",
-                                 json_rows=[vols.volume_inspect(rt, v) for v in found]),
-                  end="")
+            print(volume_inspect_text(rt, found, a.format), end="")
             return None
         data = [InspectData(vols.volume_inspect(rt, v)) for v in found]
         return data[0] if len(data) == 1 and not a.all else data
