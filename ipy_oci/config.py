@@ -1,7 +1,13 @@
 """Where state lives and which binaries run containers.
 
 Precedence: explicit arguments (CLI flags) > environment variables >
-TOML file (``IPY_OCI_CONFIG`` or ``/etc/ipy-oci/ipy-oci.toml``) > defaults.
+TOML file (``IPY_OCI_CONFIG``, else ``/etc/ipy-oci/ipy-oci.toml`` for root or
+``~/.config/ipy-oci/ipy-oci.toml`` for a normal user) > defaults.
+
+A normal user (rootless) gets per-user defaults: the store under
+``${XDG_DATA_HOME:-~/.local/share}/ipy-oci`` and the runroot under
+``$XDG_RUNTIME_DIR/ipy-oci`` or ``/tmp/ipy-oci-run-UID``. Inside the user's namespace
+the process is uid 0, so "who am I" is always ``host_uid()``, never ``geteuid()``.
 """
 
 from __future__ import annotations
@@ -16,8 +22,69 @@ DEFAULT_RUNROOT = "/run/ipy-oci"
 DEFAULT_CONFIG_FILE = "/etc/ipy-oci/ipy-oci.toml"
 
 
+
+def host_uid() -> int:
+    """The uid this process has on the host: what uid 0 maps to in a user namespace
+    (``0 1001 1`` -> 1001), else the real uid."""
+    try:
+        with open("/proc/self/uid_map", "rb") as fh:
+            first = fh.readline().split()
+    except OSError:
+        return os.getuid()
+    if len(first) == 3 and first[0] == b"0" and first[2] != b"4294967295":
+        return int(first[1])
+    return os.getuid()
+
+
+def is_rootless() -> bool:
+    """True for a normal user, inside or outside its user namespace."""
+    return host_uid() != 0
+
+
+def user_home() -> Path:
+    """The user's home (inside the namespace, ``getpwuid(getuid())`` names root's)."""
+    home = os.environ.get("HOME")
+    if home:
+        return Path(home)
+    import pwd
+
+    try:
+        return Path(pwd.getpwuid(host_uid()).pw_dir)
+    except KeyError:
+        return Path("/")
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    value = os.environ.get(var, "")
+    return Path(value) if os.path.isabs(value) else user_home() / fallback
+
+
+def default_paths() -> tuple[str, str, str]:
+    """(root, runroot, config file) for this user."""
+    uid = host_uid()
+    if uid == 0:
+        return DEFAULT_ROOT, DEFAULT_RUNROOT, DEFAULT_CONFIG_FILE
+    root = _xdg("XDG_DATA_HOME", ".local/share") / "ipy-oci"
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR", "")
+    runroot = (Path(runtime_dir) / "ipy-oci" if _owned_dir(runtime_dir, uid)
+               else Path(f"/tmp/ipy-oci-run-{uid}"))
+    conf = _xdg("XDG_CONFIG_HOME", ".config") / "ipy-oci" / "ipy-oci.toml"
+    return str(root), str(runroot), str(conf)
+
+
+def _owned_dir(path: str, uid: int) -> bool:
+    if not os.path.isabs(path):
+        return False
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    # Inside the namespace the user's own files show as uid 0.
+    return st.st_uid in (uid, os.geteuid())
+
+
 def _config_path() -> str:
-    return os.environ.get("IPY_OCI_CONFIG", DEFAULT_CONFIG_FILE)
+    return os.environ.get("IPY_OCI_CONFIG") or default_paths()[2]
 
 
 def config_file() -> str:
@@ -152,9 +219,10 @@ class Config:
             val = toml.get(key)
             return str(val) if val else default
 
+        default_root, default_runroot, _ = default_paths()
         cfg = cls(
-            root=Path(pick(root, "IPY_OCI_ROOT", "root", DEFAULT_ROOT)).absolute(),
-            runroot=Path(pick(runroot, "IPY_OCI_RUNROOT", "runroot", DEFAULT_RUNROOT)).absolute(),
+            root=Path(pick(root, "IPY_OCI_ROOT", "root", default_root)).absolute(),
+            runroot=Path(pick(runroot, "IPY_OCI_RUNROOT", "runroot", default_runroot)).absolute(),
             runtime=pick(runtime, "IPY_OCI_RUNTIME", "runtime", "runc"),
             conmon=pick(None, "IPY_OCI_CONMON", "conmon", "conmon"),
             log_level=pick(log_level, "IPY_OCI_LOG_LEVEL", "log_level", "warn"),

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ipy_oci.userns.enter import in_userns
+
 from ..errors import NoSuchContainer, NoSuchImage, NotFoundError, UsageError
 from ..oci.spec_mounts import INIT_PATH
 from ..storage.fsops import O_DIR, has_opaque_xattr, is_whiteout, lstat_at, walk_tree
@@ -169,6 +171,7 @@ def _walk(top: Path) -> Iterator[tuple[tuple[str, ...], int, str, os.stat_result
         os.close(root)
 
 
+@in_userns
 def upper_changes(upper: Path, lower: View) -> list[Change]:
     """Changes recorded in an overlay upper directory over ``lower``."""
     out: list[Change] = []
@@ -204,6 +207,7 @@ def upper_changes(upper: Path, lower: View) -> list[Change]:
     return out
 
 
+@in_userns
 def tree_changes(new: View, old: View) -> list[Change]:
     """Every difference between two whole trees (copy mode, two-argument diff)."""
     out: list[Change] = []

@@ -16,6 +16,7 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config import is_rootless
 from ..errors import InvalidState, NoSuchContainer
 from ..oci.fsutil import wait_for_file
 from ..oci.runtime import CreateRequest
@@ -355,6 +356,10 @@ class Container:
             oci.read_exit_code(self.id, wait=5.0)
 
     def pause(self) -> None:
+        if is_rootless():
+            from .rootless import check_pause
+
+            check_pause()
         with self.lock.held():
             self._refresh_locked()
             st = self.record.state
@@ -367,6 +372,10 @@ class Container:
             container_event(self, "pause")
 
     def unpause(self) -> None:
+        if is_rootless():
+            from .rootless import check_pause
+
+            check_pause()
         with self.lock.held():
             self._refresh_locked()
             st = self.record.state

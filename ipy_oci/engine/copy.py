@@ -35,6 +35,7 @@ from ..errors import NotFoundError, OciError, UsageError
 from ..state.procs import is_alive
 from ..state.records import State
 from ..storage.copytar import UnpackOptions, is_tar_file, pack, unpack
+from ..userns.enter import prefix as userns_prefix
 
 if TYPE_CHECKING:
     from .container import Container
@@ -56,7 +57,8 @@ class ContainerRoot:
     def __init__(self, ctr: Container, request: dict[str, Any]) -> None:
         self.ctr = ctr
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "ipy_oci.storage.copier", json.dumps(request)],
+            [*userns_prefix(), sys.executable, "-I", "-m", "ipy_oci.storage.copier",
+             json.dumps(request)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             close_fds=True)
         assert self.proc.stdin is not None and self.proc.stdout is not None

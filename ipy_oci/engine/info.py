@@ -17,7 +17,9 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config import is_rootless
 from ..state.records import State
+from .rootless import cgroups_usable
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -138,11 +140,34 @@ def _security() -> dict[str, Any]:
         "apparmorEnabled": apparmor_enabled(),
         "capabilities": ",".join(sorted(c if c.startswith("CAP_") else f"CAP_{c}"
                                         for c in DEFAULT_CAPS)),
-        "rootless": os.geteuid() != 0,
+        "rootless": is_rootless(),
         "seccompEnabled": seccomp,
         "seccompProfilePath": DEFAULT_PROFILE if os.path.exists(DEFAULT_PROFILE) else "",
         "selinuxEnabled": False,
     }
+
+
+def _id_mappings(rt: Runtime) -> dict[str, Any]:
+    if not is_rootless():
+        return {"gidmap": None, "uidmap": None}
+    from .rootless import id_mappings
+
+    return id_mappings(rt.runroot)
+
+
+def _slirp4netns() -> dict[str, str]:
+    from ..config import find_binary
+
+    path = find_binary("slirp4netns") or ""
+    version = ""
+    if path:
+        try:
+            out = subprocess.run([path, "--version"], capture_output=True, check=False,
+                                 timeout=10).stdout.decode(errors="replace")
+            version = out.strip()
+        except OSError:
+            pass
+    return {"executable": path, "package": _package(path) if path else "", "version": version}
 
 
 def system_info(rt: Runtime) -> dict[str, Any]:
@@ -154,6 +179,9 @@ def system_info(rt: Runtime) -> dict[str, Any]:
     conmon = oci.get("conmon") or {}
     mem = _meminfo()
     cg_version, controllers = _cgroups()
+    rootless = is_rootless()
+    if rootless and not cgroups_usable():
+        controllers = []  # none is delegated to this user (podman shows the same)
     osr = _os_release()
     distribution = {"distribution": osr.get("ID", ""), "version": osr.get("VERSION_ID", "")}
     if osr.get("VARIANT_ID"):
@@ -184,12 +212,12 @@ def system_info(rt: Runtime) -> dict[str, Any]:
             "distribution": distribution,
             "eventLogger": "file",
             "hostname": platform.node(),
-            "idMappings": {"gidmap": None, "uidmap": None},
+            "idMappings": _id_mappings(rt),
             "kernel": platform.release(),
             "logDriver": "k8s-file",
             "memFree": mem.get("MemFree", 0),
             "memTotal": mem.get("MemTotal", 0),
-            "networkBackend": "netavark",
+            "networkBackend": "slirp4netns" if rootless else "netavark",
             "ociRuntime": {"name": oci.get("name", ""),
                            "package": _package(str(oci.get("path", ""))),
                            "path": oci.get("path", ""), "version": oci.get("version", "")},
@@ -197,7 +225,8 @@ def system_info(rt: Runtime) -> dict[str, Any]:
             "remoteSocket": {"path": "", "exists": False},
             "serviceIsRemote": False,
             "security": _security(),
-            "slirp4netns": {"executable": "", "package": "", "version": ""},
+            "slirp4netns": _slirp4netns() if rootless else {"executable": "", "package": "",
+                                                            "version": ""},
             "swapFree": mem.get("SwapFree", 0),
             "swapTotal": mem.get("SwapTotal", 0),
             "uptime": _uptime(),

@@ -36,8 +36,12 @@ if TYPE_CHECKING:
     from .runtime import Runtime
 
 BRIDGE = "bridge"
+# A netns of its own with slirp4netns: the rootless default (root may choose it).
+SLIRP = "slirp4netns"
 _MODES = ("none", "host")
-_UNSUPPORTED = ("slirp4netns", "pasta")
+_UNSUPPORTED = ("pasta",)
+NO_ROOTLESS_BRIDGE = ("rootless bridge networks are not supported: netavark needs root "
+                      "on the host (use the default slirp4netns network, host or none)")
 
 
 # -- the grammar's checks --------------------------------------------------------------------
@@ -56,14 +60,15 @@ def parse_network_mode(values: Sequence[str]) -> tuple[str, list[str]]:
     modes: list[str] = []
     names: list[str] = []
     for value in values:
-        if value.startswith(("container:", "ns:")) or value in (*_MODES, *_UNSUPPORTED):
+        if value.startswith(("container:", "ns:")) or value in (*_MODES, *_UNSUPPORTED, SLIRP):
             modes.append(value)
             continue
         for name in value.split(","):
             name = name.strip()
             if not name:
                 raise UsageError(f"invalid --network value {value!r}: empty network name")
-            if name in (*_MODES, *_UNSUPPORTED) or name.startswith(("container:", "ns:")):
+            if name in (*_MODES, *_UNSUPPORTED, SLIRP) or \
+                    name.startswith(("container:", "ns:")):
                 modes.append(name)  # a mode inside a list: refused as a conflict below
                 continue
             if name in (BRIDGE, "private", "default"):
@@ -81,8 +86,8 @@ def parse_network_mode(values: Sequence[str]) -> tuple[str, list[str]]:
         return BRIDGE, names
     mode = modes[0]
     if mode in _UNSUPPORTED:
-        raise UsageError(f"--network {mode} is not supported (rootful ipy-oci uses bridge "
-                         "networks): use bridge, none, host, container:ID, ns:PATH or a name")
+        raise UsageError(f"--network {mode} is not supported: use bridge, slirp4netns, "
+                         "none, host, container:ID, ns:PATH or a network name")
     if mode.startswith("container:") and not mode[len("container:"):]:
         raise UsageError("--network container: needs a container name or ID")
     if mode.startswith("ns:") and not mode[3:].startswith("/"):
@@ -98,7 +103,8 @@ def network_flags(args: Any) -> NetworkFlags:
     from ..network.etc_files import parse_add_host
 
     mode, names = parse_network_mode(args.network)
-    bridge = mode == BRIDGE
+    mode = _rootless_mode(mode, names)
+    bridge = mode in (BRIDGE, SLIRP)
     publish = list(args.publish)
     if publish and (mode in ("host", "none") or mode.startswith("container:")):
         # podman goes on without them (once they parse), with this warning (its
@@ -150,6 +156,17 @@ def network_flags(args: Any) -> NetworkFlags:
                         [f"{p}/{proto}" for p, protos in exposed.items() for proto in protos])
 
 
+def _rootless_mode(mode: str, names: Sequence[str]) -> str:
+    """A normal user's default network is slirp4netns; bridge networks need root."""
+    from ..config import is_rootless
+
+    if mode != BRIDGE or not is_rootless():
+        return mode
+    if names:
+        raise UsageError(f"--network {','.join(names)}: {NO_ROOTLESS_BRIDGE}")
+    return SLIRP
+
+
 # -- create ---------------------------------------------------------------------------------
 
 
@@ -158,24 +175,31 @@ def prepare_create(rt: Runtime, config: ContainerConfig,
     """Before the record is added: the networks exist, the ports are resolved (free
     host ports picked, ``-P`` publishes the exposed ones), a ``container:`` target is
     found (and named by its full ID)."""
-    mode = config.network
+    mode = config.network = _rootless_mode(config.network, config.networks)
     if mode.startswith("container:"):
         target = rt.lookup_container(mode[len("container:"):])
         config.network = f"container:{target.id}"
         return
-    if mode != BRIDGE:
+    if mode not in (BRIDGE, SLIRP):
         return
     from ..network import DEFAULT_NETWORK
     from ..network import ports as netports
 
-    nets = rt.network.networks
-    config.networks = [nets.get(n).name for n in (config.networks or [DEFAULT_NETWORK])]
+    if mode == BRIDGE:
+        nets = rt.network.networks
+        config.networks = [nets.get(n).name for n in (config.networks or [DEFAULT_NETWORK])]
     exposed = netports.parse_expose([*(image_config.get("ExposedPorts") or {}),
                                      *config.expose])
     config.expose = [f"{p}/{proto}" for p, protos in exposed.items() for proto in protos]
     mappings = [netports.PortMapping.from_json(p) for p in config.ports]
     resolved = netports.resolve(mappings, exposed, config.publish_all)
     config.ports = [m.to_json() for m in resolved]
+    if mode == SLIRP:
+        from ..config import is_rootless
+        from ..network.slirp import check_unprivileged_port
+
+        for m in resolved:
+            check_unprivileged_port(m.host_port, rootless=is_rootless())
 
 
 def connect_created(rt: Runtime, ctr_id: str, config: ContainerConfig) -> None:
@@ -231,6 +255,8 @@ def setup_for_init(ctr: Container, hostname: str) -> tuple[str, dict[str, str]]:
         return mode, {}
     if mode.startswith("container:"):
         return _shared_netns(ctr, mode[len("container:"):])
+    if mode == SLIRP:
+        return _slirp_for_init(ctr, hostname)
     if mode != BRIDGE:
         raise UsageError(f"unsupported network mode {mode!r}")
     _ensure_connected(ctr)
@@ -246,6 +272,22 @@ def setup_for_init(ctr: Container, hostname: str) -> tuple[str, dict[str, str]]:
             text += f"{s.ip}\t{' '.join(dict.fromkeys(aliases))}\n"
         texts["/etc/hosts"] = text
     return s.spec_network, texts
+
+
+def _slirp_for_init(ctr: Container, hostname: str) -> tuple[str, dict[str, str]]:
+    from ..network import etc_files
+    from ..network import rootless as slirp_net
+
+    cfg = ctr.record.config
+    netns = slirp_net.setup(ctr.runtime.network, ctr.id, _mappings(cfg))
+    texts = {"/etc/resolv.conf": etc_files.resolv_conf_text(
+        network_dns=slirp_net.resolv_servers(), dns_servers=cfg.dns_servers,
+        dns_search=cfg.dns_search, dns_options=cfg.dns_options)}
+    if not cfg.no_hosts:
+        texts["/etc/hosts"] = etc_files.hosts_text(
+            hostname=hostname, container_name=ctr.name, ips=[slirp_net.GUEST_IP],
+            add_hosts=cfg.add_hosts, host_internal_ip=slirp_net.hosts_internal_ip())
+    return f"ns:{netns}", texts
 
 
 def _ensure_connected(ctr: Container) -> None:
@@ -289,7 +331,7 @@ def _shared_netns(ctr: Container, target_id: str) -> tuple[str, dict[str, str]]:
 
 
 def _may_be_set_up(ctr: Container) -> bool:
-    if ctr.record.config.network == BRIDGE:
+    if ctr.record.config.network in (BRIDGE, SLIRP):
         return True
     return (ctr.runtime.runroot / "networks" / "containers" / f"{ctr.id}.json").exists()
 
@@ -331,6 +373,11 @@ def network_settings(ctr: Container) -> dict[str, Any]:
 
     cfg = ctr.record.config
     exposed = parse_expose(cfg.expose)
+    if cfg.network == SLIRP:
+        from ..network.netns import netns_path
+
+        return settings([], None, str(netns_path(ctr.runtime.runroot, ctr.id)),
+                        _mappings(cfg), exposed)
     if cfg.network != BRIDGE:
         return settings([], None, "", (), exposed)
     driver = ctr.runtime.network
@@ -386,6 +433,10 @@ def create_network(rt: Runtime, name: str | None, *, driver: str = "bridge",
                    labels: Mapping[str, str] | None = None,
                    options: Mapping[str, str] | None = None,
                    interface: str | None = None, ignore: bool = False) -> Network:
+    from ..config import is_rootless
+
+    if is_rootless():
+        raise UsageError(f"network create: {NO_ROOTLESS_BRIDGE}")
     net = rt.network.networks.create(name, driver=driver, subnets=subnets,
                                      gateways=gateways, internal=internal, dns=dns,
                                      labels=labels, options=options, interface=interface,

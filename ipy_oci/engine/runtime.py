@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import Config, find_binary
+from ..config import Config, find_binary, is_rootless
 from ..errors import NameInUse, UsageError
 from ..state.locks import FileLock
 from ..state.records import ContainerConfig, ContainerRecord, ExecConfig, State
@@ -45,7 +45,7 @@ OCIFactory = Callable[[str], "OCIRuntime"]
 
 class Runtime:
     def __init__(self, config: Config | None = None,
-                 oci_factory: OCIFactory | None = None) -> None:
+                 oci_factory: OCIFactory | None = None, *, enter_userns: bool = True) -> None:
         self.config = config or Config.load()
         self.root = self.config.root
         self.runroot = self.config.runroot
@@ -53,8 +53,15 @@ class Runtime:
         self.locks_dir = self.runroot / "locks"
         # Private, as podman's: nobody else may traverse into layers or container
         # roots (setuid binaries, file capabilities, device nodes: CVE-2021-41091).
-        for d in (self.root, self.runroot):
-            _private_dir(d)
+        _private_dir(self.runroot)
+        # A normal user's containers live in a user namespace (engine/rootless.py);
+        # what to tell them about it (no subordinate ids), or "".
+        self.userns_warning = ""
+        if enter_userns and is_rootless():
+            from .rootless import enter
+
+            self.userns_warning = enter(self.runroot)
+        _private_dir(self.root)
         for d in (self.containers_dir, self.locks_dir):
             d.mkdir(mode=0o700, exist_ok=True)
         self.state = StateStore(self.root / "state.db")
@@ -141,6 +148,10 @@ class Runtime:
         ``replace``: a container called ``name`` is removed first (--replace);
         ``config.cidfile`` gets the new id (engine/create_files.py).
         """
+        if is_rootless():
+            from .rootless import check_limits, limit_flags
+
+            check_limits(limit_flags(config))
         from ..oci.spec import resolve_command
         from .images import ensure_image
 

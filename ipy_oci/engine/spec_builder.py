@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ipy_oci.userns.enter import in_userns
+
 from ..config import find_binary
 from ..errors import CommandNotExecutable, RuntimeMissing
 from ..oci.fsutil import write_private
@@ -25,6 +27,7 @@ from ..oci.spec import (
     write_etc_files,
     write_localtime,
 )
+from .rootless import cgroups_path, rootless_mode
 
 if TYPE_CHECKING:
     from .container import Container
@@ -75,6 +78,7 @@ def pids_limit(configured: int | None) -> int:
     return max(configured, 0)
 
 
+@in_userns
 def check_workdir(rootfs: str, workdir: str, mounts: list[dict[str, Any]], ctr_id: str) -> None:
     """A --workdir the user gave must exist (podman: the runtime would create it on the
     rootfs); the image's own WorkingDir is created. A path on, under or above a mount
@@ -135,6 +139,8 @@ def prepare_bundle(ctr: Container, network: str | None = None,
         etc_files["/etc/localtime"] = write_localtime(ctr.dir, cfg.timezone)
     annotations = {**(img_cfg.get("Labels") or {}), **cfg.labels, **cfg.annotations}
     sec = parse_security_opts(cfg.security_opt, check_files=False)
+    cgroup = cgroups_path(rec.id)
+    cgroups = bool(cgroup)
     spec = build_spec(SpecOptions(
         rootfs=str(rootfs),
         process=ProcessOptions(
@@ -152,7 +158,7 @@ def prepare_bundle(ctr: Container, network: str | None = None,
         idle=cfg.idle,
         read_only=cfg.read_only,
         memory=cfg.memory,
-        pids_limit=pids_limit(cfg.pids_limit) or -1,
+        pids_limit=(pids_limit(cfg.pids_limit) or -1) if cgroups else None,
         cpus=cfg.cpus,
         cpu_shares=cfg.cpu_shares,
         cpuset_cpus=cfg.cpuset_cpus,
@@ -160,8 +166,9 @@ def prepare_bundle(ctr: Container, network: str | None = None,
         devices=list(cfg.devices),
         device_cgroup_rules=list(cfg.device_cgroup_rules),
         sysctls=[f"{k}={v}" for k, v in cfg.sysctls.items()],
-        # A flat path: runc removes only the leaf cgroup, so no parent dir is left.
-        cgroups_path=f"/ipy-oci-{rec.id}",
+        cgroups_path=cgroup,
+        cgroups=cgroups,
+        rootless=rootless_mode(ctr.runtime.runroot),
         ulimits=list(cfg.ulimits),
         shm_size=cfg.shm_size or DEFAULT_SHM_SIZE,
         seccomp=sec.seccomp,

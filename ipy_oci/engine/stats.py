@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config import is_rootless
 from ..errors import NoSuchContainer, UsageError
 from ..oci import cgroups, procfs
 from ..state.procs import is_alive
@@ -152,6 +153,10 @@ def reports(rt: Runtime, refs: Sequence[str] = (), *, all: bool = False,
     """One list of rows per report; one report unless ``stream`` (then one every
     ``interval`` seconds until the caller stops iterating)."""
     check_options(refs, all, latest, int(interval))
+    if is_rootless():
+        from .rootless import check_stats
+
+        check_stats()
     prev: dict[str, Sample] = {}
     first = True
     while True:

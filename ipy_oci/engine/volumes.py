@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NoSuchVolume, UsageError, VolumeInUse
 from ..state.records import ContainerConfig, VolumeConfig, VolumeRecord
+from ..storage.fsops import fchown
+from ..userns.enter import in_userns
 from .events import emit
 
 if TYPE_CHECKING:
@@ -181,7 +183,16 @@ def _make_dirs(rt: Runtime, rec: VolumeRecord) -> None:
             pass
     target = data_dir(rt, rec)
     if rec.config.uid >= 0 or rec.config.gid >= 0:
-        os.chown(target, rec.config.uid, rec.config.gid)
+        _chown(target, rec.config.uid, rec.config.gid)
+
+
+@in_userns
+def _chown(path: Path, uid: int, gid: int) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fchown(fd, uid, gid)
+    finally:
+        os.close(fd)
 
 
 def get_volume(rt: Runtime, name: str) -> VolumeRecord:
@@ -424,9 +435,6 @@ def copy_up(ctr: Container, rootfs: Path) -> None:
     still needs it gets the image's files at its mount point, once, if it is empty
     (and the owner and mode of that directory). The image's directory is opened
     without following symlinks, so nothing outside the root filesystem is read."""
-    from ..storage import fsops
-    from ..storage.layercopy import copy_dir_contents
-
     rt = ctr.runtime
     for m in ctr.record.config.mounts:
         name = str(m.get("volume") or "")
@@ -436,31 +444,38 @@ def copy_up(ctr: Container, rootfs: Path) -> None:
         if rec is None or not rec.needs_copy_up:
             continue
         rt.state.set_volume_copied_up(name)  # first come: never copied twice
-        data = data_dir(rt, rec)
-        if any(os.scandir(data)):
-            continue
-        root_fd = os.open(rootfs, fsops.O_DIR)
+        _copy_image_dir(rootfs, str(m["destination"]), data_dir(rt, rec))
+
+
+@in_userns
+def _copy_image_dir(rootfs: Path, destination: str, data: Path) -> None:
+    """The image's directory ``destination`` into an empty volume directory."""
+    from ..storage import fsops
+    from ..storage.layercopy import copy_dir_contents
+
+    if any(os.scandir(data)):
+        return
+    root_fd = os.open(rootfs, fsops.O_DIR)
+    try:
         try:
+            src_fd = fsops.open_dir_at(root_fd, fsops.split_rel(destination), create=False)
+        except (OSError, fsops.UnsafePath):
+            return  # not a plain directory in the image (a symlink ...): nothing
+        if src_fd is None:
+            return
+        try:
+            dst_fd = os.open(data, fsops.O_DIR)
             try:
-                src_fd = fsops.open_dir_at(root_fd, fsops.split_rel(m["destination"]),
-                                           create=False)
-            except (OSError, fsops.UnsafePath):
-                continue  # not a plain directory in the image (a symlink ...): nothing
-            if src_fd is None:
-                continue
-            try:
-                dst_fd = os.open(data, fsops.O_DIR)
-                try:
-                    st = os.fstat(src_fd)
-                    os.fchown(dst_fd, st.st_uid, st.st_gid)
-                    os.fchmod(dst_fd, st.st_mode & 0o7777)
-                    copy_dir_contents(src_fd, dst_fd)
-                finally:
-                    os.close(dst_fd)
+                st = os.fstat(src_fd)
+                fchown(dst_fd, st.st_uid, st.st_gid)
+                os.fchmod(dst_fd, st.st_mode & 0o7777)
+                copy_dir_contents(src_fd, dst_fd)
             finally:
-                os.close(src_fd)
+                os.close(dst_fd)
         finally:
-            os.close(root_fd)
+            os.close(src_fd)
+    finally:
+        os.close(root_fd)
 
 
 def remove_anonymous_volumes(rt: Runtime, config: ContainerConfig) -> list[str]:

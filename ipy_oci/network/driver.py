@@ -247,6 +247,11 @@ class NetworkDriver:
         """Undo ``setup``; safe to call any number of times, and when nothing was set up.
         Returns what could not be undone cleanly (netavark's errors), for a warning;
         never raises for them, so cleanup paths always finish."""
+        slirp_rec = self._read_record(container_id)
+        if slirp_rec and slirp_rec.get("slirp") is not None:  # a rootless setup
+            from .rootless import teardown as slirp_teardown
+
+            return slirp_teardown(self, container_id, slirp_rec)
         warnings: list[str] = []
         with config_lock(self.config_dir):
             rec = self._read_record(container_id)

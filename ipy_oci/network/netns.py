@@ -20,6 +20,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+from ipy_oci.userns.enter import in_userns
+
 from .errors import NetworkSetupError
 
 _CLONE_NEWNET = 0x40000000
@@ -44,6 +46,7 @@ def netns_path(runroot: Path, name: str) -> Path:
     return netns_dir(runroot) / name
 
 
+@in_userns
 def is_netns(path: Path) -> bool:
     """Whether ``path`` is a bound network namespace (a file on nsfs), not just a file."""
     try:
@@ -52,6 +55,7 @@ def is_netns(path: Path) -> bool:
         return False
 
 
+@in_userns
 def create_netns(runroot: Path, name: str) -> Path:
     """A new network namespace bound at ``<runroot>/netns/<name>``; its path.
 
@@ -89,6 +93,7 @@ def create_netns(runroot: Path, name: str) -> Path:
     return path
 
 
+@in_userns
 def remove_netns(path: Path) -> None:
     """Unmount and delete a namespace file; nothing to do is fine. The namespace itself
     ends when nothing else holds it (a process inside, another mount)."""
@@ -114,6 +119,7 @@ def list_netns(runroot: Path) -> list[Path]:
         return []
 
 
+@in_userns
 def links(path: Path) -> list[str]:
     """The names of the network interfaces in a namespace. A short-lived thread enters
     it (setns) to ask; the calling thread stays where it is."""

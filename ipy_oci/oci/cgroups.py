@@ -10,6 +10,7 @@ fixture files.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,3 +224,42 @@ def read_for_pid(pid: int, proc: Path = Path("/proc")) -> CgroupStats | None:
     if unified is not None:
         return read_v2(unified)
     return CgroupStats()
+
+
+# -- rootless ------------------------------------------------------------------------
+def rootless_cgroup_parent() -> str | None:
+    """Where a normal user's containers may have cgroups: their own cgroup v2 path
+    when it was delegated to them (writable, with the memory and pids controllers),
+    as systemd's user sessions do. None on cgroup v1 (this host) or without delegation.
+    """
+    if not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return None
+    try:
+        with open("/proc/self/cgroup", encoding="ascii") as fh:
+            own = fh.read().strip()
+    except OSError:
+        return None
+    if not own.startswith("0::"):
+        return None
+    path = own[3:].rstrip("/") or "/"
+    base = Path("/sys/fs/cgroup") / path.lstrip("/")
+    try:
+        controllers = (base / "cgroup.controllers").read_text().split()
+    except OSError:
+        return None
+    if not {"memory", "pids"} <= set(controllers) or not os.access(base, os.W_OK):
+        return None
+    return path
+
+
+def cgroups_usable() -> bool:
+    """Can containers get a cgroup (limits, pause, stats, kill --all)? Root always can;
+    a normal user only with a delegated cgroup v2 subtree."""
+    from ..config import is_rootless
+
+    return not is_rootless() or rootless_cgroup_parent() is not None
+
+
+def kill_all_works() -> bool:
+    """``runc kill --all`` finds the processes through the container's cgroup."""
+    return cgroups_usable()

@@ -22,6 +22,8 @@ from ..state.procs import (
     signal_process,
     start_time,
 )
+from ..userns.enter import prefix as userns_prefix
+from .cgroups import kill_all_works
 from .conmon_pipes import ConmonProcess, classify_runtime_error, spawn_conmon
 from .exec_handle import ConmonExecHandle
 from .foreground import ForegroundExecHandle, spawn_foreground
@@ -67,7 +69,8 @@ class ConmonRuntime:
         return self.runtime_path
 
     def _rt(self, *args: str) -> list[str]:
-        return [self.runtime_path, *self.runtime_flags, "--root", str(self.state_root), *args]
+        return [*userns_prefix(), self.runtime_path, *self.runtime_flags,
+                "--root", str(self.state_root), *args]
 
     def _run_rt(self, *args: str, what: str) -> subprocess.CompletedProcess[bytes]:
         res = subprocess.run(self._rt(*args), stdin=subprocess.DEVNULL,
@@ -172,7 +175,10 @@ class ConmonRuntime:
         self._run_rt("start", ctr_id, what=f"starting container {ctr_id[:12]}")
 
     def kill_container(self, ctr_id: str, signal: int, all_procs: bool = False) -> None:
-        args = ["kill"] + (["--all"] if all_procs else []) + [ctr_id, str(signal)]
+        # Without a cgroup (rootless on cgroup v1) runc cannot find "all": killing
+        # pid 1 of the container's pid namespace takes the rest with it.
+        every = all_procs and kill_all_works()
+        args = ["kill"] + (["--all"] if every else []) + [ctr_id, str(signal)]
         res = subprocess.run(self._rt(*args), stdin=subprocess.DEVNULL,
                              capture_output=True, check=False)
         if res.returncode != 0:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CommandNotExecutable, CommandNotFound, RuntimeFailure
+from ..userns.enter import prefix as userns_prefix
 
 
 @dataclass
@@ -95,7 +96,7 @@ def spawn_conmon(argv: list[str], errlog: Path, with_attach_pipe: bool,
             stdio: dict[str, object] = {} if inherit_stdio else {
                 "stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": err}
             proc = subprocess.Popen(
-                argv, **stdio,  # type: ignore[call-overload]
+                [*userns_prefix(str(errlog.parent)), *argv], **stdio,  # type: ignore[call-overload]
                 pass_fds=child_fds, env=env, start_new_session=True, cwd=errlog.parent,
             )
     except FileNotFoundError as exc:

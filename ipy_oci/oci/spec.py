@@ -158,6 +158,11 @@ class SpecOptions:
     # --device-cgroup-rule texts ('c 1:3 rwm'), allowed after the default rules
     device_cgroup_rules: list[str] = field(default_factory=list)
     cgroups_path: str = ""  # e.g. "/ipy-oci/<id>" (cgroupfs manager); "" lets runc pick
+    # False: no cgroup at all (rootless on cgroup v1): no resources, no device rules.
+    cgroups: bool = True
+    # "" (root), "subids" or "single": a normal user's namespace, and whether it maps
+    # one id only (then devpts cannot use the tty group).
+    rootless: str = ""
     cgroupns: str | None = None  # "private" / "host"; None: private only on pure cgroup v2
     shm_size: int = DEFAULT_SHM_SIZE
     sysctls: list[str] = field(default_factory=list)  # --sysctl KEY=VALUE
@@ -256,7 +261,8 @@ def _resources(opts: SpecOptions) -> dict[str, Any]:
 
 
 def _mounts(opts: SpecOptions) -> list[dict[str, Any]]:
-    mounts = default_mounts(opts.shm_size, opts.process.privileged)
+    mounts = default_mounts(opts.shm_size, opts.process.privileged, rootless=opts.rootless,
+                            host_network=opts.network == "host")
     if opts.read_only and opts.read_only_tmpfs:
         mounts += read_only_tmpfs_mounts()
     mounts += [etc_file_mount(dst, src) for dst, src in opts.etc_files.items()]
@@ -303,14 +309,14 @@ def build_spec(opts: SpecOptions) -> dict[str, Any]:
     privileged = opts.process.privileged
     linux: dict[str, Any] = {
         "namespaces": _namespaces(opts),
-        "resources": _resources(opts),
+        "resources": _resources(opts) if opts.cgroups else {},
     }
     if opts.devices:
         nodes, rules = spec_devices(opts.devices)
         linux["devices"] = nodes
-        if not privileged:  # privileged already allows every device
+        if not privileged and opts.cgroups:  # privileged already allows every device
             linux["resources"]["devices"] += rules
-    if opts.device_cgroup_rules and not privileged:
+    if opts.device_cgroup_rules and not privileged and opts.cgroups:
         linux["resources"]["devices"] += [parse_cgroup_rule(r) for r in opts.device_cgroup_rules]
     sysctls = dict(parse_sysctl(s, opts.network) for s in opts.sysctls)
     if sysctls:

@@ -153,9 +153,23 @@ class BindMount:
         }
 
 
-def default_mounts(shm_size: int, privileged: bool = False) -> list[dict[str, Any]]:
-    """/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys and /sys/fs/cgroup."""
+def default_mounts(shm_size: int, privileged: bool = False, *, rootless: str = "",
+                   host_network: bool = False) -> list[dict[str, Any]]:
+    """/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys and /sys/fs/cgroup.
+
+    ``rootless`` ("subids"/"single"): a single-id namespace has no tty group for
+    devpts; in the host's netns a user namespace may not mount a fresh sysfs (it
+    belongs to the host's), so /sys is bound read-only and there is no cgroup mount.
+    """
     ro = [] if privileged else ["ro"]
+    pts = ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]
+    if rootless != "single":
+        pts.append("gid=5")
+    if rootless and host_network:
+        sys_mounts = [{"destination": "/sys", "type": "bind", "source": "/sys",
+                       "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}]
+    else:
+        sys_mounts = _sys_mounts(ro)
     return [
         {
             "destination": "/proc",
@@ -174,7 +188,7 @@ def default_mounts(shm_size: int, privileged: bool = False) -> list[dict[str, An
             "destination": "/dev/pts",
             "type": "devpts",
             "source": "devpts",
-            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            "options": pts,
         },
         {
             "destination": "/dev/mqueue",
@@ -188,6 +202,11 @@ def default_mounts(shm_size: int, privileged: bool = False) -> list[dict[str, An
             "source": "shm",
             "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size}"],
         },
+    ] + sys_mounts
+
+
+def _sys_mounts(ro: list[str]) -> list[dict[str, Any]]:
+    return [
         # runc (as real root) can mount a fresh sysfs even in the host's netns, so
         # --network host needs no /sys bind mount (podman binds it only when rootless).
         {

@@ -12,6 +12,7 @@ import stat
 from dataclasses import dataclass
 
 from ipy_oci.errors import UsageError
+from ipy_oci.userns.enter import in_userns
 
 MAX_ID = 2**32 - 2  # (uid_t)-1 means "no change" to the kernel
 _MAX_FILE = 4 << 20  # a passwd file bigger than this is hostile, not real
@@ -130,6 +131,7 @@ def parse_group(text: str) -> list[_Group]:
     return out
 
 
+@in_userns
 def resolve_user(rootfs: str, user: str, image: str = "") -> tuple[int, int, list[int], str]:
     """``--user`` -> (uid, gid, supplementary gids, home) as seen inside the image.
 
@@ -180,6 +182,7 @@ def resolve_user(rootfs: str, user: str, image: str = "") -> tuple[int, int, lis
     return uid, gid, sgids, home
 
 
+@in_userns
 def resolve_groups(rootfs: str, groups: list[str], image: str = "") -> list[int]:
     """``--group-add`` values (names or gids) -> gids, names looked up in the image's
     /etc/group (a gid need not exist there, as in podman)."""

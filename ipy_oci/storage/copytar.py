@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import IO, BinaryIO
 
 from ipy_oci.errors import OciError, UsageError
+from ipy_oci.storage import fsops
 from ipy_oci.storage.fsops import O_DIR, remove_tree, split_rel, walk_tree
 
 _CHUNK = 1 << 20
@@ -261,7 +262,7 @@ class _Unpacker:
             if m.isdir():
                 if not self._clear(pfd, name, parts, want_dir=True):
                     os.mkdir(name, 0o700, dir_fd=pfd)
-                os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
+                fsops.lchown_at(name, uid, gid, pfd)
                 self.dirs.append(_Dir(parts, mode, int(m.mtime)))
                 return
             if m.isreg():
@@ -288,7 +289,7 @@ class _Unpacker:
                          if not m.isfifo() else 0, dir_fd=pfd)
             else:
                 return
-            os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
+            fsops.lchown_at(name, uid, gid, pfd)
             if not m.issym():
                 os.chmod(name, mode, dir_fd=pfd)
             os.utime(name, (m.mtime, m.mtime), dir_fd=pfd, follow_symlinks=False)
@@ -319,7 +320,7 @@ class _Unpacker:
                     view = memoryview(chunk)
                     while view:
                         view = view[os.write(fd, view):]
-            os.fchown(fd, uid, gid)
+            fsops.fchown(fd, uid, gid)
             os.fchmod(fd, mode)  # after the chown, which clears set-id bits
             os.utime(fd, (m.mtime, m.mtime))
         finally:

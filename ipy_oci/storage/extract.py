@@ -46,6 +46,7 @@ from ipy_oci.storage.atomic import (
     translate_no_space,
 )
 from ipy_oci.storage.fsops import UnsafePath
+from ipy_oci.userns.enter import in_userns
 
 ExtractMode = Literal["overlay", "apply"]
 
@@ -331,7 +332,7 @@ class _Extractor:
         self._mark(parts)
 
     def _root_dir(self, member: tarfile.TarInfo) -> None:
-        os.fchown(self.root_fd, member.uid, member.gid)
+        fsops.fchown(self.root_fd, member.uid, member.gid)
         os.fchmod(self.root_fd, member.mode & 0o7777)
         mtime_ns, atime_ns = _times_ns(member)
         self.dir_times.append(((), mtime_ns, atime_ns))
@@ -367,7 +368,7 @@ class _Extractor:
             return
         try:
             if self.mode == "overlay":
-                os.setxattr(dir_fd, fsops.OPAQUE_XATTR, b"y")
+                os.setxattr(dir_fd, fsops.opaque_xattr(), b"y")
             else:
                 self.dirs.reset()
                 self._clear_lower(dir_fd, tuple(dir_parts))
@@ -420,7 +421,7 @@ class _Extractor:
                 os.mkdir(name, 0o700, dir_fd=parent_fd)
             fd = os.open(name, fsops.O_DIR, dir_fd=parent_fd)
             try:
-                os.fchown(fd, member.uid, member.gid)
+                fsops.fchown(fd, member.uid, member.gid)
                 os.fchmod(fd, mode)
                 for key, value in sorted(xattrs.items()):
                     _fsetxattr(fd, key, value)
@@ -448,7 +449,7 @@ class _Extractor:
                 if src is not None:
                     with os.fdopen(os.dup(fd), "wb", closefd=True) as out:
                         shutil.copyfileobj(src, out, _CHUNK)
-                os.fchown(fd, member.uid, member.gid)
+                fsops.fchown(fd, member.uid, member.gid)
                 os.fchmod(fd, mode)
                 for key, value in sorted(xattrs.items()):
                     _fsetxattr(fd, key, value)
@@ -464,7 +465,7 @@ class _Extractor:
             if _link_escapes(parts[:-1], target):
                 raise UnsafePath(f"symlink target {target!r} escapes the layer")
             os.symlink(target, name, dir_fd=parent_fd)
-            os.chown(name, member.uid, member.gid, dir_fd=parent_fd, follow_symlinks=False)
+            fsops.lchown_at(name, member.uid, member.gid, parent_fd)
             fsops.set_xattrs(parent_fd, name, xattrs, is_link=True)
             fsops.set_times(parent_fd, name, mtime_ns, atime_ns)
             return
@@ -472,7 +473,7 @@ class _Extractor:
         if member.ischr() or member.isblk():
             kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
             dev = os.makedev(member.devmajor, member.devminor)
-            os.mknod(name, kind | 0o600, dev, dir_fd=parent_fd)
+            fsops.mknod_device(name, kind | 0o600, dev, parent_fd)
         elif member.isfifo():
             os.mkfifo(name, 0o600, dir_fd=parent_fd)
         else:
@@ -577,6 +578,7 @@ def extract_layer(
                                  tmp_parent=tmp_parent).diff_id
 
 
+@in_userns
 def extract_layer_checked(
     blob: Path, dest: Path, *, expected_diff_id: str | None = None,
     tmp_parent: Path | None = None, limits: Limits | None = None,
@@ -629,6 +631,7 @@ def layer_size(blob: Path, limit: int = 0) -> int:
     return total
 
 
+@in_userns
 def apply_layer(blob: Path, rootfs: Path) -> str:
     """Apply a layer blob on top of the tree ``rootfs`` (whiteouts delete).
 

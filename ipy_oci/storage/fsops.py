@@ -9,6 +9,7 @@ outside the tree, whatever its target says.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 import shlex
@@ -17,7 +18,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from ipy_oci.config import is_rootless
 from ipy_oci.errors import RemoveError
+from ipy_oci.userns.enter import in_userns
 
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -25,6 +28,59 @@ O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # xattrs would make overlay read files from other paths).
 OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
 OPAQUE_XATTR = "trusted.overlay.opaque"
+# In a user namespace trusted.* cannot be set: overlay mounted with ``userxattr``
+# reads user.overlay.* instead (rootless stores).
+USER_OPAQUE_XATTR = "user.overlay.opaque"
+
+
+def opaque_xattr() -> str:
+    """The opaque-directory marker this process's stores use."""
+    return USER_OPAQUE_XATTR if is_rootless() else OPAQUE_XATTR
+
+
+@functools.cache
+def single_id_namespace() -> bool:
+    """True inside a user namespace that maps one uid (no subordinate ranges)."""
+    try:
+        with open("/proc/self/uid_map", "rb") as fh:
+            lines = [ln.split() for ln in fh if ln.strip()]
+    except OSError:
+        return False
+    return len(lines) == 1 and lines[0][2] != b"4294967295"
+
+
+def _unmapped(exc: OSError) -> bool:
+    # A single-id namespace cannot give files other owners: like podman's
+    # ignore_chown_errors, they stay root's (the user was warned when it was made).
+    return exc.errno == errno.EINVAL and single_id_namespace()
+
+
+def fchown(fd: int, uid: int, gid: int) -> None:
+    """os.fchown, tolerating ids a single-id user namespace cannot map."""
+    try:
+        os.fchown(fd, uid, gid)
+    except OSError as exc:
+        if not _unmapped(exc):
+            raise
+
+
+def lchown_at(name: str, uid: int, gid: int, dir_fd: int | None) -> None:
+    """os.chown without following links, tolerating unmappable ids (see fchown)."""
+    try:
+        os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError as exc:
+        if not _unmapped(exc):
+            raise
+
+
+def mknod_device(name: str, mode: int, dev: int, dir_fd: int) -> None:
+    """mknod; in a user namespace device nodes are refused, and skipped (as podman
+    does): runc binds the standard ones into every container."""
+    try:
+        os.mknod(name, mode, dev, dir_fd=dir_fd)
+    except PermissionError:
+        if not is_rootless():
+            raise
 
 
 class UnsafePath(Exception):
@@ -449,6 +505,7 @@ def _unescape_mount(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
+@in_userns
 def remove_tree(path: str | os.PathLike[str], *, dir_fd: int | None = None,
                 ignore_errors: bool = False) -> list[str]:
     """Remove ``path`` and everything below it; no error if it does not exist.
@@ -574,7 +631,7 @@ def get_xattrs(dir_fd: int, name: str) -> dict[str, bytes]:
 
 def has_opaque_xattr(dir_fd: int, name: str) -> bool:
     try:
-        value = os.getxattr(proc_path(dir_fd, name), OPAQUE_XATTR, follow_symlinks=False)
+        value = os.getxattr(proc_path(dir_fd, name), opaque_xattr(), follow_symlinks=False)
     except OSError:
         return False
     return value == b"y"
@@ -600,7 +657,7 @@ def apply_owner_mode_times(
     atime_ns: int | None = None,
 ) -> None:
     """lchown, then chmod (chown clears set-id bits), then times; never follows."""
-    os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+    lchown_at(name, uid, gid, dir_fd)
     if mode is not None:
         # Not called for symlinks (they have no mode of their own), so fchmodat
         # following the final component is safe here: it is not a link.

@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 
 from ipy_oci.storage import fsops
+from ipy_oci.userns.enter import in_userns
 
 _CHUNK = 1 << 20
 
@@ -82,7 +83,7 @@ class _LayerCopier:
                 if dst_st is not None and fsops.has_opaque_xattr(src_fd, name):
                     fsops.clear_dir(dfd)
                 self.copy_dir(sfd, dfd, prefix + (name,))
-                os.fchown(dfd, st.st_uid, st.st_gid)
+                fsops.fchown(dfd, st.st_uid, st.st_gid)
                 os.fchmod(dfd, stat.S_IMODE(st.st_mode))
                 for key, value in sorted(fsops.get_xattrs(src_fd, name).items()):
                     os.setxattr(dfd, key, value)
@@ -125,7 +126,7 @@ class _LayerCopier:
                 )
                 try:
                     _copy_data(sfd, dfd, st.st_size)
-                    os.fchown(dfd, st.st_uid, st.st_gid)
+                    fsops.fchown(dfd, st.st_uid, st.st_gid)
                     os.fchmod(dfd, mode)
                     for k, v in sorted(xattrs.items()):
                         os.setxattr(dfd, k, v)
@@ -139,12 +140,12 @@ class _LayerCopier:
             return
         if stat.S_ISLNK(st.st_mode):
             os.symlink(os.readlink(name, dir_fd=src_fd), name, dir_fd=dst_fd)
-            os.chown(name, st.st_uid, st.st_gid, dir_fd=dst_fd, follow_symlinks=False)
+            fsops.lchown_at(name, st.st_uid, st.st_gid, dst_fd)
             fsops.set_xattrs(dst_fd, name, xattrs, is_link=True)
             fsops.set_times(dst_fd, name, st.st_mtime_ns, st.st_atime_ns)
             return
         # Device nodes, fifos and sockets.
-        os.mknod(name, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dir_fd=dst_fd)
+        fsops.mknod_device(name, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dst_fd)
         fsops.apply_owner_mode_times(
             dst_fd, name, uid=st.st_uid, gid=st.st_gid, mode=mode, mtime_ns=None
         )
@@ -159,6 +160,7 @@ def copy_dir_contents(src_fd: int, dst_fd: int) -> None:
     _LayerCopier(dst_fd).copy_dir(src_fd, dst_fd, ())
 
 
+@in_userns
 def copy_layers(layer_dirs: list[Path], dest: Path) -> None:
     """Apply ``layer_dirs`` (bottom first) onto the existing directory ``dest``."""
     dst_root = os.open(dest, fsops.O_DIR)

@@ -11,6 +11,8 @@ import errno
 import os
 from pathlib import Path
 
+from ipy_oci.userns.enter import in_userns
+
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
@@ -70,18 +72,21 @@ def _unescape(field: str) -> str:
     return "".join(out)
 
 
+@in_userns
 def mount_points() -> list[str]:
     """Every mount point in this process's mount namespace."""
     with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
         return [_unescape(line.split(" ", 5)[4]) for line in fh if line.strip()]
 
 
+@in_userns
 def is_mounted(path: Path) -> bool:
     """True when something is mounted exactly at ``path``."""
     target = os.path.realpath(path)
     return target in mount_points()
 
 
+@in_userns
 def unmount_all(target: Path) -> None:
     """Unmount every mount stacked on ``target``; no error if none.
 

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from ipy_oci.config import is_rootless
 from ipy_oci.errors import ImageError, OciError, RemoveError
 from ipy_oci.storage import mount as _mnt
 from ipy_oci.storage.atomic import (
@@ -28,6 +29,7 @@ from ipy_oci.storage.atomic import (
 )
 from ipy_oci.storage.fsops import remove_tree
 from ipy_oci.storage.layercopy import copy_layers
+from ipy_oci.userns.enter import in_userns
 
 # Errors meaning "overlay cannot work here" (no overlay module, overlay-on-overlay,
 # no privilege, too many layers), as opposed to a bug in our arguments.
@@ -41,6 +43,7 @@ _UNSAFE_OPT_CHARS = (":", ",", "\\", "=")
 _SUBDIRS = ("merged", "upper", "work", "rootfs", "lower-empty")
 
 
+@in_userns
 def is_mounted(path: Path) -> bool:
     """True when something is mounted exactly at ``path`` (per /proc/self/mountinfo)."""
     return _mnt.is_mounted(path)
@@ -78,7 +81,10 @@ def _fd_paths(paths: Sequence[Path]) -> Iterator[list[str]]:
 
 
 def _overlay_options(lowers: Sequence[str], upper: str, work: str) -> str:
-    return f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}"
+    # In a user namespace overlay keeps its metadata in user.overlay.* (userxattr):
+    # trusted.* needs real root.
+    user = "userxattr," if is_rootless() else ""
+    return f"{user}lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}"
 
 
 def _mount_overlay(layers: list[Path], ctr_dir: Path) -> Path:
@@ -152,6 +158,7 @@ def _copy_rootfs(layer_dirs: Sequence[Path], ctr_dir: Path) -> Path:
     return rootfs
 
 
+@in_userns
 def mount_rootfs(layer_dirs: Sequence[Path], ctr_dir: Path, *, force_copy: bool = False,
                  min_free: int | None = None) -> Path:
     """Give a container its rootfs and return the directory to use as root.
@@ -195,6 +202,7 @@ def mount_rootfs(layer_dirs: Sequence[Path], ctr_dir: Path, *, force_copy: bool 
     return _copy_rootfs(layer_dirs, ctr_dir)
 
 
+@in_userns
 def unmount_rootfs(ctr_dir: Path) -> None:
     """Unmount ``ctr_dir/merged``; no error if it is not mounted. Idempotent."""
     merged = ctr_dir / "merged"
@@ -204,6 +212,7 @@ def unmount_rootfs(ctr_dir: Path) -> None:
         raise OciError(f"cannot unmount the rootfs at {merged}: {exc.strerror}") from exc
 
 
+@in_userns
 def remove_rootfs(ctr_dir: Path) -> None:
     """Unmount, then delete upper/work/merged/rootfs (the container's changes)."""
     unmount_rootfs(ctr_dir)
