@@ -64,8 +64,31 @@ def cmd_system(rt: Runtime, args: argparse.Namespace) -> int:
         from .commands_files import cmd_system_df
 
         return cmd_system_df(rt, args)
+    if args.scmd == "migrate":
+        return _system_migrate(rt)
     if args.scmd != "reap":
-        raise OciError("missing subcommand: try 'ipy-oci system reap' or 'ipy-oci system df'")
+        raise OciError("missing subcommand: try 'ipy-oci system reap', 'system df' or "
+                       "'system migrate'")
     rep = rt.reap(prune_age=args.prune_age)
     print(reap_summary(rep))
     return 0
+
+
+def _system_migrate(rt: Runtime) -> int:
+    from ..engine.rootless import migrate
+
+    stopped, users = migrate(rt.runroot)
+    if users:
+        raise OciError(f"the user namespace is in use by {len(users)} process(es) "
+                       f"({', '.join(map(str, users[:5]))}): stop the containers first "
+                       "(ipy-oci stop --all)")
+    if stopped:
+        print("stopped the user namespace holder")
+    return 0
+
+
+def cmd_unshare(rt: Runtime, args: argparse.Namespace) -> int:
+    from ..engine.rootless import unshare_exec
+
+    unshare_exec(rt.runroot, rt.root, list(args.command))
+    return 0  # not reached: the command replaced this process

@@ -24,7 +24,7 @@ _MODULES: dict[str, str] = {
     "exec": "commands_exec",
     "run": "commands_run", "create": "commands_run",
     "ps": "commands_info", "inspect": "commands_info", "info": "commands_info",
-    "system": "commands_info",
+    "system": "commands_info", "unshare": "commands_info",
     "logs": "commands_logs", "events": "commands_logs", "attach": "commands_logs",
     "network": "commands_networks", "port": "commands_networks",
     "cp": "commands_files", "top": "commands_files", "stats": "commands_files",
@@ -107,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = Config.load(args.root, args.runroot, args.runtime, args.log_level)
         config.runtime_flags = list(args.runtime_flag)
-        rt = Runtime(config)
+        # migrate stops the namespace holder: it must not start or join one.
+        rt = Runtime(config, enter_userns=not (args.cmd == "system"
+                                               and getattr(args, "scmd", "") == "migrate"))
+        if rt.userns_warning:
+            sys.stderr.write(f"WARN: {rt.userns_warning}\n")
         return _handler(args.cmd)(rt, args)
     except OciError as exc:
         sys.stderr.write(f"Error: {exc}\n")

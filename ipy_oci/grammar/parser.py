@@ -218,6 +218,12 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
     sp = ssub.add_parser("reap", help="sync state, reap orphaned exec sessions, prune old ones")
     sp.add_argument("--prune-age", type=float, default=None,
                     help="seconds a stopped detached session is kept")
+    ssub.add_parser("migrate", help="rootless: stop the user namespace's holder process "
+                    "when no container uses it (after the subordinate ids changed)")
+
+    p = add("unshare", "rootless: run a command in the user namespace of the containers")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND",
+                   help="the command and its arguments (default: $SHELL)")
     if only in (None, "system"):
         from .parser_files import add_system_df
 

@@ -280,6 +280,10 @@ class NetworkDriver:
         temp: Path | None = None
         warnings: list[str] = []
         try:
+            # A netns unmounted moments ago may not be destroyed yet (the kernel does
+            # that later, in a work queue): till then its veth is still a port of the
+            # bridge, and netavark keeps the bridge and the network's rules, as it must
+            # for a netns a process still holds. The network's next teardown removes them.
             if not is_netns(netns):
                 temp = create_netns(self.runroot, f".teardown-{secrets.token_hex(6)}")
                 netns = temp
