@@ -166,3 +166,33 @@ def limit_flags(config: ContainerConfig) -> list[str]:
         if given:
             flags.append(flag)
     return flags
+
+
+def mapped_ids(runroot: Path) -> int:
+    """How many ids, from 0 up, the namespace maps (0: not rootless)."""
+    pid = holder_pid(runroot) if is_rootless() else 0
+    if not pid:
+        return 0
+    n = 0
+    for inside, _host, size in sorted(_holder.id_maps(pid)[0]):
+        if inside != n:
+            break
+        n += size
+    return n
+
+
+def check_mapped(runroot: Path, user: str, uid: int, gid: int,
+                 groups: list[int]) -> list[int]:
+    """A user the namespace cannot map is refused before runc's "unable to setup user";
+    supplementary groups it cannot map are dropped (a single-id namespace has only 0)."""
+    n = mapped_ids(runroot)
+    if not n:
+        return groups
+    for kind, value in (("uid", uid), ("gid", gid)):
+        if value >= n:
+            hint = (_holder.single_id_warning() if n == 1 else
+                    f"the user namespace maps ids 0 to {n - 1} (from /etc/subuid and "
+                    "/etc/subgid); ask the administrator for a larger range")
+            raise ConfigError(f"--user {user or uid}: {kind} {value} cannot be used in a "
+                              f"rootless container: {hint}")
+    return [g for g in groups if g < n]

@@ -27,7 +27,7 @@ from ..oci.spec import (
     write_etc_files,
     write_localtime,
 )
-from .rootless import cgroups_path, rootless_mode
+from .rootless import cgroups_path, check_mapped, rootless_mode
 
 if TYPE_CHECKING:
     from .container import Container
@@ -122,6 +122,8 @@ def prepare_bundle(ctr: Container, network: str | None = None,
         copy_up(ctr, Path(rootfs))  # podman's copy-up into new volumes, once each
     img_cfg = image.config.get("config") or {}
     uid, gid, groups, _home = resolve_user(str(rootfs), cfg.user or img_cfg.get("User", ""))
+    groups = check_mapped(ctr.runtime.runroot, cfg.user or img_cfg.get("User", ""),
+                          uid, gid, groups)
     if cfg.group_add:  # --group-add: after the user's own groups, names from the image
         groups += [g for g in resolve_groups(str(rootfs), cfg.group_add) if g not in groups]
     hostname = cfg.hostname or rec.id[:12]

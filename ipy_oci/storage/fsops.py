@@ -31,6 +31,7 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 # In a user namespace trusted.* cannot be set: overlay mounted with ``userxattr``
 # reads user.overlay.* instead (rootless stores).
 USER_OPAQUE_XATTR = "user.overlay.opaque"
+FUSE_OPAQUE_XATTR = "user.fuseoverlayfs.opaque"
 
 
 def opaque_xattr() -> str:
@@ -630,11 +631,15 @@ def get_xattrs(dir_fd: int, name: str) -> dict[str, bytes]:
 
 
 def has_opaque_xattr(dir_fd: int, name: str) -> bool:
-    try:
-        value = os.getxattr(proc_path(dir_fd, name), opaque_xattr(), follow_symlinks=False)
-    except OSError:
-        return False
-    return value == b"y"
+    # fuse-overlayfs marks the opaque dirs of its upper dirs with a name of its own.
+    keys = (USER_OPAQUE_XATTR, FUSE_OPAQUE_XATTR) if is_rootless() else (OPAQUE_XATTR,)
+    for key in keys:
+        try:
+            if os.getxattr(proc_path(dir_fd, name), key, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def is_whiteout(st: os.stat_result) -> bool:

@@ -87,7 +87,7 @@ def _overlay_options(lowers: Sequence[str], upper: str, work: str) -> str:
     return f"{user}lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}"
 
 
-def _mount_overlay(layers: list[Path], ctr_dir: Path) -> Path:
+def _mount_overlay(layers: list[Path], ctr_dir: Path, driver: str = "overlay") -> Path:
     upper, work, merged = ctr_dir / "upper", ctr_dir / "work", ctr_dir / "merged"
     with translate_no_space(ctr_dir, "preparing the container's root filesystem"):
         for d, mode in ((upper, 0o755), (work, 0o700), (merged, 0o755)):
@@ -102,6 +102,11 @@ def _mount_overlay(layers: list[Path], ctr_dir: Path) -> Path:
             layers = [empty]
     dirs = [*layers, upper, work]
     plain = [str(p) for p in dirs]
+    if driver == "fuse-overlayfs":
+        from ipy_oci.storage.rootless_driver import mount_fuse
+
+        mount_fuse(plain[:-2], plain[-2], plain[-1], merged)
+        return merged
     data = _overlay_options(plain[:-2], plain[-2], plain[-1])
     needs_alias = len(data.encode()) >= _PAGE_SIZE or any(
         c in s for s in plain for c in _UNSAFE_OPT_CHARS
@@ -186,9 +191,16 @@ def mount_rootfs(layer_dirs: Sequence[Path], ctr_dir: Path, *, force_copy: bool 
 
         min_free = Config.load().min_free_space
     check_free_space(ctr_dir, 0, min_free, f"the root filesystem of container {ctr_dir.name[:12]}")
+    driver = "overlay"
+    if is_rootless():
+        from ipy_oci.storage.rootless_driver import choose
+
+        # <root>/containers/<id>: the store's choice (storage/rootless_driver.py).
+        driver = choose(ctr_dir.parent.parent)
+        force_copy = force_copy or driver == "copy"
     if not force_copy:
         try:
-            return _mount_overlay(_top_first_unique(layer_dirs), ctr_dir)
+            return _mount_overlay(_top_first_unique(layer_dirs), ctr_dir, driver)
         except OSError as exc:
             upper = ctr_dir / "upper"
             has_changes = upper.is_dir() and any(upper.iterdir())
