@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from ..engine.runtime import Runtime
 from ..engine.views import inspect_any, inspect_refs, reap_summary
@@ -74,10 +75,24 @@ def cmd_system(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+# Containers with a conmon (and processes) in the namespace.
+ACTIVE = ("created", "running", "paused", "stopping")
+
+
 def _system_migrate(rt: Runtime) -> int:
     from ..engine.rootless import migrate
 
+    live = [c.name for c in rt.containers(all=True, sync=True) if c.state in ACTIVE]
+    if live:
+        raise OciError(f"containers are running in the user namespace ({', '.join(live[:5])}"
+                       "): stop them first (ipy-oci stop --all)")
     stopped, users = migrate(rt.runroot)
+    deadline = time.monotonic() + 10
+    while users and time.monotonic() < deadline:
+        # A container that just stopped still has its conmon (running the exit
+        # command), fuse-overlayfs or slirp4netns winding down.
+        time.sleep(0.1)
+        stopped, users = migrate(rt.runroot)
     if users:
         raise OciError(f"the user namespace is in use by {len(users)} process(es) "
                        f"({', '.join(map(str, users[:5]))}): stop the containers first "

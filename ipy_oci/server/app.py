@@ -35,11 +35,13 @@ class IpyOciApp(ExtensionApp):
     load_other_extensions = True
 
     root = Unicode("", help="Storage root (podman --root); default: the engine's "
-                            "configuration (IPY_OCI_ROOT, the TOML file, /var/lib/ipy-oci)."
+                            "configuration (IPY_OCI_ROOT, the TOML file, /var/lib/ipy-oci "
+                            "for root, ~/.local/share/ipy-oci for a normal user)."
                    ).tag(config=True)
     runroot = Unicode("", help="Runtime state dir (podman --runroot); default: the "
-                               "engine's configuration (IPY_OCI_RUNROOT, /run/ipy-oci)."
-                      ).tag(config=True)
+                               "engine's configuration (IPY_OCI_RUNROOT, /run/ipy-oci for "
+                               "root; $XDG_RUNTIME_DIR/ipy-oci or /tmp/ipy-oci-run-UID for "
+                               "a normal user).").tag(config=True)
     runtime = Unicode("", help="OCI runtime name or path (runc, crun); default: the "
                                "engine's configuration.").tag(config=True)
     reaper_interval = Float(5.0, help="Seconds between periodic reaping passes "

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..config import find_binary, host_uid
 from ..errors import OciError
-from ..state.procs import start_time
+from ..state.procs import is_zombie, start_time
 from .subids import SUBGID_FILE, SUBUID_FILE, IdRange, read_ranges
 
 PID_FILE = "userns.pid"
@@ -89,7 +89,8 @@ def find_holder(runroot: Path) -> Holder | None:
     if rec is None:
         return None
     pid, start = rec
-    if start_time(pid) != start or not ns_inode(pid):
+    # A killed holder stays a zombie until init reaps it: its namespaces are gone.
+    if start_time(pid) != start or is_zombie(pid) or not ns_inode(pid):
         return None
     return Holder(pid, start)
 
