@@ -330,7 +330,11 @@ def copy(rt: Runtime, src_arg: str, dest_arg: str, *, archive: bool = True,
             raise UsageError("cp to '-' needs an output stream for the tar archive")
         _to_stream(rt, src.container, src.path, stdout)
     elif src.container is not None and dest.container is None:
-        _to_host(rt, src.container, src.path, dest.path, overwrite)
+        try:
+            _to_host(rt, src.container, src.path, dest.path, overwrite)
+        except PermissionError as exc:
+            raise OciError(f"cannot copy into {dest.path} on the host: {exc.strerror} "
+                           f"({exc.filename}): pick a destination you can write") from None
     elif src.container is None:
         assert dest.container is not None
         if src.is_stream:
