@@ -258,14 +258,21 @@ class NetworkDriver:
             if rec and not rec.get("broken") and rec.get("options"):
                 warnings += self._netavark_teardown(container_id, rec)
             ipam.release(self.store, container_id)
-            for path in {netns_path(self.runroot, container_id),
-                         *([Path(rec["netns"])] if rec and rec.get("netns") else [])}:
-                try:
-                    remove_netns(path)
-                except NetworkSetupError as exc:
-                    warnings.append(str(exc))
+            warnings += self.remove_netns_of(container_id, rec)
             self._remove_record(container_id)
             aardvark.stop_if_idle(self.config_dir)
+        return warnings
+
+    def remove_netns_of(self, container_id: str, rec: dict[str, Any] | None) -> list[str]:
+        """Unbind the container's netns (the usual path and the recorded one); the
+        errors, for a warning."""
+        warnings = []
+        for path in {netns_path(self.runroot, container_id),
+                     *([Path(rec["netns"])] if rec and rec.get("netns") else [])}:
+            try:
+                remove_netns(path)
+            except NetworkSetupError as exc:
+                warnings.append(str(exc))
         return warnings
 
     def _netavark_teardown(self, container_id: str, rec: dict[str, Any]) -> list[str]:

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..userns.enter import prefix as userns_prefix
 from . import slirp
-from .errors import NetworkSetupError
-from .netns import create_netns, remove_netns
+from .netns import create_netns
 from .ports import PortMapping
 
 if TYPE_CHECKING:
@@ -69,14 +68,7 @@ def teardown(driver: NetworkDriver, container_id: str,
         slirp.stop_slirp(slirp.SlirpProcess(int(info.get("pid") or 0),
                                             int(info.get("start") or 0),
                                             str(info["api_socket"])))
-    from .netns import netns_path
-
-    for path in {netns_path(driver.runroot, container_id),
-                 *([Path(rec["netns"])] if rec and rec.get("netns") else [])}:
-        try:
-            remove_netns(path)
-        except NetworkSetupError as exc:
-            warnings.append(str(exc))
+    warnings += driver.remove_netns_of(container_id, rec)
     driver._remove_record(container_id)
     return warnings
 

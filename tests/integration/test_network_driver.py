@@ -75,6 +75,23 @@ def link_exists(name: str) -> bool:
     return sh("ip", "link", "show", name).returncode == 0
 
 
+def bridge_ports(bridge: str) -> set[str]:
+    """The bridge's ports as ``INDEX:NAME`` (the index tells a new veth0 from an old)."""
+    out = sh("ip", "-o", "link", "show", "master", bridge).stdout
+    return {f"{ln.split(':')[0]}:{ln.split(':')[1].strip().split('@')[0]}"
+            for ln in out.splitlines() if ":" in ln}
+
+
+def wait_ports_gone(bridge: str, ports: set[str]) -> None:
+    """Wait until none of ``ports`` is on the bridge any more. A namespace whose last
+    mount is gone is destroyed by the kernel later, in a work queue, and its veths (whose
+    host ends are still bridge ports till then) go only with it."""
+    deadline = time.monotonic() + 20
+    while (left := ports & bridge_ports(bridge)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not left, f"the kernel did not destroy the lost netns: {left} still on {bridge}"
+
+
 def iptables_lines(needles: list[str]) -> list[str]:
     out = sh("iptables-save").stdout
     return [ln for ln in out.splitlines() if any(n in ln for n in needles)]
@@ -335,8 +352,14 @@ def test_teardown_after_the_netns_or_interface_is_gone(world: World) -> None:
     bridge = world.driver.networks.get(net).interface
     ports = resolve(parse_publishes([f"127.0.0.1:{free_host_port()}:80"]))
     a = world.start(1, "alpha", net, ports=ports)
-    # the netns vanished under us (its veth with it); the bridge and rules are still there
+    ports_a = bridge_ports(bridge)
+    assert len(ports_a) == 1  # alpha's veth
+    # The netns vanished under us; the bridge and rules are still there. Its veth goes
+    # when the kernel has destroyed it, which is after umount returns: until then the
+    # bridge has a port, and netavark rightly keeps a bridge that has one (as for a
+    # netns some process still holds), so the lost netns must be really gone first.
     remove_netns(a.netns)
+    wait_ports_gone(bridge, ports_a)
     assert link_exists(bridge) and iptables_lines(sorted(world.subnets))
     assert world.driver.teardown(cid(1)) == []
     assert not link_exists(bridge) and iptables_lines(sorted(world.subnets)) == []
