@@ -27,7 +27,7 @@ from pathlib import Path
 from ..config import find_binary, host_uid
 from ..errors import OciError
 from ..state.procs import is_zombie, start_time
-from .subids import SUBGID_FILE, SUBUID_FILE, IdRange, read_ranges
+from .subids import SUBGID_FILE, SUBUID_FILE, IdRange, free_range, read_ranges
 
 PID_FILE = "userns.pid"
 LOCK_FILE = "userns.lock"
@@ -190,10 +190,12 @@ def subid_ranges() -> tuple[list[IdRange], list[IdRange]]:
 
 
 def single_id_warning() -> str:
+    free = free_range()
+    ids = f"{free.start}-{free.start + free.count - 1}"
     return (f"no subordinate id ranges for user {user_name()} in {SUBUID_FILE} and "
             f"{SUBGID_FILE}: containers get a single uid and gid, and every file of an "
-            "image belongs to root inside them (ask the administrator for ranges: "
-            f"usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user_name()}, "
+            "image belongs to root inside them (ask the administrator for ranges, e.g. "
+            f"usermod --add-subuids {ids} --add-subgids {ids} {user_name()}, "
             "then run: ipy-oci system migrate)")
 
 

@@ -1,0 +1,57 @@
+"""A test image whose files belong to uid 1234, pushed to tests/registry's loopback registry.
+
+tests/registry is not this suite's directory: its helper modules are imported by
+path under names of our own, and nothing there is changed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+REGISTRY_DIR = Path(__file__).resolve().parent.parent / "registry"
+UID1234_FILE = "owned-by-1234"
+UID1234_DIR = "dir-of-1234"
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def registry_conftest() -> ModuleType:
+    """tests/registry/conftest.py (``_start_registry``, ``Registry``, ``REGISTRY_BIN``)."""
+    return _load("_rootless_registry_conftest", REGISTRY_DIR / "conftest.py")
+
+
+def regimages() -> ModuleType:
+    """tests/registry/regimages.py: layers, images, layouts and ``skopeo copy``."""
+    return _load("_rootless_regimages", REGISTRY_DIR / "regimages.py")
+
+
+def push_uid1234(host: str, workdir: Path) -> str:
+    """Push a runnable image (busybox plus a layer with a file and a directory of
+    uid/gid 1234) to the registry at ``host``; its reference."""
+    from helpers import dir_, reg, sym
+
+    from ipy_oci.images.builtin import host_platform
+
+    ri = regimages()
+    extra = [sym("bin/stat", "busybox"), sym("bin/id", "busybox"),
+             reg(UID1234_FILE, b"mine", uid=1234, gid=1234),
+             dir_(UID1234_DIR, uid=1234, gid=1234),
+             reg(f"{UID1234_DIR}/inner", b"inner", uid=1234, gid=1234)]
+    img = ri.image([ri.layer(ri.busybox_entries()), ri.layer(extra)],
+                   arch=host_platform()[0], label="uid1234")
+    layout = ri.write_layout(workdir, "t", img)
+    ref = f"{host}/rootless/uid1234:1"
+    ri.push(layout, "t", ref)
+    return ref
