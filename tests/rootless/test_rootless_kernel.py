@@ -42,3 +42,23 @@ def test_oci_exec_cell_in_a_kernel_started_by_the_user(rl1: User) -> None:
     finally:
         rl1.oci("rm", "-f", "-t", "0", "kc")
     assert rl1.oci_ok("ps", "-aq") == ""
+
+
+def test_kernel_shutdown_reaps_its_detached_exec_sessions(rl1: User) -> None:
+    cells = ["%load_ext ipy_oci",
+             "%oci run -d --name kr --network none busybox sleep 1000",
+             "%oci exec -d kr sleep 999"]
+    res = rl1.run(str(rl1.venv / "bin/python"), str(SCRIPT), json.dumps(cells), "kr", "keep",
+                  timeout=240)
+    try:
+        assert res.returncode == 0, f"kernel script failed:\n{res.stdout}\n{res.stderr}"
+        result = json.loads(res.stdout.splitlines()[-1])
+        assert all(c["status"] == "ok" for c in result["cells"]), result["cells"]
+        # while the kernel lived, its detached session was there
+        assert len(json.loads(result["exec_ids"])) == 1, result
+        # the kernel's shutdown reaped it: no session, no process left in the container
+        assert json.loads(result["exec_ids_after_shutdown"] or "null") in ([], None), result
+        assert "sleep 999" not in result["top_after_shutdown"], result
+        assert "sleep 1000" in result["top_after_shutdown"], result
+    finally:
+        rl1.oci("rm", "-f", "-t", "0", "kr")

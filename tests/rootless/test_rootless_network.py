@@ -47,3 +47,39 @@ def test_host_network_runs(rl1: User) -> None:
     """runc cannot mount a fresh sysfs in the host's netns: /sys is bound instead (§4)."""
     out = rl1.oci_ok("run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net")
     assert "lo" in out.split()
+
+
+def test_host_containers_internal_reaches_the_host(rl1: User) -> None:
+    """A server on the host's own address answers the container at
+    host.containers.internal (the host's first non-loopback IPv4, as podman)."""
+    import http.server
+    import threading
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            body = b"hello-from-the-host\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Hello)
+    port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        # static busybox's wget crashes in glibc's NSS: the address comes from
+        # /etc/hosts (what a resolver reads), and nc speaks the HTTP.
+        out = rl1.oci_ok("run", "--rm", "busybox", "sh", "-c",
+                         "grep host.containers.internal /etc/hosts; "
+                         "ip=$(awk '/host.containers.internal/ {print $1}' /etc/hosts); "
+                         f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 $ip {port}")
+        line, reply = out.splitlines()[0], out.splitlines()[-1]
+        assert not line.startswith(("127.", "10.0.2.2")), line
+        assert reply == "hello-from-the-host"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
