@@ -21,10 +21,8 @@ Root (no user namespace) never goes through any of this.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
-import pickle
 import shutil
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -42,6 +40,8 @@ _outside_holder: int | None = None
 
 
 def _setns(fd: int, kind: int) -> None:
+    import ctypes  # only rootless processes pay for it
+
     libc = ctypes.CDLL(None, use_errno=True)
     libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
     if libc.setns(fd, kind) != 0:
@@ -129,6 +129,8 @@ def call(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     pid = _outside_holder
     if pid is None:
         return fn(*args, **kwargs)
+    import pickle
+
     r, w = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the child
@@ -170,6 +172,8 @@ def call(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
 def _portable(exc: BaseException) -> BaseException:
     """``exc``, or a stand-in of a base class when it cannot be unpickled (errors
     whose constructors take other arguments than their message)."""
+    import pickle
+
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
