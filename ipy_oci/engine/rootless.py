@@ -39,6 +39,19 @@ def check_runroot(runroot: Path) -> None:
                           "XDG_RUNTIME_DIR) to a directory of your own")
 
 
+def make_runroot(runroot: Path) -> None:
+    """Create the runroot 0700 (its parents too, e.g. under XDG_RUNTIME_DIR), then
+    check it: under /tmp someone else may have made it first."""
+    runroot.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.mkdir(runroot, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"cannot create the runroot {runroot}: {exc.strerror}") from None
+    check_runroot(runroot)
+
+
 def enter(runroot: Path) -> str:
     if not is_rootless():
         return ""

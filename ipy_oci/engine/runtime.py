@@ -53,14 +53,17 @@ class Runtime:
         self.locks_dir = self.runroot / "locks"
         # Private, as podman's: nobody else may traverse into layers or container
         # roots (setuid binaries, file capabilities, device nodes: CVE-2021-41091).
-        _private_dir(self.runroot)
         # A normal user's containers live in a user namespace (engine/rootless.py);
         # what to tell them about it (no subordinate ids), or "".
         self.userns_warning = ""
-        if enter_userns and is_rootless():
-            from .rootless import enter
+        if is_rootless():
+            from .rootless import enter, make_runroot
 
-            self.userns_warning = enter(self.runroot)
+            make_runroot(self.runroot)  # checked, never chmod-ed through a symlink
+            if enter_userns:
+                self.userns_warning = enter(self.runroot)
+        else:
+            _private_dir(self.runroot)
         _private_dir(self.root)
         for d in (self.containers_dir, self.locks_dir):
             d.mkdir(mode=0o700, exist_ok=True)
