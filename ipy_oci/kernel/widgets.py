@@ -35,8 +35,11 @@ if TYPE_CHECKING:
 
 MIN_INTERVAL = 0.5  # refresh at most twice a second
 _SYNC_EVERY = 4  # every 4th poll also syncs with the runtime (exit files, conmon)
-_COLUMNS = ("name", "image", "state", "uptime", "execs", "ports", "")
+_COLUMNS = ("name", "image", "state", "uptime", "cpu", "memory", "execs", "ports", "")
 _LOG_LINES = 200
+# Every button of a row the same width: "pause" turning into "unpause" (or "remove"
+# into "remove?") must not shift the columns.
+_BUTTON = {"width": "6.5em", "padding": "0 4px"}
 
 
 class _Poller:
@@ -81,6 +84,40 @@ def _ports_html(text: str) -> str:
     return "<br>".join(f"<code>{escape(p)}</code>" for p in text.split(", ") if p)
 
 
+class _UsageMeter:
+    """CPU % (between two reads) and memory of each live container, as ``stats``
+    computes them; "n/a" where containers have no cgroup (rootless on cgroup v1)."""
+
+    def __init__(self) -> None:
+        self._prev: dict[str, Any] = {}
+        self._usable: bool | None = None
+
+    def read(self, ctrs: list[Container]) -> dict[str, tuple[str, str]]:
+        from ..engine.gounits import go_human_size
+        from ..engine.rootless import cgroups_usable
+        from ..engine.stats import row, sample
+
+        if self._usable is None:
+            self._usable = cgroups_usable()
+        out: dict[str, tuple[str, str]] = {}
+        fresh: dict[str, Any] = {}
+        for c in ctrs:
+            if c.state not in (State.RUNNING, State.PAUSED, State.STOPPING):
+                continue
+            if not self._usable:
+                out[c.id] = ("n/a", "n/a")
+                continue
+            cur = sample(c)
+            if not cur.live:
+                continue
+            fresh[c.id] = cur
+            prev = self._prev.get(c.id)
+            cpu = f"{row(cur, prev)['CPU']:.1f}%" if prev is not None else ""
+            out[c.id] = (cpu, go_human_size(cur.cg.mem_usage))
+        self._prev = fresh
+        return out
+
+
 class _Row:
     """The widgets of one container in a ContainerTable."""
 
@@ -90,36 +127,73 @@ class _Row:
         self.image = w.Label()
         self.state = w.HTML()
         self.uptime = w.Label()
+        self.cpu = w.Label()
+        self.memory = w.Label()
         self.execs = w.Label()
         self.ports = w.HTML()
-        small = w.Layout(width="auto", padding="0 6px")
-        self.stop = w.Button(description="stop", layout=small, tooltip="stop the container")
-        self.pause = w.Button(description="pause", layout=small)
-        self.remove = w.Button(description="remove", layout=small, button_style="danger",
+        self.stop = w.Button(description="stop", layout=w.Layout(**_BUTTON),
+                             tooltip="stop the container")
+        self.pause = w.Button(description="pause", layout=w.Layout(**_BUTTON))
+        self.remove = w.Button(description="remove", layout=w.Layout(**_BUTTON),
+                               button_style="danger",
                                tooltip="remove the container (stopping it first)")
-        self.logs = w.Button(description="logs", layout=small, tooltip="show its output")
+        self.logs = w.Button(description="logs", layout=w.Layout(**_BUTTON),
+                             tooltip="show its output, following it live")
+        # Removing a live container asks first (as the side panel does).
+        self.confirm = w.Button(description="remove?", layout=w.Layout(**_BUTTON),
+                                button_style="danger",
+                                tooltip="stop (SIGKILL after its stop timeout) and remove")
+        self.cancel = w.Button(description="cancel", layout=w.Layout(**_BUTTON))
+        # While a stop waits out its timeout: end it now with SIGKILL.
+        self.kill_now = w.Button(description="kill now", layout=w.Layout(**_BUTTON),
+                                 button_style="warning",
+                                 tooltip="send SIGKILL instead of waiting")
         self.buttons = w.HBox([self.stop, self.pause, self.remove, self.logs])
         self.stop.on_click(lambda _b: table._act(cid, "stop"))
         self.pause.on_click(lambda _b: table._act(cid, self.pause.description))
-        self.remove.on_click(lambda _b: table._act(cid, "remove"))
+        self.remove.on_click(lambda _b: table._ask_remove(cid))
+        self.confirm.on_click(lambda _b: table._act(cid, "remove"))
+        self.cancel.on_click(lambda _b: self.show("normal"))
+        self.kill_now.on_click(lambda _b: table._kill_now(cid))
         self.logs.on_click(lambda _b: table._act(cid, "logs"))
         self.busy = False
         self._state = ""
+        self._label = ""
+        self.countdown = ""  # while stopping: what the state badge says instead
 
     @property
     def cells(self) -> list[Any]:
-        return [self.name, self.image, self.state, self.uptime, self.execs, self.ports,
-                self.buttons]
+        return [self.name, self.image, self.state, self.uptime, self.cpu, self.memory,
+                self.execs, self.ports, self.buttons]
+
+    @property
+    def live(self) -> bool:
+        return self._state in (State.RUNNING, State.PAUSED)
+
+    def show(self, mode: str) -> None:
+        """The buttons for ``mode``: normal, confirm (remove?) or stopping (kill now)."""
+        self.buttons.children = {
+            "confirm": [self.confirm, self.cancel, self.logs],
+            "stopping": [self.kill_now, self.logs],
+        }.get(mode, [self.stop, self.pause, self.remove, self.logs])
+
+    def show_countdown(self, text: str) -> None:
+        self.countdown = text
+        self.state.value = h.badge("stopping", text) if text else h.badge(self._state,
+                                                                             self._label)
 
     def update(self, name: str, image: str, state: str, uptime: str, code: int | None,
-               execs: int, ports: str = "") -> None:
+               execs: int, ports: str = "", cpu: str = "", memory: str = "") -> None:
         # Setting a trait to its current value sends nothing: only changes go out.
         self._state = state
         self.name.value = f"<b>{escape(name)}</b>"
         self.image.value = image
-        label = state if state != "exited" else f"exited ({describe_exit(code)})"
-        self.state.value = h.badge(state, label)
+        self._label = state if state != "exited" else f"exited ({describe_exit(code)})"
+        if not self.countdown:
+            self.state.value = h.badge(state, self._label)
         self.uptime.value = uptime
+        self.cpu.value = cpu
+        self.memory.value = memory
         self.execs.value = str(execs)
         self.ports.value = _ports_html(ports)
         self.pause.description = "unpause" if state == State.PAUSED else "pause"
@@ -136,7 +210,8 @@ class _Row:
         self._enable()
 
     def close(self) -> None:
-        for widget in [*self.cells, self.stop, self.pause, self.remove, self.logs]:
+        for widget in [*self.cells, self.stop, self.pause, self.remove, self.logs,
+                       self.confirm, self.cancel, self.kill_now]:
             widget.close()
 
 
@@ -158,11 +233,13 @@ class ContainerTable(w.VBox):
         self._last: list[tuple[Any, ...]] | None = None
         self._polls = 0
         self._rt: Runtime | None = None
+        self._meter = _UsageMeter()
+        self._usage: dict[str, tuple[str, str]] = {}
         self._title = w.HTML()
         self._header = [w.HTML(f"<b>{c}</b>") for c in _COLUMNS]
         self._grid = w.GridBox(children=self._header, layout=w.Layout(
-            grid_template_columns="minmax(8em,auto) minmax(8em,auto) auto auto auto auto "
-                                  "auto",
+            grid_template_columns="minmax(8em,auto) minmax(8em,auto) auto auto "
+                                  "minmax(4.5em,auto) minmax(5em,auto) auto auto auto",
             grid_gap="2px 12px", align_items="center"))
         self._message = w.HTML()
         self._logs_for = ""
@@ -175,10 +252,13 @@ class ContainerTable(w.VBox):
     # -- polling (background thread) -----------------------------------------------------
     def _read(self, rt: Runtime, sync: bool) -> list[tuple[Any, ...]]:
         counts = Counter(s.record.container_id for s in rt.exec_sessions(sync=False))
+        ctrs = rt.containers(all=self._all, sync=sync)
+        if sync:  # CPU and memory move all the time: read them with the syncs only
+            self._usage = self._meter.read(ctrs)
         return [(c.id, c.name, c.record.image_name, State.display(c.state),
                  _uptime(c.state, c.record.started_at), c.record.exit_code, counts[c.id],
-                 ps_ports_text(c.record.config))
-                for c in rt.containers(all=self._all, sync=sync)]
+                 ps_ports_text(c.record.config), *self._usage.get(c.id, ("", "")))
+                for c in ctrs]
 
     def _poll(self) -> bool:
         try:
@@ -187,6 +267,8 @@ class ContainerTable(w.VBox):
             rows = self._read(self._rt, sync=self._polls % _SYNC_EVERY == 0)
             self._polls += 1
             self._apply(rows)
+            if self._logs_for:
+                self._follow_logs(self._rt)
         except Exception as exc:  # keep polling: the DB may be busy for a moment
             self._say(f"refresh failed: {exc}", error=True)
         return True
@@ -197,6 +279,10 @@ class ContainerTable(w.VBox):
                 return  # nothing changed: no widget is touched
             self._last = rows
             ids = [r[0] for r in rows]
+            if self._logs_for and self._logs_for not in ids:
+                # Its row left the table (stopped, without -a; or removed): so do the logs.
+                self._logs_for = ""
+                self._logs.value = ""
             if ids != self._order:
                 for cid in set(self._rows) - set(ids):
                     self._rows.pop(cid).close()
@@ -206,8 +292,9 @@ class ContainerTable(w.VBox):
                 self._order = ids
                 self._grid.children = self._header + [
                     cell for cid in ids for cell in self._rows[cid].cells]
-            for cid, name, image, state, uptime, code, execs, ports in rows:
-                self._rows[cid].update(name, image, state, uptime, code, execs, ports)
+            for cid, name, image, state, uptime, code, execs, ports, cpu, mem in rows:
+                self._rows[cid].update(name, image, state, uptime, code, execs, ports,
+                                       cpu, mem)
             running = sum(1 for r in rows if r[3] == State.RUNNING)
             self._title.value = (f"<b>ipy-oci containers</b>: {len(rows)} "
                                  f"({running} running)")
@@ -221,17 +308,59 @@ class ContainerTable(w.VBox):
             rt.close()
 
     # -- actions (button clicks run on the kernel's main thread; the work does not) -------
+    def _ask_remove(self, cid: str) -> None:
+        row = self._rows.get(cid)
+        if row is not None and row.live:
+            row.show("confirm")
+        else:
+            self._act(cid, "remove")
+
     def _act(self, cid: str, action: str) -> None:
         row = self._rows.get(cid)
         if row is not None and action != "logs":
             row.set_busy(True)
+            row.show("normal")
         threading.Thread(target=self._run_action, args=(cid, action), daemon=True,
                          name=f"ipy-oci-{action}").start()
 
+    def _kill_now(self, cid: str) -> None:
+        def kill() -> None:
+            rt = self._ctx.new_runtime()
+            try:
+                rt.lookup_container(cid).kill()
+            except OciError as exc:  # it ended meanwhile: the stop finishes as it is
+                self._say(f"kill: {exc}")
+            finally:
+                rt.close()
+
+        threading.Thread(target=kill, daemon=True, name="ipy-oci-kill").start()
+
+    def _countdown(self, row: _Row, timeout: float, done: threading.Event) -> None:
+        """The stop timeout counting down in the row's state, with "kill now"."""
+        if timeout <= 0:
+            return
+        row.show("stopping")
+        deadline = time.monotonic() + timeout
+        while not done.is_set():
+            left = deadline - time.monotonic()
+            row.show_countdown(f"stopping: SIGKILL in {max(0, int(left + 0.999))} s"
+                               if left > 0 else "stopping: SIGKILL sent")
+            done.wait(1.0 if left <= 0 else (left % 1.0 or 1.0))  # next whole second
+        row.show_countdown("")
+        row.show("normal")
+
     def _run_action(self, cid: str, action: str) -> None:
         rt = self._ctx.new_runtime()
+        done = threading.Event()
         try:
             ctr = rt.touch(rt.lookup_container(cid))
+            row = self._rows.get(cid)
+            if action in ("stop", "remove") and row is not None and \
+                    ctr.state in (State.RUNNING, State.PAUSED):
+                threading.Thread(target=self._countdown, daemon=True,
+                                 name="ipy-oci-countdown",
+                                 args=(row, float(ctr.record.config.stop_timeout),
+                                       done)).start()
             if action == "stop":
                 ctr.stop()
             elif action == "pause":
@@ -249,6 +378,7 @@ class ContainerTable(w.VBox):
         except OciError as exc:
             self._say(f"{action} failed: {exc}", error=True)
         finally:
+            done.set()
             rt.close()
             with self._lock:
                 row = self._rows.get(cid)
@@ -260,15 +390,33 @@ class ContainerTable(w.VBox):
             self._logs_for = ""
             self._logs.value = ""
             return
+        self._logs_for = ctr.id
+        self._render_logs(ctr)
+
+    def _follow_logs(self, rt: Runtime) -> None:
+        """On each poll: the shown logs grow with the container's output."""
+        try:
+            ctr = rt.lookup_container(self._logs_for)
+        except NoSuchContainer:
+            self._logs_for = ""
+            self._logs.value = ""
+            return
+        self._render_logs(ctr)
+
+    def _render_logs(self, ctr: Container) -> None:
         lines = b"".join(d for _s, d in ctr.logs()).decode(errors="replace").splitlines()
         tail = "\n".join(lines[-_LOG_LINES:]) or "(no output yet)"
-        self._logs_for = ctr.id
-        self._logs.value = (f"<div><b>logs of {escape(ctr.name)}</b> (last {_LOG_LINES} "
-                            f"lines; click logs again to hide)</div><pre style=\"max-height:"
-                            f"20em;overflow:auto\">{escape(tail)}</pre>")
+        # A column-reverse scroller opens at its end and stays there as lines arrive.
+        self._logs.value = (
+            f"<div><b>logs of {escape(ctr.name)}</b> (live, last {_LOG_LINES} lines; "
+            "click logs again to hide)</div><div style=\"max-height:20em;overflow:auto;"
+            "display:flex;flex-direction:column-reverse\"><pre style=\"margin:0\">"
+            f"{escape(tail)}</pre></div>")
 
     def _say(self, text: str, error: bool = False) -> None:
-        color = "#c62828" if error else "#616161"
+        # JupyterLab's theme colours: readable on light and dark themes alike.
+        color = ("var(--jp-error-color1, #c62828)" if error
+                 else "var(--jp-ui-font-color2, #616161)")
         self._message.value = f'<span style="color:{color}">{escape(text)}</span>'
 
     # -- lifetime ----------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
-from helpers import db_rows, exec_rows, inspect, running_container, wait_until
+from helpers import db_rows, exec_rows, inspect, rm_force, running_container, wait_until
 from kernel_helpers import Kernel
 
 
@@ -58,10 +60,10 @@ def test_container_table_follows_state_and_its_buttons_act(oci: Any, kernel: Ker
             and m["content"]["data"].get("state", {}).get("value") == "1",
             "the exec session count", timeout=30, start=mark)
 
-        # The remove button removes the container and its row.
-        remove = _button(kernel, "remove")
-        mark = len(kernel.log)
-        kernel.send_comm(remove, {"method": "custom", "content": {"event": "click"}})
+        # The remove button of a running container asks first; confirmed, it removes
+        # the container and its row.
+        _click(kernel, "remove")
+        mark = _click(kernel, "remove?")
         _update_with(kernel, ": 0 (0 running)", mark)
         wait_until(lambda: db_rows(oci, "SELECT id FROM containers") == [], "removal",
                    timeout=30)
@@ -96,3 +98,69 @@ def test_closing_a_running_view_stops_its_command(oci: Any, kernel: Kernel) -> N
         kernel.ok("v.close()")
         assert kernel.value("v.state") == "stopped"
         assert exec_rows(oci) == []
+
+
+def _click(kernel: Kernel, description: str) -> int:
+    """Click the only button with this label; the log position before the click."""
+    button = _button(kernel, description)
+    mark = len(kernel.log)
+    kernel.send_comm(button, {"method": "custom", "content": {"event": "click"}})
+    return mark
+
+
+def test_table_asks_before_removing_and_counts_the_stop_timeout_down(
+        oci: Any, kernel: Kernel) -> None:
+    # PID 1 ignores SIGTERM: a stop waits out its timeout (30 s here) unless killed.
+    res = oci.cli("run", "-d", "--name", "slow", "--network", "none", "--stop-timeout",
+                  "30", "busybox", "sleep", "1000")
+    assert res.returncode == 0, res.stderr
+    try:
+        kernel.ok("t = %oci ps --widget\nt")
+        _update_with(kernel, "running", 0)
+        # CPU and memory columns fill in for a live container (root has cgroups).
+        kernel.wait_for(
+            lambda m: m["msg_type"] == "comm_msg"
+            and str(m["content"]["data"].get("state", {}).get("value", "")).endswith("%"),
+            "a CPU percentage", timeout=30)
+
+        # remove on a running container only asks; cancel keeps it.
+        mark = _click(kernel, "remove")
+        time.sleep(1)
+        assert inspect(oci, "slow", kind="container")["State"]["Status"] == "running"
+        _click(kernel, "cancel")
+
+        # stop: the badge counts the timeout down and "kill now" ends it at once.
+        mark = _click(kernel, "stop")
+        _update_with(kernel, "SIGKILL in", mark)
+        _click(kernel, "kill now")
+        wait_until(lambda: inspect(oci, "slow", kind="container")["State"]["Status"]
+                   == "exited", "the kill", timeout=20)
+        assert inspect(oci, "slow", kind="container")["State"]["ExitCode"] == 137
+        kernel.ok("t.close()")
+    finally:
+        rm_force(oci, "slow")
+
+
+def test_table_logs_follow_live_and_go_with_their_row(oci: Any, kernel: Kernel) -> None:
+    res = oci.cli("run", "-d", "--name", "talker", "--network", "none", "busybox", "sh",
+                  "-c", "i=0; while true; do i=$((i+1)); echo line $i; sleep 0.3; done")
+    assert res.returncode == 0, res.stderr
+    try:
+        kernel.ok("t = %oci ps --widget\nt")  # running containers only (no -a)
+        _update_with(kernel, "running", 0)
+        mark = _click(kernel, "logs")
+        first = _update_with(kernel, "logs of talker", mark)
+        shown = str(first["content"]["data"]["state"]["value"])
+        last = max(int(n) for n in re.findall(r"line (\d+)", shown))
+        # the panel follows: a later line arrives without another click
+        _update_with(kernel, f"line {last + 3}", mark)
+        # stopped, the row leaves a table without -a, and its logs go with it
+        mark = len(kernel.log)
+        oci.cli("stop", "-t", "0", "talker", check=True)
+        kernel.wait_for(
+            lambda m: m["msg_type"] == "comm_msg"
+            and m["content"]["data"].get("state", {}).get("value") == "",
+            "the logs panel to empty", timeout=30, start=mark)
+        kernel.ok("t.close()")
+    finally:
+        rm_force(oci, "talker")
