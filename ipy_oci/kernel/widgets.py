@@ -245,6 +245,7 @@ class ContainerTable(w.VBox):
         self._logs_for = ""
         self._logs = w.HTML()
         self.children = [self._title, self._grid, self._message, self._logs]
+        self.add_class("ipy-oci-live")  # the lab extension's "disconnected" notice
         self._poller = _Poller(self._poll, max(MIN_INTERVAL, interval), "ipy-oci-table")
         self._ctx.closers.append(self._stop_threads)
         self._poller.start()
@@ -459,6 +460,7 @@ class ExecSessionView(w.VBox):
     def __init__(self, session_id: str = "", max_chars: int = 200_000,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.add_class("ipy-oci-live")  # the lab extension's "disconnected" notice
         self._ctx = get_context()
         self.session_id = session_id
         self.exit_code: int | None = None
