@@ -13,7 +13,7 @@ import { Panel, Widget } from '@lumino/widgets';
 import { IpyOciApi, SESSION_STOP_TIMEOUT } from './api';
 import { containerTerminalIcon } from './icons';
 import { ExecTerminal, TerminalStatus } from './terminal';
-import { exitBanner } from './util';
+import { exitBanner, tabTitle, uniqueLabel } from './util';
 
 /** Something a terminal can be handed back to when its tab closes. */
 export interface ITerminalHome {
@@ -22,6 +22,8 @@ export interface ITerminalHome {
 }
 
 let tabCounter = 0;
+// Open tabs' numbers per base label: two tabs never share a title.
+const labelNumbers = new Map<string, Set<number>>();
 
 export class TerminalTab extends MainAreaWidget<Panel> {
   constructor(options: TerminalTab.IOptions) {
@@ -29,7 +31,13 @@ export class TerminalTab extends MainAreaWidget<Panel> {
     content.addClass('jp-IpyOci-tabContent');
     super({ content });
     this.terminal = options.terminal;
-    this.label = options.label;
+    const taken = labelNumbers.get(options.label) ?? new Set<number>();
+    labelNumbers.set(options.label, taken);
+    const [label, number] = uniqueLabel(options.label, taken);
+    taken.add(number);
+    this._baseLabel = options.label;
+    this._labelNumber = number;
+    this.label = label;
     this._api = options.api;
     this._home = options.home ?? null;
     this._ownsSession = !!options.ownsSession;
@@ -38,7 +46,7 @@ export class TerminalTab extends MainAreaWidget<Panel> {
     this.addClass('jp-IpyOci-terminalTab');
     this.title.icon = containerTerminalIcon;
     this.title.closable = true;
-    this.title.label = options.label;
+    this.title.label = label;
 
     this.terminal.suppressShortcuts = false;
     content.addWidget(this.terminal);
@@ -93,6 +101,7 @@ export class TerminalTab extends MainAreaWidget<Panel> {
     }
     const terminal = this.terminal;
     terminal.statusChanged.disconnect(this._onStatus, this);
+    labelNumbers.get(this._baseLabel)?.delete(this._labelNumber);
     const home = this._home;
     this._home = null;
     if (home && !home.isDisposed && !terminal.isDisposed) {
@@ -123,11 +132,14 @@ export class TerminalTab extends MainAreaWidget<Panel> {
     this._statusNode.textContent = text;
     this._statusNode.dataset.status = status;
     this.title.className = this.terminal.ended ? 'jp-IpyOci-endedTab' : '';
+    this.title.label = tabTitle(this.label, this.terminal.ended, this.terminal.exitCode);
     this._stopButton.setHidden(this.terminal.ended);
     this.title.caption = `${this.label}\nexec session ${this.terminal.sessionId.slice(0, 12)}: ${text}`;
   }
 
   private _api: IpyOciApi;
+  private _baseLabel: string;
+  private _labelNumber: number;
   private _home: ITerminalHome | null;
   private _ownsSession: boolean;
   private _statusNode: HTMLSpanElement;

@@ -70,6 +70,31 @@ export function terminalLabel(
 }
 
 /**
+ * A tab label that no open tab has: `base`, else `base (2)`, `base (3)` ... using the
+ * lowest number free in `taken` (the numbers of the open tabs with this base; 1 is the
+ * plain label). Returns the label and its number, which the caller marks as taken.
+ */
+export function uniqueLabel(base: string, taken: ReadonlySet<number>): [string, number] {
+  let n = 1;
+  while (taken.has(n)) {
+    n += 1;
+  }
+  return [n === 1 ? base : `${base} (${n})`, n];
+}
+
+/** A tab's title: an ended session says so, so a dead tab is told apart from a live one. */
+export function tabTitle(
+  label: string,
+  ended: boolean,
+  code: number | null | undefined
+): string {
+  if (!ended) {
+    return label;
+  }
+  return code === null || code === undefined ? `${label} (ended)` : `${label} (exited ${code})`;
+}
+
+/**
  * Parse a timestamp from the API: RFC 3339 text (nanoseconds allowed) or a
  * number of seconds since the epoch. Returns milliseconds, or null for a
  * missing or zero time (Go's zero time, 0001-01-01).

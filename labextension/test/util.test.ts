@@ -16,8 +16,23 @@ import {
   portUrl,
   reconnectDelay,
   since,
-  terminalLabel
+  tabTitle,
+  terminalLabel,
+  uniqueLabel
 } from '../src/util';
+
+test('uniqueLabel numbers tabs that would share a title, reusing freed numbers', () => {
+  assert.deepEqual(uniqueLabel('box: sh', new Set()), ['box: sh', 1]);
+  assert.deepEqual(uniqueLabel('box: sh', new Set([1])), ['box: sh (2)', 2]);
+  assert.deepEqual(uniqueLabel('box: sh', new Set([1, 3])), ['box: sh (2)', 2]);
+  assert.deepEqual(uniqueLabel('box: sh', new Set([2])), ['box: sh', 1]);
+});
+
+test('tabTitle marks an ended session', () => {
+  assert.equal(tabTitle('box: sh', false, null), 'box: sh');
+  assert.equal(tabTitle('box: sh', true, 0), 'box: sh (exited 0)');
+  assert.equal(tabTitle('box: sh', true, null), 'box: sh (ended)');
+});
 
 test('parseExecOutput accepts the magic output and rejects junk', () => {
   const data = parseExecOutput({
