@@ -400,3 +400,21 @@ def http_get(url: str, timeout: float = 10.0) -> str:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+REGISTRY_TESTS = Path(__file__).resolve().parent / "registry"
+
+
+def registry_module(name: str) -> Any:
+    """tests/registry's ``conftest`` or ``regimages`` for suites outside that directory
+    (a loopback registry, images pushed to it), imported by path once per session."""
+    import importlib.util
+
+    key = f"_registry_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, REGISTRY_TESTS / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..engine import images as eng
-from ..engine.views import LinePrinter, image_inspect, image_summary
+from ..engine.views import image_inspect, image_summary
 from ..errors import NoSuchImage, OciError, UsageError
 from ..grammar.options import pull_options
 from .handles import ImageList, InspectData
@@ -25,10 +25,25 @@ if TYPE_CHECKING:
 
 
 def cmd_pull(c: Call) -> InspectData:
-    """Progress lines to the cell (stderr), then the image's data."""
-    progress = None if c.args.quiet else LinePrinter(sys.stderr)
-    img = eng.pull_image(c.rt, c.args.image, pull_options(c.args), progress)
-    return InspectData(image_inspect(c.rt, img))
+    """A progress bar per layer (collapsing into a summary line), then an image handle:
+    the image's inspect data with a one-line repr."""
+    from .pull_view import ImageHandle, PullProgress
+
+    if c.args.quiet:
+        img = eng.pull_image(c.rt, c.args.image, pull_options(c.args), None)
+        return ImageHandle(image_inspect(c.rt, img))
+    from IPython.display import display
+
+    view = PullProgress(c.args.image)
+    display(view)
+    try:
+        img = eng.pull_image(c.rt, c.args.image, pull_options(c.args), view)
+    except BaseException as exc:
+        view.finish(None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise
+    handle = ImageHandle(image_inspect(c.rt, img))
+    view.finish(handle)
+    return handle
 
 
 def cmd_images(c: Call) -> Any:

@@ -6,35 +6,27 @@ path under names of our own, and nothing there is changed.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
-REGISTRY_DIR = Path(__file__).resolve().parent.parent / "registry"
 UID1234_FILE = "owned-by-1234"
 UID1234_DIR = "dir-of-1234"
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def registry_conftest() -> ModuleType:
     """tests/registry/conftest.py (``_start_registry``, ``Registry``, ``REGISTRY_BIN``)."""
-    return _load("_rootless_registry_conftest", REGISTRY_DIR / "conftest.py")
+    from helpers import registry_module
+
+    module: ModuleType = registry_module("conftest")
+    return module
 
 
 def regimages() -> ModuleType:
     """tests/registry/regimages.py: layers, images, layouts and ``skopeo copy``."""
-    return _load("_rootless_regimages", REGISTRY_DIR / "regimages.py")
+    from helpers import registry_module
+
+    module: ModuleType = registry_module("regimages")
+    return module
 
 
 def push_uid1234(host: str, workdir: Path) -> str:
