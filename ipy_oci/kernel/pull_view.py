@@ -46,8 +46,9 @@ class PullProgress(w.VBox):
         if ev.kind == "trying":
             self._title.value = f"pulling <code>{h.esc(ev.ref)}</code>"
         elif ev.kind == "resolved":
+            n = len(self.tracker.layers)
             self._title.value = (f"pulling <code>{h.esc(ev.ref)}</code>: "
-                                 f"{len(self.tracker.layers)} layers, "
+                                 f"{n} layer{'' if n == 1 else 's'}, "
                                  f"{h.esc(human_size(self.tracker.total_bytes))}")
             for layer in self.tracker.layers.values():
                 self._bar(layer.digest)
@@ -88,9 +89,10 @@ class PullProgress(w.VBox):
                                  + (f": {h.esc(error)}" if error else ""))
         else:
             fetched = sum(1 for s in t.layers.values() if s.status != "exists")
+            n = len(t.layers)
             self._title.value = (f"pulled <code>{h.esc(image.name)}</code> "
-                                 f"<code>{h.esc(image.short_id)}</code>: {len(t.layers)} "
-                                 f"layers ({fetched} fetched), "
+                                 f"<code>{h.esc(image.short_id)}</code>: {n} "
+                                 f"layer{'' if n == 1 else 's'} ({fetched} fetched), "
                                  f"{h.esc(human_size(t.total_bytes))} in {took:.1f} s")
         self.children = [self._title]
         for bar, label in self._bars.values():

@@ -54,6 +54,21 @@ class Executed:
     def stdout(self, cid: str) -> str:
         return self.stream(cid, "stdout")
 
+    def widget_texts(self, cid: str) -> list[str]:
+        """The text values of the widgets a cell shows, as the executed notebook stores
+        them (its widget state), children included."""
+        state = (self.nb.metadata.get("widgets", {})
+                 .get("application/vnd.jupyter.widget-state+json", {}).get("state", {}))
+        todo = [o["data"][WIDGET_VIEW]["model_id"] for o in self.outputs(cid)
+                if WIDGET_VIEW in o.get("data", {})]
+        out: list[str] = []
+        while todo:
+            model = state.get(todo.pop(0), {}).get("state", {})
+            if isinstance(model.get("value"), str):
+                out.append(model["value"])
+            todo += [c.removeprefix("IPY_MODEL_") for c in model.get("children", [])]
+        return out
+
     def stderr(self, cid: str) -> str:
         return self.stream(cid, "stderr")
 
@@ -405,9 +420,11 @@ def check_experiment_cells(nb: Executed, oci: Any) -> None:
     host, workdir = m.group(1), Path(m.group(3))
     assert nb.stdout("registry-push") == f"published {host}/lab/busybox:1\n"
     assert nb.result("other-root") == "[]"  # the other root starts empty
-    pull_log = nb.stderr("registry-pull")
-    assert f"Resolved {host}/lab/busybox@{image.digest} to {image.digest}" in pull_log
-    assert "Copying blob" in pull_log and "skipped" not in pull_log  # really downloaded
+    # The pull's progress widget ends as one summary line: every layer was fetched.
+    summary = [t for t in nb.widget_texts("registry-pull") if t.startswith("pulled ")]
+    assert len(summary) == 1 and nb.stderr("registry-pull") == "", summary
+    n = len(image.layer_dirs)
+    assert f" {n} layer" in summary[0] and f"({n} fetched)" in summary[0], summary
     assert nb.stdout("registry-pull").endswith(f"pulled digest:   {image.digest} (same)\n")
     out = nb.stdout("registry-run")
     assert f" {host}/lab/busybox@{image.digest[:20]}" in out
@@ -528,4 +545,19 @@ def test_notebook(name: str, oci: Any, tmp_path: Path) -> None:
                and not os.access(f"/usr/bin/{b}", os.X_OK)]
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (apt-get install docker-registry skopeo)")
-    CHECKS[name](execute(name, oci, tmp_path), oci)
+    nb = execute(name, oci, tmp_path)
+    CHECKS[name](nb, oci)
+    check_widgets_kept(nb)
+
+
+def check_widgets_kept(nb: Executed) -> None:
+    """After Run All, every widget a cell shows still has its model in the notebook's
+    widget state: nothing a reader is told to click was closed, and the executed
+    notebook renders its widgets when opened again."""
+    state = (nb.nb.metadata.get("widgets", {})
+             .get("application/vnd.jupyter.widget-state+json", {}).get("state", {}))
+    for cid, cell in nb.cells.items():
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get(WIDGET_VIEW)
+            if view is not None:
+                assert view["model_id"] in state, f"cell {cid}: its widget was closed"
