@@ -31,7 +31,7 @@ def cmd_pull(c: Call) -> InspectData:
 
     if c.args.quiet:
         img = eng.pull_image(c.rt, c.args.image, pull_options(c.args), None)
-        return ImageHandle(image_inspect(c.rt, img))
+        return ImageHandle(image_inspect(c.rt, img), c.args.image)
     from IPython.display import display
 
     view = PullProgress(c.args.image)
@@ -41,7 +41,7 @@ def cmd_pull(c: Call) -> InspectData:
     except BaseException as exc:
         view.finish(None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise
-    handle = ImageHandle(image_inspect(c.rt, img))
+    handle = ImageHandle(image_inspect(c.rt, img), c.args.image)
     view.finish(handle)
     return handle
 

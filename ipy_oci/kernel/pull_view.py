@@ -104,7 +104,12 @@ class PullProgress(w.VBox):
 
 
 class ImageHandle(InspectData):
-    """A pulled image: its inspect data (a dict, as before), shown as one line."""
+    """A pulled image: its inspect data (a dict, as before), shown as one line under
+    the name it was asked for (an image has as many names as tags)."""
+
+    def __init__(self, data: dict[str, Any], ref: str = "") -> None:
+        super().__init__(data)
+        self.ref = ref
 
     @property
     def id(self) -> str:
@@ -116,8 +121,10 @@ class ImageHandle(InspectData):
 
     @property
     def name(self) -> str:
-        tags = self.get("RepoTags") or []
-        return str(tags[0]) if tags else self.short_id
+        tags = [str(t) for t in self.get("RepoTags") or []]
+        asked = [t for t in tags if self.ref and (t == self.ref or t.endswith("/" + self.ref)
+                                                  or t == f"{self.ref}:latest")]
+        return (asked or tags or [self.short_id])[0]
 
     @property
     def size(self) -> int:

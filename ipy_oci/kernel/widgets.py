@@ -35,11 +35,11 @@ if TYPE_CHECKING:
 
 MIN_INTERVAL = 0.5  # refresh at most twice a second
 _SYNC_EVERY = 4  # every 4th poll also syncs with the runtime (exit files, conmon)
-_COLUMNS = ("name", "image", "state", "uptime", "cpu", "memory", "execs", "ports", "")
+_COLUMNS = ("name", "image", "state", "uptime", "cpu · mem", "execs", "ports", "")
 _LOG_LINES = 200
 # Every button of a row the same width: "pause" turning into "unpause" (or "remove"
 # into "remove?") must not shift the columns.
-_BUTTON = {"width": "6.5em", "padding": "0 4px"}
+_BUTTON = {"width": "5.8em", "min_width": "5.8em", "flex": "0 0 auto", "padding": "0 2px"}
 
 
 class _Poller:
@@ -127,8 +127,7 @@ class _Row:
         self.image = w.Label()
         self.state = w.HTML()
         self.uptime = w.Label()
-        self.cpu = w.Label()
-        self.memory = w.Label()
+        self.usage = w.Label()  # CPU % and memory
         self.execs = w.Label()
         self.ports = w.HTML()
         self.stop = w.Button(description="stop", layout=w.Layout(**_BUTTON),
@@ -163,8 +162,8 @@ class _Row:
 
     @property
     def cells(self) -> list[Any]:
-        return [self.name, self.image, self.state, self.uptime, self.cpu, self.memory,
-                self.execs, self.ports, self.buttons]
+        return [self.name, self.image, self.state, self.uptime, self.usage, self.execs,
+                self.ports, self.buttons]
 
     @property
     def live(self) -> bool:
@@ -192,8 +191,8 @@ class _Row:
         if not self.countdown:
             self.state.value = h.badge(state, self._label)
         self.uptime.value = uptime
-        self.cpu.value = cpu
-        self.memory.value = memory
+        self.usage.value = (cpu if cpu == memory == "n/a"
+                            else " · ".join(v for v in (cpu, memory) if v))
         self.execs.value = str(execs)
         self.ports.value = _ports_html(ports)
         self.pause.description = "unpause" if state == State.PAUSED else "pause"
@@ -238,9 +237,9 @@ class ContainerTable(w.VBox):
         self._title = w.HTML()
         self._header = [w.HTML(f"<b>{c}</b>") for c in _COLUMNS]
         self._grid = w.GridBox(children=self._header, layout=w.Layout(
-            grid_template_columns="minmax(8em,auto) minmax(8em,auto) auto auto "
-                                  "minmax(4.5em,auto) minmax(5em,auto) auto auto auto",
-            grid_gap="2px 12px", align_items="center"))
+            grid_template_columns="minmax(6em,auto) minmax(6em,16em) auto auto "
+                                  "minmax(6em,auto) auto auto auto",
+            grid_gap="2px 12px", align_items="center", overflow="auto"))
         self._message = w.HTML()
         self._logs_for = ""
         self._logs = w.HTML()

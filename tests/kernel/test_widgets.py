@@ -120,8 +120,8 @@ def test_table_asks_before_removing_and_counts_the_stop_timeout_down(
         # CPU and memory columns fill in for a live container (root has cgroups).
         kernel.wait_for(
             lambda m: m["msg_type"] == "comm_msg"
-            and str(m["content"]["data"].get("state", {}).get("value", "")).endswith("%"),
-            "a CPU percentage", timeout=30)
+            and "% · " in str(m["content"]["data"].get("state", {}).get("value", "")),
+            "CPU % and memory", timeout=30)
 
         # remove on a running container only asks; cancel keeps it.
         mark = _click(kernel, "remove")
