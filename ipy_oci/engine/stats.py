@@ -177,3 +177,42 @@ def reports(rt: Runtime, refs: Sequence[str] = (), *, all: bool = False,
         if not stream:
             return
         time.sleep(interval)
+
+
+class UsageMeter:
+    """Live CPU % and memory for views that poll (the notebook's ContainerTable, the
+    side panel through the server): CPU % is the CPU time between two reads of the
+    same meter over the time between them, so the first read of a container has none.
+    ``available`` is False where containers have no cgroup (rootless on cgroup v1)."""
+
+    def __init__(self) -> None:
+        self._prev: dict[str, Sample] = {}
+        self._available: bool | None = None
+
+    @property
+    def available(self) -> bool:
+        if self._available is None:
+            from .rootless import cgroups_usable
+
+            self._available = cgroups_usable()
+        return self._available
+
+    def read(self, ctrs: Sequence[Container]) -> dict[str, tuple[float | None, int]]:
+        """Container ID -> (CPU %, memory bytes) of the live ones (nothing when not
+        ``available``)."""
+        if not self.available:
+            return {}
+        out: dict[str, tuple[float | None, int]] = {}
+        fresh: dict[str, Sample] = {}
+        for c in ctrs:
+            if c.state not in (State.RUNNING, State.PAUSED, State.STOPPING):
+                continue
+            cur = sample(c)
+            if not cur.live:
+                continue
+            fresh[c.id] = cur
+            prev = self._prev.get(c.id)
+            cpu = row(cur, prev)["CPU"] if prev is not None else None
+            out[c.id] = (cpu, cur.cg.mem_usage)
+        self._prev = fresh
+        return out

@@ -22,6 +22,7 @@ from traitlets import Unicode
 
 from ..engine.networks import ps_ports_text
 from ..engine.records import State
+from ..engine.stats import UsageMeter
 from ..engine.views import describe_exit, human_duration
 from ..errors import NoSuchContainer, NoSuchExecSession, OciError
 from . import html as h
@@ -84,38 +85,17 @@ def _ports_html(text: str) -> str:
     return "<br>".join(f"<code>{escape(p)}</code>" for p in text.split(", ") if p)
 
 
-class _UsageMeter:
-    """CPU % (between two reads) and memory of each live container, as ``stats``
-    computes them; "n/a" where containers have no cgroup (rootless on cgroup v1)."""
+def _usage_text(usage: tuple[float | None, int] | None, available: bool) -> str:
+    """The table's "cpu · mem" cell: "n/a" without cgroups, "" for a stopped container."""
+    if not available:
+        return "n/a"
+    if usage is None:
+        return ""
+    cpu, mem = usage
+    from ..engine.gounits import go_human_size
 
-    def __init__(self) -> None:
-        self._prev: dict[str, Any] = {}
-        self._usable: bool | None = None
-
-    def read(self, ctrs: list[Container]) -> dict[str, tuple[str, str]]:
-        from ..engine.gounits import go_human_size
-        from ..engine.rootless import cgroups_usable
-        from ..engine.stats import row, sample
-
-        if self._usable is None:
-            self._usable = cgroups_usable()
-        out: dict[str, tuple[str, str]] = {}
-        fresh: dict[str, Any] = {}
-        for c in ctrs:
-            if c.state not in (State.RUNNING, State.PAUSED, State.STOPPING):
-                continue
-            if not self._usable:
-                out[c.id] = ("n/a", "n/a")
-                continue
-            cur = sample(c)
-            if not cur.live:
-                continue
-            fresh[c.id] = cur
-            prev = self._prev.get(c.id)
-            cpu = f"{row(cur, prev)['CPU']:.1f}%" if prev is not None else ""
-            out[c.id] = (cpu, go_human_size(cur.cg.mem_usage))
-        self._prev = fresh
-        return out
+    return " · ".join(t for t in ("" if cpu is None else f"{cpu:.1f}%", go_human_size(mem))
+                      if t)
 
 
 class _Row:
@@ -182,7 +162,7 @@ class _Row:
                                                                              self._label)
 
     def update(self, name: str, image: str, state: str, uptime: str, code: int | None,
-               execs: int, ports: str = "", cpu: str = "", memory: str = "") -> None:
+               execs: int, ports: str = "", usage: str = "") -> None:
         # Setting a trait to its current value sends nothing: only changes go out.
         self._state = state
         self.name.value = f"<b>{escape(name)}</b>"
@@ -191,8 +171,7 @@ class _Row:
         if not self.countdown:
             self.state.value = h.badge(state, self._label)
         self.uptime.value = uptime
-        self.usage.value = (cpu if cpu == memory == "n/a"
-                            else " · ".join(v for v in (cpu, memory) if v))
+        self.usage.value = usage
         self.execs.value = str(execs)
         self.ports.value = _ports_html(ports)
         self.pause.description = "unpause" if state == State.PAUSED else "pause"
@@ -232,8 +211,8 @@ class ContainerTable(w.VBox):
         self._last: list[tuple[Any, ...]] | None = None
         self._polls = 0
         self._rt: Runtime | None = None
-        self._meter = _UsageMeter()
-        self._usage: dict[str, tuple[str, str]] = {}
+        self._meter = UsageMeter()
+        self._usage: dict[str, str] = {}
         self._title = w.HTML()
         self._header = [w.HTML(f"<b>{c}</b>") for c in _COLUMNS]
         self._grid = w.GridBox(children=self._header, layout=w.Layout(
@@ -254,10 +233,13 @@ class ContainerTable(w.VBox):
         counts = Counter(s.record.container_id for s in rt.exec_sessions(sync=False))
         ctrs = rt.containers(all=self._all, sync=sync)
         if sync:  # CPU and memory move all the time: read them with the syncs only
-            self._usage = self._meter.read(ctrs)
+            usage = self._meter.read(ctrs)
+            live = (State.RUNNING, State.PAUSED, State.STOPPING)
+            self._usage = {c.id: _usage_text(usage.get(c.id), self._meter.available)
+                           for c in ctrs if c.state in live}
         return [(c.id, c.name, c.record.image_name, State.display(c.state),
                  _uptime(c.state, c.record.started_at), c.record.exit_code, counts[c.id],
-                 ps_ports_text(c.record.config), *self._usage.get(c.id, ("", "")))
+                 ps_ports_text(c.record.config), self._usage.get(c.id, ""))
                 for c in ctrs]
 
     def _poll(self) -> bool:
@@ -292,9 +274,9 @@ class ContainerTable(w.VBox):
                 self._order = ids
                 self._grid.children = self._header + [
                     cell for cid in ids for cell in self._rows[cid].cells]
-            for cid, name, image, state, uptime, code, execs, ports, cpu, mem in rows:
+            for cid, name, image, state, uptime, code, execs, ports, usage in rows:
                 self._rows[cid].update(name, image, state, uptime, code, execs, ports,
-                                       cpu, mem)
+                                       usage)
             running = sum(1 for r in rows if r[3] == State.RUNNING)
             self._title.value = (f"<b>ipy-oci containers</b>: {len(rows)} "
                                  f"({running} running)")

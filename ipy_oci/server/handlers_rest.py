@@ -9,6 +9,7 @@ so a refused request leaves nothing behind.
 from __future__ import annotations
 
 import signal as _signal
+import threading
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -17,6 +18,7 @@ from ..engine import images as eng
 from ..engine.options import parse_detach_keys
 from ..engine.records import ExecConfig
 from ..engine.runtime import Runtime
+from ..engine.stats import UsageMeter
 from ..engine.views import container_summary, image_inspect, image_summary
 from ..errors import NoSuchContainer, UsageError
 from ..grammar import signals
@@ -44,16 +46,33 @@ class ContainersHandler(BaseApiHandler):
     @authorized
     async def get(self) -> None:
         every = self.flag("all", True)
+        stats = self.flag("stats", False)
+        # One meter for the server: CPU % is measured between two polls.
+        lock, meter = self.settings.setdefault("ipy_oci_usage_meter",
+                                               (threading.Lock(), UsageMeter()))
 
         def work(rt: Runtime) -> list[dict[str, Any]]:
             out = []
             counts = rt.exec_counts()
+            ctrs = []
             for ctr in rt.containers(all=every):
                 try:
-                    rt.touch(ctr)
+                    ctrs.append(rt.touch(ctr))
                 except NoSuchContainer:
                     continue  # removed meanwhile
-                out.append(container_summary(ctr, counts.get(ctr.id, 0)))
+            usage: dict[str, tuple[float | None, int]] = {}
+            if stats:
+                with lock:
+                    usage = meter.read(ctrs)
+            for ctr in ctrs:
+                row = container_summary(ctr, counts.get(ctr.id, 0))
+                if stats:
+                    # podman's stats words: null CPU before a second sample; Available
+                    # false where containers have no cgroup (rootless on cgroup v1).
+                    cpu, mem = usage.get(ctr.id, (None, None))
+                    row["Stats"] = {"Available": meter.available, "CPUPerc": cpu,
+                                    "MemUsage": mem}
+                out.append(row)
             return out
 
         self.reply(await self.engine(work))

@@ -36,6 +36,15 @@ export interface IContainer {
   ExecSessions?: number;
   /** Published ports, as `ps --format json` lists them. */
   Ports?: IPortMapping[] | null;
+  /** Live usage (asked with ?stats=1): CPU % between two polls, memory bytes. */
+  Stats?: IUsage | null;
+}
+
+export interface IUsage {
+  /** False where containers have no cgroup (rootless on cgroup v1). */
+  Available: boolean;
+  CPUPerc: number | null;
+  MemUsage: number | null;
 }
 
 /** One published port (range) of a container, podman's `ps` JSON shape. */
@@ -153,7 +162,7 @@ export class IpyOciApi {
   }
 
   listContainers(): Promise<IContainer[]> {
-    return this.request<IContainer[]>('containers').then(r => r ?? []);
+    return this.request<IContainer[]>('containers?stats=1').then(r => r ?? []);
   }
 
   inspectContainer(id: string): Promise<Record<string, unknown>> {

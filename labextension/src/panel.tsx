@@ -21,6 +21,7 @@ import { ContainersModel } from './model';
 import {
   containerName,
   formatPort,
+  formatUsage,
   isRunningState,
   portUrl,
   shortId,
@@ -183,6 +184,7 @@ function ContainerItem(props: IContainerItemProps): JSX.Element {
   const busy = model.busy(c.Id);
   const sessions = model.sessionsOf(c.Id);
   const running = c.State === 'running';
+  const usage = formatUsage(c.Stats, running);
   const uptime =
     c.Status || (running ? `Up ${since(c.StartedAt)}` : c.State === 'exited' ? `Exited (${c.ExitCode ?? '?'})` : '');
 
@@ -264,6 +266,14 @@ function ContainerItem(props: IContainerItemProps): JSX.Element {
         <span className="jp-IpyOci-containerImage" title={c.Image}>
           {c.Image}
         </span>
+        {usage ? (
+          <span
+            className="jp-IpyOci-containerUsage"
+            title={usage === 'n/a' ? 'no cgroup: usage is not available (rootless on cgroup v1)' : 'CPU · memory'}
+          >
+            {usage}
+          </span>
+        ) : null}
         <span className="jp-IpyOci-containerUptime">{uptime}</span>
       </div>
       {c.Ports && c.Ports.length ? (

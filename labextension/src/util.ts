@@ -69,6 +69,42 @@ export function terminalLabel(
   return container ? `${container}: ${cmd}` : cmd;
 }
 
+/** Bytes as podman prints them (go-units HumanSize: 1000-based, 4 digits). */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let n = bytes;
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i += 1;
+  }
+  return `${Number(n.toPrecision(4))}${units[i]}`;
+}
+
+/**
+ * A container's live usage for the panel: "0.3% · 1.2MB", "n/a" without cgroups,
+ * "" when there is nothing to say (not running, or not asked).
+ */
+export function formatUsage(
+  usage: { Available: boolean; CPUPerc: number | null; MemUsage: number | null } | null | undefined,
+  running: boolean
+): string {
+  if (!usage || !running) {
+    return '';
+  }
+  if (!usage.Available) {
+    return 'n/a';
+  }
+  const parts = [];
+  if (usage.CPUPerc !== null) {
+    parts.push(`${usage.CPUPerc.toFixed(1)}%`);
+  }
+  if (usage.MemUsage !== null) {
+    parts.push(humanSize(usage.MemUsage));
+  }
+  return parts.join(' · ');
+}
+
 /**
  * A tab label that no open tab has: `base`, else `base (2)`, `base (3)` ... using the
  * lowest number free in `taken` (the numbers of the open tabs with this base; 1 is the

@@ -15,6 +15,8 @@ import {
   parseTime,
   portUrl,
   reconnectDelay,
+  formatUsage,
+  humanSize,
   since,
   tabTitle,
   terminalLabel,
@@ -140,4 +142,16 @@ test('portUrl links TCP ports through loopback or their host IP', () => {
   assert.equal(portUrl({ host_ip: '192.0.2.7', container_port: 80, host_port: 3 }), 'http://192.0.2.7:3/');
   assert.equal(portUrl({ host_ip: 'fd00::1', container_port: 80, host_port: 4 }), 'http://[fd00::1]:4/');
   assert.equal(portUrl({ host_ip: '', container_port: 53, host_port: 5, protocol: 'udp' }), null);
+});
+
+test('humanSize and formatUsage print what podman stats prints', () => {
+  assert.equal(humanSize(512), '512B');
+  assert.equal(humanSize(483_300), '483.3kB');
+  assert.equal(humanSize(1_234_567_890), '1.235GB');
+  const usage = { Available: true, CPUPerc: 0.25, MemUsage: 1_200_000 };
+  assert.equal(formatUsage(usage, true), '0.3% · 1.2MB');
+  assert.equal(formatUsage({ ...usage, CPUPerc: null }, true), '1.2MB');
+  assert.equal(formatUsage(usage, false), '');
+  assert.equal(formatUsage({ Available: false, CPUPerc: null, MemUsage: null }, true), 'n/a');
+  assert.equal(formatUsage(undefined, true), '');
 });

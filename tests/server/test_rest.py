@@ -40,6 +40,20 @@ async def test_list_and_inspect_containers(api: Any, container: Any) -> None:
     assert [c["Id"] for c in running] == [container.id]
 
 
+async def test_containers_with_live_usage(api: Any, container: Any) -> None:
+    """?stats=1 adds podman-stats-like usage; CPU % is measured between two polls."""
+    code, (first,) = await api("GET", "containers", params={"stats": "1"})
+    assert code == 200 and first["Stats"]["Available"] is True
+    assert first["Stats"]["MemUsage"] > 0
+    await asyncio.sleep(0.3)
+    code, (second,) = await api("GET", "containers", params={"stats": "1"})
+    assert isinstance(second["Stats"]["CPUPerc"], float) and second["Stats"]["CPUPerc"] >= 0
+    code, (plain,) = await api("GET", "containers")
+    assert "Stats" not in plain
+    code, body = await api("GET", "containers", params={"stats": "maybe"})
+    assert code == 400 and "stats" in body["message"]
+
+
 async def test_lifecycle_actions(api: Any, container: Any) -> None:
     async def state() -> str:
         code, items = await api("GET", "containers")
