@@ -149,6 +149,17 @@ def cmd_import(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_commit(rt: Runtime, args: argparse.Namespace) -> int:
+    from ..engine.commit import commit_container
+    from ..grammar.parser_images import commit_options
+
+    res = commit_container(rt, args.container, args.image, commit_options(args))
+    for note in res.notes:
+        sys.stderr.write(f"Note: {note}\n")
+    print(res.image.id)
+    return 0
+
+
 def cmd_save(rt: Runtime, args: argparse.Namespace) -> int:
     if args.output:
         eng.save_images_to(rt, args.images, args.output, args.format)
@@ -240,5 +251,5 @@ HANDLERS: dict[str, Callable[[Runtime, argparse.Namespace], int]] = {
     "pull": cmd_pull, "push": cmd_push, "images": cmd_images, "history": cmd_history,
     "rmi": cmd_rmi, "tag": cmd_tag,
     "untag": cmd_untag, "import": cmd_import, "save": cmd_save, "load": cmd_load,
-    "login": cmd_login, "logout": cmd_logout, "image": cmd_image,
+    "login": cmd_login, "logout": cmd_logout, "image": cmd_image, "commit": cmd_commit,
 }

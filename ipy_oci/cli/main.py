@@ -30,6 +30,8 @@ _MODULES: dict[str, str] = {
     "cp": "commands_files", "top": "commands_files", "stats": "commands_files",
     "diff": "commands_files", "export": "commands_files", "rename": "commands_files",
     "volume": "commands_volumes",
+    "rerun": "commands_rerun",
+    "build": "commands_build",
 }
 
 

@@ -12,14 +12,15 @@ from typing import Any, NoReturn
 
 from ..errors import UsageError
 from .parser_create import add_create_flags, add_exec_flags
+from .suggest import did_you_mean
 
 # ``container X`` -> the top-level command X stands for (podman's container
 # subcommands that ipy-oci has or is adding; ``container cleanup`` and ``container
 # exists`` are real subcommands of ``container``).
 CONTAINER_ALIASES: dict[str, str] = {
     name: name for name in (
-        "attach", "cp", "create", "diff", "exec", "export", "init", "inspect", "kill",
-        "logs", "pause", "port", "rename", "restart", "rm", "run", "start", "stats",
+        "attach", "commit", "cp", "create", "diff", "exec", "export", "init", "inspect",
+        "kill", "logs", "pause", "port", "rename", "restart", "rm", "run", "start", "stats",
         "stop", "top", "unpause", "wait")
 } | {"list": "ps", "ls": "ps", "ps": "ps"}
 
@@ -33,9 +34,11 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "parser_logs": ("logs", "events", "attach"),
     "parser_files": ("cp", "top", "stats", "diff", "export", "rename"),
     "parser_images": ("pull", "push", "images", "history", "rmi", "tag", "untag",
-                      "import", "save", "load", "login", "logout", "image"),
+                      "import", "save", "load", "login", "logout", "image", "commit"),
     "parser_networks": ("network", "port"),
     "parser_volumes": ("volume",),
+    "parser_rerun": ("rerun",),
+    "parser_build": ("build",),
 }
 
 
@@ -48,6 +51,23 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["allow_abbrev"] = False  # subparsers too: they are made with this class
         super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        if action.nargs == argparse.REMAINDER and not action.option_strings:
+            # may be empty (``run IMAGE`` runs the image's command): never "required"
+            action.required = False
+        return action
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as exc:
+            hint = did_you_mean(str(value), map(str, action.choices or ()), quote=True)
+            if not hint:
+                raise
+            head, sep, tail = exc.message.partition(" (choose from")
+            raise argparse.ArgumentError(action, f"{head}; {hint}{sep}{tail}") from None
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
@@ -189,6 +209,10 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
         networks.add_network_commands(sub, add)
     if (volumes := family("parser_volumes")) is not None:
         volumes.add_volume_commands(add)
+    if (rerun := family("parser_rerun")) is not None:
+        rerun.add_rerun_command(add)
+    if (build := family("parser_build")) is not None:
+        build.add_build_command(add)
 
     for name, hlp in (("info", "show system information (YAML; --format json or a "
                                "template such as '{{.Host.OCIRuntime.Name}}')"),
@@ -232,8 +256,9 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
 
 
 def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace,
-                  extras: list[str], prog: str) -> str:
-    """Say which flag is unknown, and the full names it may have abbreviated."""
+                  extras: list[str], prog: str, extra_flags: tuple[str, ...] = ()) -> str:
+    """Say which flag is unknown, and the known flags it is close to (``extra_flags``:
+    a front end's own, such as the magics' ``--timeout``)."""
     where, known = prog, list(parser._option_string_actions)
     p = parser
     while True:  # down to the (sub)command that was parsed: ``image ls``, ``system reap``
@@ -244,9 +269,8 @@ def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace,
             break
         p, where, known = sub, f"{where} {name}", list(sub._option_string_actions)
     flag = next((e.split("=", 1)[0] for e in extras if e.startswith("--")), "")
-    similar = sorted(k for k in known if flag and k.startswith(flag))
-    hint = (f"; flags are never abbreviated: did you mean {' or '.join(similar)}?"
-            if similar else "")
+    hint = did_you_mean(flag, [*known, *extra_flags])
+    hint = f"; {hint}" if hint else ""
     return f"{where}: unrecognized arguments: {' '.join(extras)}{hint} (see '{where} --help')"
 
 
@@ -304,6 +328,14 @@ def _container_alias(argv: list[str], prog: str) -> tuple[list[str], str]:
     return [*argv[:i], target, *argv[i + 2:]], f"{prog} container"
 
 
+def _image_build(argv: list[str], prog: str) -> tuple[list[str], str]:
+    """``image build`` is ``build`` (its own family), named ``PROG image build``."""
+    i = _command_index(argv)
+    if i is None or argv[i] != "image" or argv[i + 1:i + 2] != ["build"]:
+        return argv, prog
+    return [*argv[:i], *argv[i + 1:]], f"{prog} image"
+
+
 def _signal_values(argv: list[str]) -> list[str]:
     """``kill -s -HUP``: podman takes the word after -s as its value even when it starts
     with '-' (argparse would read it as an option), so it is joined to the flag."""
@@ -319,8 +351,12 @@ def _signal_values(argv: list[str]) -> list[str]:
     return out
 
 
-def parse(argv: list[str], prog: str = "ipy-oci") -> argparse.Namespace:
+def parse(argv: list[str], prog: str = "ipy-oci",
+          extra_flags: tuple[str, ...] = ()) -> argparse.Namespace:
+    """``extra_flags``: flags a front end takes out before parsing, named in the
+    "did you mean" of an unknown flag."""
     argv, prog = _container_alias(argv, prog)
+    argv, prog = _image_build(argv, prog)
     name = command_name(argv)
     if name == "kill":
         argv = _signal_values(argv)
@@ -333,7 +369,7 @@ def parse(argv: list[str], prog: str = "ipy-oci") -> argparse.Namespace:
     if spaced is not None:
         extras = [spaced, *extras]
     if extras:
-        raise UsageError(_unrecognized(parser, args, extras, prog))
+        raise UsageError(_unrecognized(parser, args, extras, prog, extra_flags))
     for key, value in vars(args).items():
         if isinstance(value, list):  # e.g. -e's default [] is shared by every parse
             setattr(args, key, list(value))

@@ -1,19 +1,23 @@
-"""The image commands' grammar: pull, images, rmi, tag, untag, import, save, load,
-login, logout, and the ``image`` group (podman's flag names)."""
+"""The image commands' grammar: pull, images, rmi, tag, untag, import, commit, save,
+load, login, logout, and the ``image`` group (podman's flag names)."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..engine.commit import CommitOptions
 
 AddFn = Callable[..., argparse.ArgumentParser]
 
 # The top-level commands add_image_commands registers (main.py can dispatch on
 # these without importing the handlers up front).
 IMAGE_COMMANDS = ("pull", "push", "images", "history", "rmi", "tag", "untag", "import", "save",
-                  "load", "login", "logout", "image")
+                  "load", "login", "logout", "image", "commit")
 
 
 def parse_bool(text: str) -> bool:
@@ -133,6 +137,36 @@ def _import_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("reference", nargs="?", default=None, metavar="NAME")
 
 
+def _commit_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-a", "--author", default="", help="the image's author")
+    p.add_argument("-c", "--change", action="append", default=[], metavar="INSTRUCTION",
+                   help="CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME or "
+                   'WORKDIR, e.g. CMD ["/bin/sh"], ENV A=b')
+    p.add_argument("-m", "--message", default="", help="commit message for the history")
+    from .parser_files import _bool_flag  # podman's --flag=false, as cp's flags
+
+    _bool_flag(p, "-p", "--pause", "pause", False, "pause a running container while its "
+               "files are read (where pausing needs a cgroup this host lacks: a note, no "
+               "pause)")
+    p.add_argument("-f", "--format", default="oci", help="image format: oci (docker is "
+                   "refused: commit, then 'push --format v2s2')")
+    p.add_argument("-s", "--squash", action="store_true",
+                   help="(not supported: refused)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print the image ID only "
+                   "(always the case)")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("image", nargs="?", default=None, metavar="IMAGE",
+                   help="name for the image (a short name becomes localhost/NAME:latest)")
+
+
+def commit_options(args: argparse.Namespace) -> CommitOptions:
+    """``commit``'s flags as the engine's options."""
+    from ..engine.commit import CommitOptions
+
+    return CommitOptions(message=args.message, author=args.author, changes=list(args.change),
+                         pause=args.pause, format=args.format, squash=args.squash)
+
+
 def _save_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default=None, help="write to FILE (default: stdout)")
     p.add_argument("--format", default="docker-archive",
@@ -173,6 +207,7 @@ def add_image_commands(sub: argparse._SubParsersAction, add: AddFn) -> None:
     _tag_flags(add("tag", "add names to an image"))
     _untag_flags(add("untag", "remove names from an image"))
     _import_flags(add("import", "make an image of a root filesystem tarball"))
+    _commit_flags(add("commit", "make an image of a container's changes"))
     _save_flags(add("save", "write images to an oci-archive or docker-archive"))
     _load_flags(add("load", "read images from an oci-archive or docker-archive"))
 
@@ -206,5 +241,8 @@ def add_image_commands(sub: argparse._SubParsersAction, add: AddFn) -> None:
         (("load",), "read images from an archive", _load_flags),
         (("exists",), "exit 0 if the image exists locally, else 1",
          lambda q: q.add_argument("image", metavar="IMAGE")),
+        # Listed for help only: "image build ..." is parsed as "build ..." (parser.py).
+        (("build",), "build an image from a Containerfile (ipy-oci build --help)",
+         lambda q: None),
     ):
         flags(isub.add_parser(names[0], aliases=list(names[1:]), help=hlp))

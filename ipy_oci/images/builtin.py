@@ -18,6 +18,7 @@ import re
 import subprocess
 import tarfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,8 @@ from ipy_oci.images.mediatypes import (
 __all__ = ["BUILTIN_NAME", "build_blobs", "build_layer", "host_platform", "write_layout"]
 
 BUSYBOX_PATH = Path("/bin/busybox")
-# Fixed timestamps keep the digest a function of the busybox binary alone.
+# Fixed file timestamps keep the digest a function of the busybox binary alone.
 EPOCH = 0
-CREATED = "1970-01-01T00:00:00Z"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 _APPLET = re.compile(r"[A-Za-z0-9_.+\[\]-]+")
@@ -136,6 +136,13 @@ def _version(busybox: Path) -> str:
     return m.group(1) if m else "unknown"
 
 
+def created_at(busybox: Path = BUSYBOX_PATH) -> str:
+    """The image's creation time: the busybox binary's mtime (its package's build
+    time), so ``images`` shows a real date and one binary still gives one digest."""
+    mtime = int(busybox.stat().st_mtime)
+    return datetime.fromtimestamp(max(mtime, 0), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _tar_entry(name: str, kind: bytes, mode: int, uid: int = 0) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = kind
@@ -206,8 +213,9 @@ def build_blobs(busybox: Path = BUSYBOX_PATH) -> BuiltinBlobs:
     layer = gzip.compress(tar, compresslevel=6, mtime=0)
     arch, variant = host_platform()
     version = _version(busybox)
+    created = created_at(busybox)
     config: dict[str, Any] = {
-        "created": CREATED,
+        "created": created,
         "architecture": arch,
         "os": "linux",
         "config": {
@@ -219,7 +227,7 @@ def build_blobs(busybox: Path = BUSYBOX_PATH) -> BuiltinBlobs:
         "rootfs": {"type": "layers", "diff_ids": [sha256_digest(tar)]},
         "history": [
             {
-                "created": CREATED,
+                "created": created,
                 "created_by": f"ipy-oci builtin: host busybox-static {version} from {busybox}",
             }
         ],

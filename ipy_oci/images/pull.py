@@ -32,7 +32,7 @@ from ipy_oci.images.errors import (
 )
 from ipy_oci.images.mediatypes import DOCKER_SCHEMA1_TYPES, INDEX_TYPES, MANIFEST_TYPES
 from ipy_oci.images.progress import LayerInfo, ProgressCallback, PullEvent, emit
-from ipy_oci.images.skopeo import Access, Skopeo
+from ipy_oci.images.skopeo import CANNOT_REACH, Access, Skopeo
 from ipy_oci.images.store import Image, ImageStore
 from ipy_oci.images.workspace import Workspace
 from ipy_oci.storage.atomic import check_free_space, translate_no_space
@@ -267,10 +267,17 @@ def pull(store: ImageStore, ref: str, options: PullOptions | None = None,
                 return _Pull(store, cand, opts, progress, skopeo, ws.path).run()
         except _NEXT_REGISTRY as exc:
             if len(candidates) == 1:
-                raise
+                raise _offline_hint(exc) from None
             errors.append(exc)
             emit(progress, PullEvent(kind="warning", ref=str(cand), text=str(exc)))
-    raise _combined(ref, candidates, errors)
+    raise _offline_hint(_combined(ref, candidates, errors))
+
+
+def _offline_hint(exc: OciError) -> OciError:
+    """No registry could be reached (offline, or a wrong name): say what works without."""
+    if isinstance(exc, RegistryUnreachable) and CANNOT_REACH in str(exc):
+        return RegistryUnreachable(f"{exc}; the built-in image 'busybox' works offline")
+    return exc
 
 
 def _combined(ref: str, candidates: Sequence[refs.Reference],

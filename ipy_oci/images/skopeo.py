@@ -88,6 +88,10 @@ def _message(stderr: str) -> str:
     return re.sub(r'^Error parsing image name "[^"]*": ', "", text)
 
 
+# How an unreachable registry is worded; a pull adds that the built-in image works offline.
+CANNOT_REACH = "cannot reach registry"
+
+
 def classify(stderr: str, what: str, registry: str) -> OciError:
     """Turn skopeo's failure into one of our errors, with what to do next."""
     msg = _message(stderr) or "skopeo failed without a message"
@@ -112,7 +116,9 @@ def classify(stderr: str, what: str, registry: str) -> OciError:
     if any(s in low for s in ("connection refused", "no such host", "i/o timeout",
                               "network is unreachable", "name resolution", "no route to host",
                               "connection reset", "server misbehaving")):
-        return RegistryUnreachable(f"{what}: cannot reach registry {registry}: {msg}")
+        # Only the cause (``no such host``): Go's chain of wrappings would fill three lines.
+        cause = msg.rsplit(": ", 1)[-1].strip() or msg
+        return RegistryUnreachable(f"{what}: {CANNOT_REACH} {registry} ({cause})")
     if any(s in low for s in ("unauthorized", "authentication required", "denied:",
                               "access to the resource is denied",
                               "invalid username/password", "incorrect username or password")):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import TYPE_CHECKING, Any
 
 from ..engine.records import ExecConfig
+from ..engine.rerun import OutputCapture
 from ..errors import NoSuchContainer, OciError, UsageError
 from ..grammar.options import container_config, exec_config
 from .execs import attached_exec, body_program, raise_for
 from .handles import ContainerHandle
 from .interrupts import StopControl
 from .provenance import Provenance, build_record
+from .streams import CellOutput
 
 if TYPE_CHECKING:
     from ..engine.container import Container
@@ -68,6 +71,17 @@ def _remove(ctr: Container) -> bool:
     return True
 
 
+def _show_rerun_button(ctx: KernelContext, record: dict[str, Any]) -> None:
+    """The live Re-run button (ipywidgets) under the provenance summary."""
+    from IPython.display import display
+
+    from .rerun import actions
+
+    widget = actions(ctx, record)
+    if widget is not None:
+        display(widget)
+
+
 def cell_run(ctx: KernelContext, rt: Runtime, ml: MagicLine, line: str, body: str,
              grace: float) -> Any:
     """The reproducible experiment cell: a fresh container, the body, provenance."""
@@ -84,6 +98,9 @@ def cell_run(ctx: KernelContext, rt: Runtime, ml: MagicLine, line: str, body: st
     # Ctrl-C reaches the body as in a terminal, and any image works.
     cfg.entrypoint, cfg.cmd, cfg.idle = None, None, True
     cfg.auto_remove = not opts.keep  # so kernel shutdown removes it if the cell cannot
+    run_config = json.loads(cfg.to_json())  # as asked: create resolves ports, volumes...
+    cell = CellOutput()
+    capture = OutputCapture(tee=cell)  # the output streams into the cell as it comes
     with StopControl(grace, opts.timeout) as ctl:
         ctr = rt.create_container(cfg, args.name, owner_kernel=ctx.kernel_id,
                                   pull=args.pull)
@@ -95,17 +112,22 @@ def cell_run(ctx: KernelContext, rt: Runtime, ml: MagicLine, line: str, body: st
             env = _merged_env((spec.get("process") or {}).get("env") or [], program.env)
             result = attached_exec(ctx, rt, ctr, ExecConfig(command=list(program.command),
                                                             env=list(program.env)),
-                                   ctl, "run", stdin=program.stdin)
+                                   ctl, "run", stdin=program.stdin, on_output=capture)
         finally:
+            cell.close()
             if not opts.keep:
                 removed = _remove(ctr)
+    result.output = capture.digests()
     record = build_record(
         line=line, body=body, image_ref=cfg.image, image=image, ctr=ctr, env=env,
         env_args=list(cfg.env), program=program, result=result, removed=removed,
-        runtime=ctx.runtime_info(rt, cfg.runtime), kernel_id=ctx.kernel_id)
+        runtime=ctx.runtime_info(rt, cfg.runtime), kernel_id=ctx.kernel_id,
+        run_config=run_config, captured=capture.captured())
     ctx.remember(record)
     ctx.last = result
     display(Provenance(record))
+    if not (result.interrupted or result.timed_out):  # else no result to compare with
+        _show_rerun_button(ctx, record)
     if opts.keep:
         sys.stderr.write(f"kept container {ctr.name} (running): exec into it with "
                          f"'%oci exec {ctr.name} …', remove it with '%oci rm -f {ctr.name}'\n")

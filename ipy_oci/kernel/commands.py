@@ -26,6 +26,7 @@ from ..grammar.options import container_config, exec_config
 from ..grammar.options_run import check_cell_flags, stream_filter
 from ..grammar.parser_lifecycle import check_lifecycle_flags
 from ..grammar.signals import parse_signal
+from .commands_build import cmd_build
 from .commands_files import FILE_HANDLERS
 from .commands_images import IMAGE_HANDLERS
 from .commands_logs import LOGS_HANDLERS
@@ -366,7 +367,7 @@ LINE_COMMANDS: dict[str, Handler] = {
     "kill": cmd_kill, "pause": cmd_pause, "unpause": cmd_unpause, "start": cmd_start,
     "init": cmd_init, "rm": cmd_rm, "wait": cmd_wait, "system": cmd_system,
     "container": cmd_container, **IMAGE_HANDLERS, **NETWORK_HANDLERS, **LOGS_HANDLERS,
-    **VOLUME_HANDLERS, **FILE_HANDLERS,
+    **VOLUME_HANDLERS, **FILE_HANDLERS, "build": cmd_build,
 }
 
 
@@ -386,12 +387,28 @@ def cmd_provenance(ctx: KernelContext, argv: list[str]) -> Any:
     p = _MagicParser(prog="%oci provenance", add_help=False)
     p.add_argument("ref", nargs="?", default="")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--export", default=None, metavar="PATH")
     ns = p.parse_args(argv)
+    if ns.export is not None:
+        return _export_provenance(ctx, ns.export, ns.ref or ns.json)
     record = find(ctx.provenance, ns.ref)
     if ns.json:
         print(json.dumps(record, indent=2))
         return None
     return Provenance(record, expanded=True)
+
+
+def _export_provenance(ctx: KernelContext, path: str, extra: Any) -> None:
+    """``%oci provenance --export PATH``: every record of this kernel, for ``ipy-oci
+    rerun PATH``."""
+    from ..engine.rerun import write_export
+
+    if extra:
+        raise UsageError("%oci provenance --export PATH writes every record of this "
+                         "kernel: it takes no REF and no --json")
+    out = write_export(path, ctx.provenance, ctx.kernel_id)
+    print(f"exported {len(ctx.provenance)} provenance record(s) to {out}: re-run them "
+          f"with 'ipy-oci rerun {out}'")
 
 
 def _short(text: str, n: int) -> str:

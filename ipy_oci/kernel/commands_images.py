@@ -154,6 +154,17 @@ def cmd_import(c: Call) -> InspectData:
     return InspectData(image_inspect(c.rt, img))
 
 
+def cmd_commit(c: Call) -> InspectData:
+    """The new image's data (as ``%oci pull``); notes go to the cell."""
+    from ..engine.commit import commit_container
+    from ..grammar.parser_images import commit_options
+
+    res = commit_container(c.rt, c.args.container, c.args.image, commit_options(c.args))
+    for note in res.notes:
+        sys.stderr.write(f"Note: {note}\n")
+    return InspectData(image_inspect(c.rt, res.image))
+
+
 @contextmanager
 def _opened(path: str) -> Iterator[BinaryIO]:
     try:
@@ -229,5 +240,5 @@ IMAGE_HANDLERS: dict[str, Callable[[Call], Any]] = {
     "pull": cmd_pull, "push": cmd_push, "images": cmd_images, "history": cmd_history,
     "rmi": cmd_rmi, "tag": cmd_tag,
     "untag": cmd_untag, "import": cmd_import, "save": cmd_save, "load": cmd_load,
-    "login": cmd_login, "logout": cmd_logout, "image": cmd_image,
+    "login": cmd_login, "logout": cmd_logout, "image": cmd_image, "commit": cmd_commit,
 }

@@ -51,10 +51,10 @@ class BodyProgram:
 def body_program(body: str, shell: str | None = None,
                  interpreter: str | None = None) -> BodyProgram:
     if shell and interpreter:
-        raise UsageError("%oci: give --shell or --interpreter, not both")
+        raise UsageError("%%oci: give --shell or --interpreter, not both")
     argv = shlex.split(interpreter or shell or "sh")
     if not argv:
-        raise UsageError("%oci: --shell/--interpreter needs a program")
+        raise UsageError("%%oci: --shell/--interpreter needs a program")
     name = os.path.basename(argv[0])
     python = name.startswith("python")
     env = ["PYTHONUNBUFFERED=1"] if python else []  # stream prints as they happen
@@ -160,15 +160,16 @@ def raise_for(result: ProcessResult, what: str, no_raise: bool = False) -> None:
     sid = (f"exec session {result.session_id[:12]}" if result.session_id
            else f"container {result.container_id[:12]}")
     if result.interrupted:
+        # The class name says "interrupted": the message starts with what was.
         raise ExecInterrupted(
-            f"interrupted: {what} {where} was stopped with exit code "
+            f"{what} {where} was stopped by the interrupt: exit code "
             f"{describe_exit(result.exit_code)} after {result.duration:.1f} s; {sid} reaped",
             code)
     if no_raise:
         return
     if result.timed_out:
         raise ExecTimeout(
-            f"timed out: {what} {where} was stopped after the --timeout, exit code "
+            f"{what} {where} timed out and was stopped (--timeout): exit code "
             f"{describe_exit(result.exit_code)}; {sid} reaped", code)
     if result.exit_code != 0:
         raise ExecError(

@@ -34,6 +34,8 @@ Magic-only flags (besides the CLI grammar above):
   %%oci exec [opts] CONTAINER   run the cell body in CONTAINER (default: sh -c BODY)
   %%oci run  [opts] IMAGE       run the cell body in a fresh container, removed after,
                                 with provenance in the output metadata
+  %%oci build -t NAME [opts]    the cell body is the Containerfile; the context is the
+                                notebook's directory (or --context DIR)
   --shell PATH            the shell for the body (PATH -c BODY)
   --interpreter PROG      e.g. python3: the body is its program
   --timeout SECONDS       stop and reap the command after SECONDS
@@ -46,12 +48,23 @@ Kernel-only subcommands:
   %oci last               the last cell's exit code, duration and session id
   %oci provenance [REF] [--json]
                           the last (or REF: index, session or container id) run record
+  %oci provenance --export PATH
+                          every run record of this kernel as one JSON file, for
+                          'ipy-oci rerun PATH' (0 all identical, 1 any differs)
+  %oci rerun [REF]        run that record again (the image by digest) in a fresh
+                          container; returns a RerunComparison (identical, diffs)
 """
 
 
 class _MagicParser(argparse.ArgumentParser):
+    """``prog`` is the subcommand as typed (``%%oci exec``); ``see``: the help to name
+    (the subcommand's, which lists the magic-only flags that apply to it)."""
+
+    see: str | None = None
+
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"%oci: {message} (see '%oci --help')")
+        see = self.see or self.prog.split()[0]
+        raise UsageError(f"{self.prog}: {message} (see '{see} --help')")
 
 
 def _positive(text: str) -> float:
@@ -64,8 +77,9 @@ def _positive(text: str) -> float:
     return value
 
 
-def magic_parser() -> argparse.ArgumentParser:
-    p = _MagicParser(prog="%oci", add_help=False, allow_abbrev=False)
+def magic_parser(prog: str = "%oci") -> argparse.ArgumentParser:
+    p = _MagicParser(prog=prog, add_help=False, allow_abbrev=False)
+    p.see = prog
     p.add_argument("--shell", default=None)
     p.add_argument("--interpreter", default=None)
     p.add_argument("--timeout", type=_positive, default=None)
@@ -121,11 +135,11 @@ def expand_vars(shell: Any, line: str, local_ns: dict[str, Any] | None) -> str:
     return "".join(out)
 
 
-def tokenize(line: str) -> list[str]:
+def tokenize(line: str, prog: str = "%oci") -> list[str]:
     try:
         return shlex.split(line)
     except ValueError as exc:
-        raise UsageError(f"%oci: cannot split the line: {exc} (check the quotes)") from None
+        raise UsageError(f"{prog}: cannot split the line: {exc} (check the quotes)") from None
 
 
 def _split(tokens: list[str], stop: int) -> tuple[list[str], list[int]]:
@@ -146,10 +160,11 @@ def _split(tokens: list[str], stop: int) -> tuple[list[str], list[int]]:
     return [t for j, t in enumerate(tokens) if j not in taken], taken
 
 
-def parse_line(tokens: list[str]) -> MagicLine:
-    """Parse one ``%oci`` line; raises UsageError (or HelpShown for --help)."""
+def parse_line(tokens: list[str], prog: str = "%oci") -> MagicLine:
+    """Parse one ``%oci`` line (``prog`` "%%oci" for a cell magic's line, so messages
+    and help name the magic that was typed); raises UsageError (or HelpShown)."""
     rest, taken = _split(tokens, len(tokens))
-    args = parse(rest, prog="%oci")
+    args = parse(rest, prog=prog, extra_flags=tuple(MAGIC_FLAGS))
     command = getattr(args, "command", None) or []
     if command and taken:
         # Where the command starts in the original tokens: flags after it are its own.
@@ -157,12 +172,27 @@ def parse_line(tokens: list[str]) -> MagicLine:
         start = kept[len(kept) - len(command)]
         if any(j > start for j in taken):
             rest, taken = _split(tokens, start)
-            args = parse(rest, prog="%oci")
-    opts = magic_parser().parse_args([tokens[j] for j in taken])
+            args = parse(rest, prog=prog, extra_flags=tuple(MAGIC_FLAGS))
+    where = f"{prog} {args.cmd}" if args.cmd else prog
+    opts = magic_parser(where).parse_args([tokens[j] for j in taken])
     for dest, cmds in _APPLIES.items():
         value = getattr(opts, dest)
         if value not in (None, False) and args.cmd not in cmds:
             flag = "--" + dest.replace("_", "-")
-            raise UsageError(f"%oci: {flag} is not a flag of '%oci {args.cmd}' "
+            raise UsageError(f"{where}: {flag} is not a flag of '{where}' "
                              f"(it applies to: {', '.join(cmds)})")
     return MagicLine(args, opts)
+
+
+def magic_flags_help(cmd: str) -> str:
+    """The lines of MAGIC_HELP's flags that apply to ``cmd``, for ``%oci CMD --help``."""
+    names = {"--" + dest.replace("_", "-") for dest, cmds in _APPLIES.items() if cmd in cmds}
+    lines, keep = [], False
+    for line in MAGIC_HELP.splitlines():
+        if line.startswith("  --"):
+            keep = line.split()[0] in names
+        elif not line.startswith("      "):
+            keep = False
+        if keep:
+            lines.append(line)
+    return "Magic-only flags:\n" + "\n".join(lines) if lines else ""

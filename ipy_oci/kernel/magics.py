@@ -21,14 +21,16 @@ from traitlets import Float
 
 from ..errors import OciError, Unsupported, UsageError
 from ..grammar.parser import HelpShown, build_parser, command_name
+from ..grammar.suggest import did_you_mean
 from . import shutdown
 from .cells import cell_exec, cell_run
 from .commands import LINE_COMMANDS, Call, cmd_last, cmd_provenance
 from .context import get_context
 from .failures import concise
-from .grammar import MAGIC_HELP, expand_vars, parse_line, tokenize
+from .grammar import MAGIC_HELP, MagicLine, expand_vars, magic_flags_help, parse_line, tokenize
+from .rerun import cmd_rerun
 
-_KERNEL_ONLY = {"last": cmd_last, "provenance": cmd_provenance}
+_KERNEL_ONLY = {"last": cmd_last, "provenance": cmd_provenance, "rerun": cmd_rerun}
 
 
 @magics_class
@@ -67,24 +69,28 @@ class OciMagics(Magics):
         except OciError as exc:
             for stream in (sys.stdout, sys.stderr):
                 stream.flush()
-            raise concise(exc) from None
+            raise concise(exc, LINE_COMMANDS) from None
 
     def _dispatch(self, line: str, cell: str | None) -> Any:
-        tokens = tokenize(line)
+        prog = "%oci" if cell is None else "%%oci"
+        tokens = tokenize(line, prog)
         if not tokens or tokens[0] in ("-h", "--help", "help"):
             build_parser("%oci").print_help()
             print("\n" + MAGIC_HELP)
             return None
         # The subcommand, past any global flags (--root R ...), as the CLI finds it.
         first = command_name(tokens) or tokens[0]
-        if cell is not None and first not in ("exec", "run"):
+        if cell is not None and first not in ("exec", "run", "build"):
+            hint = did_you_mean(first, ("exec", "run", "build"), quote=True)
             raise UsageError(f"%%oci {first}: the cell magic runs the cell body with "
-                             "'%%oci exec CONTAINER' or '%%oci run IMAGE'")
+                             "'%%oci exec CONTAINER', '%%oci run IMAGE' or "
+                             "'%%oci build -t NAME'"
+                             + (f"; {hint}" if hint else ""))
         if first in _KERNEL_ONLY:
             if cell is not None:
                 raise UsageError(f"%oci {first} is a line magic")
             return _KERNEL_ONLY[first](self.ctx, tokens[tokens.index(first) + 1:])
-        ml = parse_line(tokens)
+        ml = _parse(tokens, prog, first)
         args = ml.args
         if args.version and args.cmd is None:
             return LINE_COMMANDS["version"](Call(self.ctx, self.ctx.runtime, ml, 0.0))
@@ -95,6 +101,10 @@ class OciMagics(Magics):
         if cell is not None:
             if args.cmd == "exec":
                 return cell_exec(self.ctx, rt, ml, cell, grace)
+            if args.cmd == "build":
+                from .commands_build import cell_build
+
+                return cell_build(self.ctx, rt, ml, cell)
             return cell_run(self.ctx, rt, ml, line, cell, grace)
         handler = LINE_COMMANDS.get(args.cmd)
         if handler is None:
@@ -122,6 +132,17 @@ class OciMagics(Magics):
                              args.runtime or base.runtime, args.log_level)
         config.runtime_flags = list(getattr(args, "runtime_flag", None) or [])
         return Runtime(config)
+
+
+def _parse(tokens: list[str], prog: str, first: str) -> MagicLine:
+    """The line through the shared grammar; ``--help`` adds the magic-only flags."""
+    try:
+        return parse_line(tokens, prog)
+    except HelpShown:
+        extra = magic_flags_help(first)
+        if extra:
+            print("\n" + extra)
+        raise
 
 
 def load(ipython: Any) -> None:

@@ -1,7 +1,10 @@
 """The record of a ``%%oci run`` cell: enough to know what ran, where, and to redo it.
 
 It goes into the cell's output metadata under ``ipy_oci.provenance`` (nbformat
-keeps it with the notebook), and ``%oci provenance`` shows it again.
+keeps it with the notebook), and ``%oci provenance`` shows it again. ``%oci rerun``
+and ``ipy-oci rerun FILE`` run it again (engine/rerun.py: the schema, and the fields
+added since v1 was first written, all optional: ``run_config``, ``body``,
+``exec_env``, ``captured``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..engine.rerun import PROVENANCE_SCHEMA
 from ..engine.views import describe_exit
 from . import html as h
 
@@ -22,7 +26,7 @@ if TYPE_CHECKING:
     from ..engine.images import Image
     from .execs import BodyProgram
 
-SCHEMA = "ipy-oci/provenance/v1"
+SCHEMA = PROVENANCE_SCHEMA
 METADATA_KEY = "ipy_oci"
 # Container settings that change what a run computes; the rest is noise.
 _CONFIG_KEYS = ("user", "workdir", "hostname", "network", "mounts", "read_only", "privileged",
@@ -47,7 +51,10 @@ def cell_digest(body: str) -> str:
 def build_record(*, line: str, body: str, image_ref: str, image: Image, ctr: Container,
                  env: list[str], env_args: list[str], program: BodyProgram,
                  result: ProcessResult, removed: bool, runtime: dict[str, Any],
-                 kernel_id: str) -> dict[str, Any]:
+                 kernel_id: str, run_config: dict[str, Any] | None = None,
+                 captured: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``run_config``: the ContainerConfig as asked (before create resolved it);
+    ``captured``: the first bytes of stdout and stderr (engine/rerun.OutputCapture)."""
     cfg = ctr.record.config
     config = {k: getattr(cfg, k) for k in _CONFIG_KEYS}
     repo = image.names[0].rsplit(":", 1)[0] if image.names else ""
@@ -82,7 +89,14 @@ def build_record(*, line: str, body: str, image_ref: str, image: Image, ctr: Con
         "python": platform.python_version(),
         "host": host_info(),
         "kernel_id": kernel_id,
+        # For re-runs (engine/rerun.py): added to v1, optional for readers.
+        "body": body,
+        "exec_env": list(program.env),
     }
+    if run_config is not None:
+        record["run_config"] = run_config
+    if captured is not None:
+        record["captured"] = captured
     if len(body) <= _REPRODUCE_LIMIT:
         record["reproduce"] = reproduce_command(cfg, env_args, pinned, program)
     return record
@@ -171,11 +185,53 @@ class Provenance:
         ]
         if "reproduce" in r:
             rows.append(("reproduce", h.mono(r["reproduce"])))
-        rows.append(("record", h.json_tree(r, open_depth=0)))
+        rows.append(("re-run", h.mono(f"%oci rerun {r['exec_session'][:12]}")
+                     + h.esc(" in this kernel; elsewhere ")
+                     + h.mono("%oci provenance --export FILE") + h.esc(", then ")
+                     + h.mono("ipy-oci rerun FILE")))
+        rows.append(("record", h.json_tree(_shown(r), open_depth=0)))
         body = h.fields(rows)
         opened = " open" if self.expanded else ""
-        return (f'<details{opened}><summary style="cursor:pointer;color:#616161">'
-                f"{h.esc(self.summary())}</summary>{body}</details>")
+        return (f'<details{opened}><summary style="cursor:pointer;'
+                f'color:var(--jp-ui-font-color2, #616161)">'
+                f"{h.esc(self.summary())} {copy_button(self.shell_command())}</summary>"
+                f"{body}</details>")
+
+    def shell_command(self) -> str:
+        """The same run from a shell: ``reproduce``, or (a long body) ``ipy-oci rerun``
+        of an export."""
+        return str(self.record.get("reproduce") or "ipy-oci rerun provenance.json")
+
+
+# Copies its data-cmd with navigator.clipboard (a secure context: https or localhost);
+# elsewhere a prompt shows the command selected, to copy by hand. Inline, so it works
+# in a stored notebook too once trusted (an untrusted one drops the onclick).
+_COPY_JS = ("event.preventDefault();event.stopPropagation();"
+            "var b=this,t=b.getAttribute('data-cmd');"
+            "function ask(){window.prompt('Copy the command (Ctrl+C):',t);}"
+            "if(navigator.clipboard&&window.isSecureContext){navigator.clipboard.writeText(t)"
+            ".then(function(){b.textContent='copied';"
+            "setTimeout(function(){b.textContent='Copy reproduce command';},1500);},ask);}"
+            "else{ask();}")
+
+
+def copy_button(command: str) -> str:
+    return (f'<button type="button" data-cmd="{h.esc(command)}" onclick="{h.esc(_COPY_JS)}" '
+            'title="copy the equivalent ipy-oci command (needs a trusted notebook; the '
+            'command is also in the record)" style="font-size:85%;margin-left:6px;'
+            'cursor:pointer">Copy reproduce command</button>')
+
+
+def _shown(record: dict[str, Any]) -> dict[str, Any]:
+    """The record for the HTML tree: the kept output (up to a MiB a stream, in the
+    metadata for diffs) as its size only, so the page does not carry it twice."""
+    kept = record.get("captured")
+    if not isinstance(kept, dict):
+        return record
+    brief = {k: (f"{len(v.get('text', ''))} characters kept for diffs"
+                 + (" (truncated)" if v.get("truncated") else "")
+                 if isinstance(v, dict) else v) for k, v in kept.items()}
+    return {**record, "captured": brief}
 
 
 def _short(text: str, n: int) -> str:

@@ -154,8 +154,116 @@ function freePort() {
 }
 
 let server = null;
+let registry = null;
 let browser = null;
 let cleanedUp = false;
+
+// A loopback registry for the pull step (the Debian docker-registry, as the Python
+// tests use), with busybox pushed to it by ipy-oci itself.
+const REGISTRY_BIN = '/usr/bin/docker-registry';
+const WIDGETS_NB = 'widgets.ipynb';
+const WCONTAINER = 'uiw';
+
+async function startRegistry() {
+  const port = await freePort();
+  const storage = join(TMP, 'registry');
+  mkdirSync(storage, { recursive: true });
+  const cfg = join(TMP, 'registry.yml');
+  writeFileSync(
+    cfg,
+    'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n' +
+      `storage:\n  filesystem:\n    rootdirectory: ${storage}\n` +
+      `http:\n  addr: 127.0.0.1:${port}\n`
+  );
+  registry = spawn(REGISTRY_BIN, ['serve', cfg], { env: ENV, stdio: 'ignore' });
+  const deadline = Date.now() + 30000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/v2/`)).ok) {
+        break;
+      }
+    } catch {
+      /* not up yet */
+    }
+    await new Promise(r => setTimeout(r, 100));
+  }
+  const host = `127.0.0.1:${port}`;
+  const push = spawnSync(IPY_OCI, ['push', '--tls-verify=false', 'busybox', `${host}/ui/busybox:1`], {
+    env: ENV,
+    encoding: 'utf8',
+    timeout: 120000
+  });
+  if (push.status !== 0) {
+    throw new Error(`ipy-oci push to the test registry failed: ${push.stderr}`);
+  }
+  return host;
+}
+
+function writeWidgetsNotebook(host) {
+  const cell = (id, source) => ({
+    cell_type: 'code',
+    execution_count: null,
+    id,
+    metadata: {},
+    outputs: [],
+    source
+  });
+  writeFileSync(
+    join(dirs.notebooks, WIDGETS_NB),
+    JSON.stringify({
+      cells: [
+        cell('table', [
+          '%load_ext ipy_oci\n',
+          `%oci run -d --name ${WCONTAINER} --network none busybox sleep 1000\n`,
+          't = %oci ps --widget\n',
+          't'
+        ]),
+        cell('pull', [`img = %oci pull --tls-verify=false ${host}/ui/busybox:1\n`, 'img']),
+        cell('provenance', ['%%oci run --network none busybox\n', 'echo provenance']),
+        cell('cleanup', ['t.close()\n', `%oci rm -f -t 0 ${WCONTAINER}`])
+      ],
+      metadata: {
+        kernelspec: { display_name: 'Python 3 (ipykernel)', language: 'python', name: 'python3' },
+        language_info: { name: 'python' }
+      },
+      nbformat: 4,
+      nbformat_minor: 5
+    })
+  );
+}
+
+/** Run the notebook's cell number `index` (0-based) and wait until it is done. */
+async function runCell(page, index) {
+  const cell = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell').nth(index);
+  await cell.locator('.jp-InputArea-editor').click();
+  await page.keyboard.press('Shift+Enter');
+  await page.waitForFunction(
+    el => /\[\d+\]/.test(el.textContent || ''),
+    await cell.locator('.jp-InputPrompt').elementHandle(),
+    { timeout: 60000 }
+  );
+  return cell;
+}
+
+/** WCAG contrast ratio of CSS rgb()/rgba() text `fg` (blended by its alpha) on `bg`. */
+function contrast(fg, bg) {
+  const parse = c => {
+    const v = (c.match(/[\d.]+/g) || ['0', '0', '0']).map(Number);
+    return { rgb: v.slice(0, 3), alpha: v.length > 3 ? v[3] : 1 };
+  };
+  const back = parse(bg).rgb;
+  const text = parse(fg);
+  const seen = text.rgb.map((v, i) => v * text.alpha + back[i] * (1 - text.alpha));
+  const lum = rgb => {
+    const [r, g, b] = rgb.map(v => {
+      const s = v / 255;
+      return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [a, b] = [lum(seen), lum(back)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
+}
 
 function removeContainer() {
   const r = spawnSync(IPY_OCI, ['rm', '-f', CONTAINER], { env: ENV, encoding: 'utf8', timeout: 60000 });
@@ -195,6 +303,9 @@ async function cleanup() {
   }
   removeContainer();
   await stopServer();
+  if (registry && registry.exitCode === null) {
+    registry.kill('SIGKILL');
+  }
   // Anything left (e.g. a container the magic created under another name).
   const ps = spawnSync(IPY_OCI, ['ps', '-aq'], { env: ENV, encoding: 'utf8', timeout: 30000 });
   for (const id of (ps.stdout || '').split(/\s+/).filter(Boolean)) {
@@ -585,6 +696,9 @@ async function main() {
       CONTAINER,
       { timeout: 10000 }
     );
+    // Live CPU and memory (root has cgroups): a percentage once two polls were made.
+    await panelItem.locator('.jp-IpyOci-containerUsage', { hasText: /%.*B$/ }).waitFor({ timeout: 20000 });
+    log(`  usage: ${await panelItem.locator('.jp-IpyOci-containerUsage').textContent()}`);
     const image = await panelItem.locator('.jp-IpyOci-containerImage').textContent();
     if (!/busybox/.test(image || '')) {
       throw new Error(`unexpected image in the panel: ${image}`);
@@ -653,6 +767,21 @@ async function main() {
     await shot(page, '07-panel-stopped');
   });
 
+  await step(page, 'after a reload, a terminal whose session ended shows why', async () => {
+    await page.reload();
+    await page.locator('.jp-NotebookPanel .jp-Cell').first().waitFor({ timeout: 60000 });
+    await page.waitForFunction(
+      () => {
+        const b = document.querySelector('.jp-IpyOci-execOutput .jp-IpyOci-terminalBanner');
+        return !!b && !b.hidden && /exited with code \d+|Session ended|not found/.test(b.textContent || '');
+      },
+      null,
+      { timeout: 30000 }
+    );
+    log(`  banner: ${await output.locator('.jp-IpyOci-terminalBanner').textContent()}`);
+    await shot(page, '07b-ended-after-reload');
+  });
+
   await step(page, 'terminals follow the theme (dark)', async () => {
     const color = () =>
       page.evaluate(() => {
@@ -681,6 +810,65 @@ async function main() {
     }
     await page.waitForTimeout(300);
     await shot(page, '08-dark-theme');
+  });
+
+  const host = await startRegistry();
+  writeWidgetsNotebook(host);
+
+  await step(page, 'table: remove asks before removing a running container', async () => {
+    await page.goto(`${base}lab/tree/${WIDGETS_NB}?token=${token}&reset`);
+    await page.locator('.jp-NotebookPanel .jp-Cell').first().waitFor({ timeout: 60000 });
+    await page.waitForFunction(
+      () => /\|\s*Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent || ''),
+      null,
+      { timeout: 60000 }
+    );
+    const cell = await runCell(page, 0);
+    const remove = cell.getByRole('button', { name: 'remove', exact: true });
+    await remove.click();
+    await cell.getByRole('button', { name: 'remove?', exact: true }).waitFor();
+    const ps = spawnSync(IPY_OCI, ['ps', '-q', '--filter', `name=${WCONTAINER}`], {
+      env: ENV,
+      encoding: 'utf8'
+    });
+    if (!(ps.stdout || '').trim()) {
+      throw new Error('the container was removed without confirmation');
+    }
+    await shot(page, '09-remove-confirm');
+    await cell.getByRole('button', { name: 'cancel', exact: true }).click();
+    await remove.waitFor();
+  });
+
+  await step(page, 'pull: progress collapses into one summary line, nothing on stderr', async () => {
+    const cell = await runCell(page, 1);
+    await cell.locator('.jp-OutputArea').getByText(/^pulled .* fetched\), .* in [\d.]+ s$/).first().waitFor();
+    const stderr = await cell.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]').count();
+    if (stderr) {
+      throw new Error('the pull wrote to stderr');
+    }
+    await cell.locator('.jp-OutputArea').getByText(/^<Image |^image /).first().waitFor();
+    await shot(page, '10-pull');
+  });
+
+  await step(page, 'provenance summary is readable in the dark theme', async () => {
+    const cell = await runCell(page, 2);
+    const summary = cell.locator('details > summary').first();
+    await summary.waitFor();
+    const [fg, bg] = await summary.evaluate(el => {
+      let node = el;
+      let back = 'rgba(0, 0, 0, 0)';
+      while (node && /rgba\(0, 0, 0, 0\)|transparent/.test(back)) {
+        back = getComputedStyle(node).backgroundColor;
+        node = node.parentElement;
+      }
+      return [getComputedStyle(el).color, back];
+    });
+    const ratio = contrast(fg, bg);
+    log(`  summary ${fg} on ${bg}: contrast ${ratio.toFixed(2)}`);
+    if (ratio < 4.5) {
+      throw new Error(`provenance summary contrast ${ratio.toFixed(2)} < 4.5 (${fg} on ${bg})`);
+    }
+    await runCell(page, 3);
   });
 
   await context.close();

@@ -26,7 +26,7 @@ def test_interrupt_forwards_sigint_then_reaps(oci: Any, kernel: Kernel) -> None:
         err = one_line_error(cell)
         assert err["ename"] == "ExecInterrupted"
         line = err["traceback"][0]
-        assert "interrupted" in line and "exit code 130 (SIGINT)" in line
+        assert "stopped by the interrupt: exit code 130 (SIGINT)" in line
         assert "never" not in cell.text()
         assert exec_rows(oci) == []
         assert extra_processes(oci, "c") == []

@@ -76,6 +76,19 @@ def test_push_with_credentials(oci: Any, auth_registry: Registry) -> None:
     ok(oci, "rmi", ref)
 
 
+def test_push_uses_the_stored_login(oci: Any, auth_registry: Registry) -> None:
+    """``login`` writes the default auth file; a later ``push`` without --creds uses it."""
+    _busybox(oci)
+    ref = f"{auth_registry.host}/push/login-{uuid.uuid4().hex[:8]}:1"
+    res = oci.cli_bytes("login", "-u", auth_registry.user, "--password-stdin",
+                        auth_registry.host, input=auth_registry.password.encode() + b"\n")
+    assert res.returncode == 0, res.stderr
+    ok(oci, "push", "-q", "busybox", ref)
+    ok(oci, "logout", auth_registry.host)
+    res = oci.cli("push", "-q", "busybox", ref)
+    assert res.returncode == 125 and "refused access" in res.stderr
+
+
 def test_push_tls_verify_to_a_plain_http_registry(oci: Any, registry: Registry) -> None:
     _busybox(oci)
     res = oci.cli("push", "--tls-verify=true", "busybox", f"{registry.host}/push/tls:1")
