@@ -27,26 +27,12 @@ from ipy_oci.images.mediatypes import MEDIA_CONFIG, MEDIA_LAYER_GZIP, MEDIA_MANI
 from ipy_oci.images.store import Image, ImageStore
 from ipy_oci.images.workspace import Workspace
 from ipy_oci.storage.atomic import human_bytes, is_no_space, no_space, translate_no_space
+from ipy_oci.storage.copytar import HashingWriter
 from ipy_oci.storage.extract import Prefixed, Readable, decompressed
 
 _CHUNK = 1 << 20
 _CHANGE_KEYS = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "STOPSIGNAL", "USER",
                 "VOLUME", "WORKDIR")
-
-
-class _HashingWriter:
-    def __init__(self, inner: IO[bytes]) -> None:
-        self.inner = inner
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.hash.update(data)
-        self.size += len(data)
-        return self.inner.write(data)
-
-    def flush(self) -> None:
-        self.inner.flush()
 
 
 def _open_any(src: BinaryIO) -> Readable:
@@ -129,7 +115,7 @@ def import_rootfs(store: ImageStore, src: BinaryIO, *, name: str | None = None,
         try:
             reader = _open_any(src)
             with open(layer_path, "wb") as raw:
-                counter = _HashingWriter(raw)
+                counter = HashingWriter(raw)
                 with gzip.GzipFile(fileobj=cast(IO[bytes], counter), mode="wb", mtime=0) as gz:
                     while chunk := reader.read(_CHUNK):
                         expanded += len(chunk)

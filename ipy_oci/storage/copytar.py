@@ -12,6 +12,7 @@ modules, and inside a chroot those would be the container's libraries.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 import tarfile
@@ -51,7 +52,7 @@ class _Exact:
         return data
 
 
-def _info(name: str, st: os.stat_result) -> tarfile.TarInfo | None:
+def tar_info(name: str, st: os.stat_result) -> tarfile.TarInfo | None:
     """A TarInfo from ``lstat`` data (None for sockets and other unsupported types)."""
     ti = tarfile.TarInfo(name)
     mode = st.st_mode
@@ -75,6 +76,54 @@ def _info(name: str, st: os.stat_result) -> tarfile.TarInfo | None:
     return ti
 
 
+class HashingWriter:
+    """A write-only stream that hashes (sha256) and counts what passes through it."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self.inner = inner
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        return self.inner.write(data)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+
+def add_entry(tf: tarfile.TarFile, links: dict[tuple[int, int], str], dir_fd: int,
+              name: str, arcname: str, ti: tarfile.TarInfo, st: os.stat_result) -> None:
+    """Add ``ti`` (of ``name`` in ``dir_fd``, stat ``st``) to ``tf``: another name of a
+    file already added as a hard link to it (``links``: inode -> first name), a regular
+    file with its bytes read through an O_NOFOLLOW fd; a file removed or swapped for
+    something else while the tree was walked (a running container) is skipped."""
+    if ti.type == tarfile.REGTYPE and st.st_nlink > 1:
+        key = (st.st_dev, st.st_ino)
+        first = links.get(key)
+        if first is not None:
+            ti.type, ti.linkname, ti.size = tarfile.LNKTYPE, first, 0
+        else:
+            links[key] = arcname
+    if ti.type != tarfile.REGTYPE:
+        tf.addfile(ti)
+        return
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                     dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP):
+            return
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return
+        tf.addfile(ti, _Exact(fd, ti.size))
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class _Packer:
     tf: tarfile.TarFile
@@ -82,34 +131,12 @@ class _Packer:
     links: dict[tuple[int, int], str] = field(default_factory=dict)
 
     def entry(self, dir_fd: int, name: str, arcname: str, st: os.stat_result) -> None:
-        ti = _info(arcname, st)
+        ti = tar_info(arcname, st)
         if ti is None:
             return
         if ti.type == tarfile.SYMTYPE:
             ti.linkname = os.readlink(name, dir_fd=dir_fd)
-        if ti.type == tarfile.REGTYPE and st.st_nlink > 1:
-            key = (st.st_dev, st.st_ino)
-            first = self.links.get(key)
-            if first is not None:
-                ti.type, ti.linkname, ti.size = tarfile.LNKTYPE, first, 0
-            else:
-                self.links[key] = arcname
-        if ti.type != tarfile.REGTYPE:
-            self.tf.addfile(ti)
-            return
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
-                         dir_fd=dir_fd)
-        except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ELOOP):
-                return  # removed or swapped for a link while we walked: skip it
-            raise
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return
-            self.tf.addfile(ti, _Exact(fd, ti.size))
-        finally:
-            os.close(fd)
+        add_entry(self.tf, self.links, dir_fd, name, arcname, ti, st)
 
     def tree(self, dir_fd: int, prefix: str) -> None:
         """Everything below the open directory ``dir_fd``, names under ``prefix``
@@ -135,7 +162,7 @@ def pack(path: str, out: BinaryIO | IO[bytes], arcname: str, contents_only: bool
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 if not contents_only:
-                    ti = _info(arcname, os.fstat(fd))
+                    ti = tar_info(arcname, os.fstat(fd))
                     assert ti is not None
                     tf.addfile(ti)
                 packer.tree(fd, "" if contents_only else arcname)

@@ -14,16 +14,14 @@ diff_id) and compressed (the blob digest) while it is written, in one pass.
 
 from __future__ import annotations
 
-import errno
 import gzip
-import hashlib
 import os
 import stat
 import tarfile
 from collections.abc import Sequence
 from typing import IO, BinaryIO, cast
 
-from ipy_oci.storage.copytar import _Exact, _info
+from ipy_oci.storage.copytar import HashingWriter, add_entry, tar_info
 from ipy_oci.storage.fsops import (
     FUSE_OPAQUE_XATTR,
     O_DIR,
@@ -43,35 +41,18 @@ OPAQUE_MARKER = ".wh..wh..opq"
 _PRIVATE_XATTRS = (FUSE_OPAQUE_XATTR.rsplit(".", 1)[0] + ".",)
 
 
-class _Hashing:
-    """A write-only stream that hashes and counts what passes through it."""
-
-    def __init__(self, inner: IO[bytes]) -> None:
-        self.inner = inner
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.hash.update(data)
-        self.size += len(data)
-        return self.inner.write(data)
-
-    def flush(self) -> None:
-        self.inner.flush()
-
-
 class _LayerWriter:
     def __init__(self, out: BinaryIO) -> None:
-        self.blob = _Hashing(out)
+        self.blob = HashingWriter(out)
         self.gz = gzip.GzipFile(fileobj=cast(IO[bytes], self.blob), mode="wb", mtime=0)
-        self.diff = _Hashing(cast(IO[bytes], self.gz))
+        self.diff = HashingWriter(cast(IO[bytes], self.gz))
         # Closed by close(); on an error the caller's workspace goes with the file.
         self.tf = tarfile.open(fileobj=cast(IO[bytes], self.diff), mode="w|",  # noqa: SIM115
                                format=tarfile.PAX_FORMAT)
         self.links: dict[tuple[int, int], str] = {}
 
     def entry(self, dir_fd: int, name: str, arc: str, st: os.stat_result) -> None:
-        ti = _info(arc, st)
+        ti = tar_info(arc, st)
         if ti is None:
             return  # sockets: nothing a layer can hold
         ti.mtime = st.st_mtime  # sub-second mtimes survive in the PAX header
@@ -85,27 +66,7 @@ class _LayerWriter:
                for k, v in xattrs.items() if not k.startswith(_PRIVATE_XATTRS)}
         if pax:
             ti.pax_headers = pax
-        if ti.type == tarfile.REGTYPE and st.st_nlink > 1:
-            inode = (st.st_dev, st.st_ino)
-            first = self.links.get(inode)
-            if first is not None:
-                ti.type, ti.linkname, ti.size = tarfile.LNKTYPE, first, 0
-            else:
-                self.links[inode] = arc
-        if ti.type != tarfile.REGTYPE:
-            self.tf.addfile(ti)
-            return
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
-                         dir_fd=dir_fd)
-        except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ELOOP):
-                return  # removed while we walked (a running container)
-            raise
-        try:
-            self.tf.addfile(ti, _Exact(fd, ti.size))
-        finally:
-            os.close(fd)
+        add_entry(self.tf, self.links, dir_fd, name, arc, ti, st)
 
     def marker(self, arc: str) -> None:
         """An empty regular file: a whiteout or the opaque marker."""

@@ -57,7 +57,8 @@ ALLOWED: dict[str, set[str]] = {
 # the engine.
 DRIVER_TO_DRIVER: dict[str, set[str]] = {
     "oci": {"ipy_oci.state.procs", "ipy_oci.userns.enter"},
-    "images": {"ipy_oci.storage.atomic", "ipy_oci.storage.extract", "ipy_oci.state.locks"},
+    "images": {"ipy_oci.storage.atomic", "ipy_oci.storage.extract", "ipy_oci.state.locks",
+               "ipy_oci.storage.copytar"},
     # Rootless: mounts, chowns and runtime calls go into the user namespace.
     "storage": {"ipy_oci.userns.enter"},
     "network": {"ipy_oci.userns.enter"},
