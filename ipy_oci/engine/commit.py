@@ -32,6 +32,7 @@ from .records import State
 
 if TYPE_CHECKING:
     from ..images.store import Image
+    from ..state.records import ContainerConfig
     from .container import Container
     from .runtime import Runtime
 
@@ -98,6 +99,29 @@ def _paused(ctr: Container, want: bool, notes: list[str]) -> bool:
     return True
 
 
+def _carry_run_options(inner: dict[str, Any], cfg: ContainerConfig) -> None:
+    """What the container was run with goes into the image, as podman's commit keeps
+    it: entrypoint and command, environment, working dir, user, labels and exposed
+    ports given at create (``--change`` is applied after, and wins)."""
+    if cfg.entrypoint is not None:
+        inner["Entrypoint"] = list(cfg.entrypoint)
+    if cfg.cmd is not None:
+        inner["Cmd"] = list(cfg.cmd)
+    if cfg.env:
+        env = {e.partition("=")[0]: e for e in inner.get("Env") or []}
+        env.update((e.partition("=")[0], e) for e in cfg.env)
+        inner["Env"] = list(env.values())
+    if cfg.workdir:
+        inner["WorkingDir"] = cfg.workdir
+    if cfg.user:
+        inner["User"] = cfg.user
+    if cfg.labels:
+        inner["Labels"] = {**(inner.get("Labels") or {}), **cfg.labels}
+    if cfg.expose:
+        inner["ExposedPorts"] = {**(inner.get("ExposedPorts") or {}),
+                                 **{port: {} for port in cfg.expose}}
+
+
 def commit_container(rt: Runtime, ref: str, name: str | None = None,
                      opts: CommitOptions | None = None) -> CommitResult:
     """``commit CONTAINER [IMAGE]``: the new image (named ``name`` if given; short
@@ -116,6 +140,7 @@ def commit_container(rt: Runtime, ref: str, name: str | None = None,
     inner = dict(config.get("config") or {})
     from ..images.importer import apply_changes
 
+    _carry_run_options(inner, ctr.record.config)
     apply_changes(inner, opts.changes)
     try:
         parent_manifest = json.loads(store.blob_path(parent.digest).read_bytes())

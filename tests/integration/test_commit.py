@@ -144,6 +144,25 @@ def test_commit_adds_changes_deletes_and_opaque_dirs(oci: OciEnv) -> None:
     assert "localhost/stepped:2" in listed and "localhost/base:latest" in listed
 
 
+def test_commit_keeps_what_the_container_was_run_with(oci: OciEnv) -> None:
+    """podman's commit: the command, env, working dir, labels and exposed ports of the
+    container go into the image; --change still wins."""
+    ok(oci, "create", "--name", "opts", "--network", "none", "-e", "FOO=bar",
+       "-e", "PATH=/bin:/usr/bin", "--workdir", "/tmp", "-l", "team=x", "--expose", "8080",
+       "busybox", "sleep", "1000")
+    try:
+        _commit(oci, "opts", "kept")
+        _commit(oci, "-c", "CMD [\"true\"]", "opts", "changed")
+    finally:
+        rm_force(oci, "opts")
+    cfg = inspect(oci, "localhost/kept:latest", "image")["Config"]
+    assert cfg["Cmd"] == ["sleep", "1000"] and "FOO=bar" in cfg["Env"]
+    assert [e for e in cfg["Env"] if e.startswith("PATH=")] == ["PATH=/bin:/usr/bin"]
+    assert cfg["WorkingDir"] == "/tmp" and cfg["Labels"]["team"] == "x"
+    assert "8080/tcp" in cfg["ExposedPorts"]
+    assert inspect(oci, "localhost/changed:latest", "image")["Config"]["Cmd"] == ["true"]
+
+
 def test_commit_a_running_container_and_the_container_alias(oci: OciEnv) -> None:
     with _ran(oci, "live", "busybox", "echo hot > /hot; touch /ready; sleep 1000",
               detach=True):
