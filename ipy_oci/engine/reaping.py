@@ -289,4 +289,38 @@ def system_reap(rt: Runtime, prune_age: float | None = None,
     keep = {r.id for r in rt.state.containers()
             if r.state in (*State.ACTIVE, *State.INTENTS)}
     recover(rt, keep)
+    sweep_stale_locks(rt)
     return report
+
+
+def sweep_stale_locks(rt: Runtime) -> list[str]:
+    """Lock files (``<runroot>/locks/ID.lock|.attach|.stop``) of containers that no
+    longer exist, left by a process killed between taking a lock and finding the
+    container gone (locks are only taken on a container whose record exists, so one
+    without a record is never needed again); those nobody holds. Their names."""
+    import fcntl
+
+    known = {r.id for r in rt.state.containers()}
+    removed = []
+    try:
+        entries = list(os.scandir(rt.locks_dir))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        cid, dot, kind = entry.name.partition(".")
+        if not dot or kind not in ("lock", "attach", "stop") or cid in known:
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # held: its holder will deal with it
+        else:
+            os.unlink(entry.path)
+            removed.append(entry.name)
+        finally:
+            os.close(fd)
+    return removed

@@ -228,9 +228,12 @@ def test_restart_on_failure_counts_and_then_stays_exited(oci: OciEnv) -> None:
         assert info["HostConfig"]["RestartPolicy"] == {"Name": "on-failure",
                                                        "MaximumRetryCount": 2}
         assert info["State"]["ExitCode"] == 1 and info["State"]["ConmonPid"] == 0
-        # Nothing is left to restart it: no conmon names the container any more.
-        assert not [p for p in os.listdir("/proc") if p.isdigit() and is_live(p)
-                    and info["Id"].encode() in _cmdline(p) and b"conmon" in _cmdline(p)]
+        # Nothing is left to restart it: no conmon names the container any more (the
+        # last one ends right after its exit command recorded "exited").
+        wait_until(lambda: not [p for p in os.listdir("/proc") if p.isdigit()
+                                and is_live(p) and info["Id"].encode() in _cmdline(p)
+                                and b"conmon" in _cmdline(p)],
+                   "the last conmon to exit", timeout=20)
         assert oci.cli("logs", "rf").stdout == "ran\nran\nran\n"
         # A user start resets the count (podman), and the policy applies again.
         assert oci.cli("start", "rf").returncode == 0
