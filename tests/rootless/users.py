@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ipy_oci.userns.subids import SUBGID_FILE, SUBUID_FILE, all_ranges
+
 SUBID_COUNT = 65536
 PREFIX = "ipyoci-rl"  # every user this suite makes; nothing else is ever touched
 
@@ -123,17 +125,8 @@ def run_as(user: User, *argv: str, input: str | None = None, timeout: float = 12
 
 def _subid_ranges() -> list[tuple[int, int]]:
     """(start, count) of every line in /etc/subuid and /etc/subgid."""
-    out = []
-    for path in ("/etc/subuid", "/etc/subgid"):
-        try:
-            lines = Path(path).read_text().splitlines()
-        except FileNotFoundError:
-            continue
-        for line in lines:
-            parts = line.strip().split(":")
-            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-                out.append((int(parts[1]), int(parts[2])))
-    return out
+    return [(r.start, r.count) for path in (SUBUID_FILE, SUBGID_FILE)
+            for _owner, r in all_ranges(path)]
 
 
 def free_subid_starts(n: int, first: int = 200000) -> list[int]:
@@ -192,17 +185,9 @@ def remove_user(name: str) -> None:
 
 
 def _subids_of(name: str) -> set[int]:
-    ids: set[int] = set()
-    for path in ("/etc/subuid", "/etc/subgid"):
-        try:
-            lines = Path(path).read_text().splitlines()
-        except FileNotFoundError:
-            continue
-        for line in lines:
-            parts = line.strip().split(":")
-            if len(parts) == 3 and parts[0] == name:
-                ids |= set(range(int(parts[1]), int(parts[1]) + int(parts[2])))
-    return ids
+    return {i for path in (SUBUID_FILE, SUBGID_FILE)
+            for owner, r in all_ranges(path) if owner == name
+            for i in range(r.start, r.start + r.count)}
 
 
 def remove_files_owned(uids: set[int]) -> list[str]:
