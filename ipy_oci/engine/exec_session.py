@@ -198,17 +198,21 @@ class ExecSession:
                 stop_interrupted(self, 0)
                 sync_session(self.runtime, self, wait=2.0)
             code = self.record.exit_code
-        self.cleanup()
         rec = self.record
         rec.state, rec.exit_code, rec.finished_at = ExecState.STOPPED, code, time.time()
+        # Record before the exit file goes: another process syncing in between
+        # would otherwise find neither process nor exit file and record -1.
         try:
-            if remove:
-                self.runtime.state.delete_exec_session(self.id)
-            else:
-                self.runtime.state.update(rec, state=rec.state, exit_code=code,
-                                          finished_at=rec.finished_at)
+            self.runtime.state.update(rec, state=rec.state, exit_code=code,
+                                      finished_at=rec.finished_at)
         except Exception:
             pass  # the row is the reaper's to fix; the process is already gone
+        self.cleanup()
+        if remove:
+            try:
+                self.runtime.state.delete_exec_session(self.id)
+            except Exception:
+                pass
 
     # -- control -------------------------------------------------------------------------
     def _require(self, state: str, verb: str) -> None:
