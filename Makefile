@@ -6,7 +6,8 @@ APT_PACKAGES := runc crun conmon busybox-static catatonit tini sqlite3 iproute2 
                 skopeo docker-registry apache2-utils openssl chromium \
                 netavark aardvark-dns iptables \
                 uidmap slirp4netns fuse-overlayfs \
-                golang-github-containers-common gcc libc6-dev buildah
+                golang-github-containers-common gcc libc6-dev buildah \
+                slurm-wlm munge
 
 .PHONY: all deps apt apt-install venv pyc labext run demo test lint typecheck bench clean
 

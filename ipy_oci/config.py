@@ -170,6 +170,9 @@ class Config:
     # --runtime-flag FLAG (global, per invocation): "--FLAG" before every runtime
     # command, as podman passes it (runc's --debug, --log-format=json, ...).
     runtime_flags: list[str] = field(default_factory=list)
+    # The Slurm node this process runs on for a job (its -N name), or "": the
+    # login side, where Slurm containers are remote (engine/slurm.py).
+    slurm_node: str = ""
     # -- tunables: each can be set in the TOML file under its own name ----------------
     # Seconds a stopped, detached exec session is kept before pruning.
     exec_prune_age: float = 300.0
@@ -227,6 +230,7 @@ class Config:
             conmon=pick(None, "IPY_OCI_CONMON", "conmon", "conmon"),
             log_level=pick(log_level, "IPY_OCI_LOG_LEVEL", "log_level", "warn"),
         )
+        cfg.slurm_node = os.environ.get("IPY_OCI_SLURM_NODE", "")
         cfg._apply_tunables(toml)
         cfg._apply_sizes(toml)
         regs = toml.get("unqualified_search_registries")
@@ -273,7 +277,9 @@ class Config:
 
     def cli_args(self) -> list[str]:
         """Global flags that reproduce this config in a child ``ipy-oci`` (exit commands)."""
-        return ["--root", str(self.root), "--runroot", str(self.runroot), "--runtime", self.runtime]
+        node = ["--slurm-node", self.slurm_node] if self.slurm_node else []
+        return ["--root", str(self.root), "--runroot", str(self.runroot),
+                "--runtime", self.runtime, *node]
 
 
 # The engine's timing knobs (seconds); the Jupyter server mirrors them as traitlets.

@@ -180,6 +180,8 @@ def cmd_container(rt: Runtime, args: argparse.Namespace) -> int:
         from .commands_files import cmd_container_prune
 
         return cmd_container_prune(rt, args)
+    if args.ccmd.startswith("slurm-"):
+        return _slurm_node_command(rt, args)
     if args.ccmd != "cleanup":
         raise OciError("missing subcommand: try 'ipy-oci container --help'")
     from ..errors import NoSuchExecSession
@@ -199,3 +201,26 @@ def cmd_container(rt: Runtime, args: argparse.Namespace) -> int:
             _err(exc)
             rc = exc.exit_code
     return rc
+
+
+def _slurm_node_command(rt: Runtime, args: argparse.Namespace) -> int:
+    """The node half of a Slurm container (engine/slurm.py): run by its job only."""
+    from ..engine import slurm
+
+    if not rt.config.slurm_node:
+        raise OciError(f"container {args.ccmd} runs on a Slurm node for a job: "
+                       "it is not a command for users")
+    if args.ccmd == "slurm-hold":
+        slurm.record_node(rt, rt.lookup_container(args.container).id)
+    ctr = rt.lookup_container(args.container)
+    if args.ccmd == "slurm-hold":
+        return slurm.hold(rt, ctr, args.attached)
+    if args.ccmd == "slurm-attach":
+        return slurm.attach_on_node(rt, ctr, args.rm)
+    if args.ccmd == "slurm-exec":
+        code = slurm.exec_on_node(rt, ctr, args.id, args.config, args.kernel, args.detach)
+        if args.detach:
+            print(args.id)
+        return code
+    slurm.sweep(rt, ctr)
+    return 0

@@ -107,6 +107,12 @@ def run_attached(ctr: Container, detach_keys: str = DEFAULT_DETACH_KEYS,
         if not want_out and not want_err:
             _out(c.id)  # podman: with no output attached, the id is what run prints
 
+    from ..engine.slurm import SlurmContainer
+
+    if isinstance(ctr, SlurmContainer) and tty_fd is not None:
+        # srun --pty puts our terminal in raw mode and carries its size itself.
+        res = ctr.run_attached(write_stream, stdin_fd=stdin_fd, remove=remove, terminal=True)
+        return res.exit_code if res.exit_code is not None and res.exit_code >= 0 else 125
     with RawWhenStarted(tty_fd, ctr.resize) as term:
         res = ctr.run_attached(stream_filter(attach or [], write_stream), stdin_fd=stdin_fd,
                                detach_keys=keys, on_started=started, remove=remove,

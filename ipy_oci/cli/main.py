@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = Config.load(args.root, args.runroot, args.runtime, args.log_level)
         config.runtime_flags = list(args.runtime_flag)
+        config.slurm_node = args.slurm_node or config.slurm_node
         # migrate stops the namespace holder: it must not start or join one.
         rt = Runtime(config, enter_userns=not (args.cmd == "system"
                                                and getattr(args, "scmd", "") == "migrate"))

@@ -439,8 +439,12 @@ class Container:
         on_started: Callable[[Container], None] | None = None,
         remove: bool | None = None,
         preserve_fds: int = 0,
+        already_init: bool = False,
     ) -> ProcessResult:
         """Init, attach, start and stream until the container exits (``run`` without -d).
+
+        ``already_init``: someone else made it (a Slurm job's holder: engine/slurm.py)
+        with the attached exit delay; attach and start it.
 
         Ctrl-C and ``should_stop`` work as engine/attached.py says. With ``remove``
         (default: the container's --rm) the container is removed once its exit
@@ -453,7 +457,8 @@ class Container:
         passthrough = self.record.config.log_driver == "passthrough"
         self.attach_hold.hold()
         try:
-            self.init(exit_delay=cfg.attached_exit_delay, preserve_fds=preserve_fds)
+            if not already_init:
+                self.init(exit_delay=cfg.attached_exit_delay, preserve_fds=preserve_fds)
             sock = None if passthrough else self.attach_socket()
         except BaseException:
             self.attach_hold.release()

@@ -58,13 +58,14 @@ class ExecSession:
 
     # -- creation -------------------------------------------------------------------
     @classmethod
-    def create(cls, ctr: Container, config: ExecConfig, owner_kernel: str = "") -> ExecSession:
+    def create(cls, ctr: Container, config: ExecConfig, owner_kernel: str = "",
+               session_id: str = "") -> ExecSession:
         if not config.command or not config.command[0]:
             raise UsageError("must provide a non-empty command to start an exec session")
         if config.preserve_fds < 0:
             raise UsageError("--preserve-fds must be zero or a positive number")
         pid, start = identity()
-        rec = ExecRecord(id=new_id(), container_id=ctr.id, state=ExecState.CREATED,
+        rec = ExecRecord(id=session_id or new_id(), container_id=ctr.id, state=ExecState.CREATED,
                          config=config, created_at=time.time(), owner_pid=pid,
                          owner_start=start, owner_kernel=owner_kernel)
         rt = ctr.runtime

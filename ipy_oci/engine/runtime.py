@@ -198,7 +198,14 @@ class Runtime:
             if name is None:
                 rec.name = generate_name()
             try:
-                self.state.add_container(rec)
+                if config.backend == "slurm":
+                    from ..state.records import SlurmJobRecord
+
+                    with self.state.transaction():
+                        self.state.add_container(rec)
+                        self.state.add_slurm_job(SlurmJobRecord(id=rec.id))
+                else:
+                    self.state.add_container(rec)
             except NameInUse:
                 if name is not None:
                     if made_volumes:
@@ -217,7 +224,7 @@ class Runtime:
                     raise
             from .events import container_event
 
-            ctr = Container(self, rec)
+            ctr = self.container(rec)
             container_event(ctr, "create")
             if config.cidfile:
                 create_files.write_cidfile(ctr)
@@ -225,19 +232,25 @@ class Runtime:
         raise UsageError("could not generate a unique container name: pass --name")
 
     def container(self, record: ContainerRecord) -> Container:
-        """The Container for a record just read from the state store."""
+        """The Container for a record just read from the state store (a Slurm
+        container's login-side view, away from its node: engine/slurm.py)."""
+        if record.config.backend:
+            from .slurm import SlurmContainer, is_remote
+
+            if is_remote(self, record):
+                return SlurmContainer(self, record)
         return Container(self, record)
 
     def lookup_container(self, ref: str) -> Container:
         """By full ID, name, or unique ID prefix (as podman)."""
-        return Container(self, self.state.find_container(ref))
+        return self.container(self.state.find_container(ref))
 
     def containers(self, all: bool = True, sync: bool = True) -> list[Container]:
         from ..errors import NoSuchContainer
 
         out = []
         for rec in self.state.containers():
-            ctr = Container(self, rec)
+            ctr = self.container(rec)
             if sync:
                 try:
                     ctr.refresh(reload=False)
@@ -282,6 +295,10 @@ class Runtime:
 
         if isinstance(ctr, str):
             ctr = self.lookup_container(ctr)
+        from .slurm import SlurmContainer, SlurmExec
+
+        if isinstance(ctr, SlurmContainer):
+            return SlurmExec(ctr, config, owner_kernel)  # type: ignore[return-value]
         return ExecSession.create(ctr, config, owner_kernel)
 
     def exec(self, ctr: Container | str, command: list[str],

@@ -100,6 +100,9 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
     if args.replace and not args.name:
         raise UsageError("cannot replace container without --name being set")
     restart, retries = run.restart_policy(args.restart, args.rm)
+    slurm_opts = run.slurm_options(getattr(args, "slurm", False),
+                                   getattr(args, "slurm_opt", []), restart,
+                                   getattr(args, "preserve_fds", 0))
     logs = run.log_config(args.log_driver, args.log_opt)
     if logs["log_driver"] == "passthrough":
         run.check_passthrough()
@@ -162,6 +165,8 @@ def container_config(args: argparse.Namespace) -> ContainerConfig:
         timeout=run.timeout_seconds(args.timeout),
         restart_policy=restart,
         restart_retries=retries,
+        backend="slurm" if slurm_opts is not None else "",
+        slurm_opts=slurm_opts or [],
         cidfile=os.path.abspath(args.cidfile) if args.cidfile else "",
         conmon_pidfile=os.path.abspath(args.conmon_pidfile) if args.conmon_pidfile else "",
         **logs,

@@ -323,3 +323,24 @@ def stream_filter(items: list[str], on_output: Any) -> Any:
             on_output(stream, data)
 
     return filtered
+
+
+def slurm_options(slurm: bool, opts: list[str], restart: str,
+                  preserve_fds: int) -> list[str] | None:
+    """``--slurm`` / ``--slurm-opt``: sbatch's options, or None to run here."""
+    if not slurm and not opts:
+        return None
+    for opt in opts:
+        if not opt.startswith("-"):
+            raise UsageError(f"--slurm-opt {opt!r} is not an option of Slurm's: write it "
+                             "as Slurm does, e.g. --slurm-opt=--partition=debug")
+        if opt.split("=")[0] in ("--wrap", "--output", "-o", "--error", "-e", "--parsable",
+                                 "--job-name", "-J", "--array", "-a"):
+            raise UsageError(f"--slurm-opt {opt}: ipy-oci sets this one itself for the "
+                             "container's job")
+    if restart not in ("", "no"):
+        raise UsageError("--restart cannot be used with --slurm: the container's job ends "
+                         "with the container (use --slurm-opt=--requeue for Slurm's own)")
+    if preserve_fds:
+        raise UsageError("--preserve-fds cannot pass descriptors to a Slurm node")
+    return list(opts)

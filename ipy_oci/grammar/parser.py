@@ -100,7 +100,8 @@ class _Skipped:
         return self
 
 
-_GLOBAL_WITH_VALUE = ("--root", "--runroot", "--runtime", "--runtime-flag", "--log-level")
+_GLOBAL_WITH_VALUE = ("--root", "--runroot", "--runtime", "--runtime-flag", "--log-level",
+                      "--slurm-node")
 # Podman's global flags are persistent: accepted after the command name too
 # (``run --runtime PATH IMG``). Each command also gets them, hidden, under a dest of its
 # own that parse() folds into the global one; words after a command's image or
@@ -126,6 +127,9 @@ def _add_global_flags(p: argparse.ArgumentParser, after: bool = False) -> None:
     arg("--log-level", default=None,
         choices=["debug", "info", "warn", "error", "fatal", "panic"])
     arg("--noout", action="store_true", help="do not write to stdout")
+    # Set on a Slurm node by the job's own commands: Slurm containers recorded on
+    # this node are local here (engine/slurm.py).
+    arg("--slurm-node", default=None, help=argparse.SUPPRESS)
 
 
 def _fold_global_flags(args: argparse.Namespace) -> None:
@@ -230,6 +234,21 @@ def build_parser(prog: str = "ipy-oci", only: str | None = None) -> argparse.Arg
     cp.add_argument("--rm", action="store_true")
     cp.add_argument("--exec", default=None, metavar="SESSION")
     cp.add_argument("containers", nargs="+", metavar="CONTAINER")
+    # What a Slurm container's job runs on its node (engine/slurm.py); not for users.
+    sh = csub.add_parser("slurm-hold")
+    sh.add_argument("--attached", action="store_true")
+    sh.add_argument("container")
+    sa = csub.add_parser("slurm-attach")
+    sa.add_argument("--rm", action="store_true")
+    sa.add_argument("container")
+    se = csub.add_parser("slurm-exec")
+    se.add_argument("--id", required=True)
+    se.add_argument("--kernel", default="")
+    se.add_argument("--config", required=True)
+    se.add_argument("--detach", action="store_true")
+    se.add_argument("container")
+    sw = csub.add_parser("slurm-sweep")
+    sw.add_argument("container")
     if only in (None, "container"):
         from .parser_files import add_container_prune
         from .parser_lifecycle import add_container_subcommands

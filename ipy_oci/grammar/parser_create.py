@@ -83,6 +83,11 @@ def add_more_create_flags(p: Any) -> None:
                    help="write the pid of the container's conmon to FILE")
     p.add_argument("--replace", action="store_true",
                    help="remove a container of the same --name first")
+    p.add_argument("--slurm", action="store_true",
+                   help="run the container as a Slurm job on a compute node (docs/SCALE.md)")
+    p.add_argument("--slurm-opt", action="append", default=[], metavar="ARG",
+                   help="pass ARG to Slurm (--slurm-opt=--nodelist=n2, "
+                        "--slurm-opt=--time=1:00:00); implies --slurm")
     p.add_argument("--timeout", default=None, metavar="SECONDS",
                    help="kill the container after SECONDS (0: no limit)")
     p.add_argument("--tz", default=None, metavar="ZONE",

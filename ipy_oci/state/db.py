@@ -288,3 +288,22 @@ CREATE TABLE IF NOT EXISTS volumes (
 );
 """
 _SCHEMA += VOLUME_SCHEMA
+
+
+# -- Slurm jobs (engine/slurm.py) -------------------------------------------------------
+# One row per container that runs as a Slurm job: the job, where it runs and the
+# node's runroot. Created by ``run --slurm``; the node's holder fills in the node;
+# deleted with its container (``delete_container``).
+SLURM_SCHEMA = """
+CREATE TABLE IF NOT EXISTS slurm_jobs (
+    id            TEXT PRIMARY KEY REFERENCES containers(id),
+    job_id        TEXT NOT NULL DEFAULT '',
+    node          TEXT NOT NULL DEFAULT '',
+    partition     TEXT NOT NULL DEFAULT '',
+    node_runroot  TEXT NOT NULL DEFAULT '',
+    job_state     TEXT NOT NULL DEFAULT '',
+    reason        TEXT NOT NULL DEFAULT '',
+    submitted_at  REAL NOT NULL DEFAULT 0
+);
+"""
+_SCHEMA += SLURM_SCHEMA

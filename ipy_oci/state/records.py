@@ -120,6 +120,10 @@ class ContainerConfig(JsonConfig):
     # The OCI runtime (runc, crun or a path) the container was created with; every
     # later operation uses the same one. "" means the configured default.
     runtime: str = ""
+    # Where the container runs: "" here, "slurm" as a Slurm job (engine/slurm.py),
+    # submitted with ``slurm_opts`` (sbatch's options, as the user gave them).
+    backend: str = ""
+    slurm_opts: list[str] = field(default_factory=list)
     # PID 1 is catatonit in pause mode and only idles; work runs as exec sessions
     # (what ``%%oci run`` uses, so any image works, with or without a sleep binary).
     idle: bool = False
@@ -266,6 +270,22 @@ class ExecRecord(Record):
     owner_pid: int = 0
     owner_start: int = 0
     owner_kernel: str = ""
+
+
+@dataclass
+class SlurmJobRecord(Record):
+    """A container run as a Slurm job (``id`` is the container's id)."""
+
+    TABLE: ClassVar[str] = "slurm_jobs"
+
+    id: str
+    job_id: str = ""
+    node: str = ""
+    partition: str = ""
+    node_runroot: str = ""
+    job_state: str = ""
+    reason: str = ""
+    submitted_at: float = 0.0
 
 
 # -- networks (tables in db.NETWORK_SCHEMA) ---------------------------------------------

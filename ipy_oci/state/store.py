@@ -32,6 +32,7 @@ from .records import (
     ExecState,
     NetworkRecord,
     Record,
+    SlurmJobRecord,
     State,
     VolumeRecord,
 )
@@ -207,10 +208,22 @@ class StateStore:
                 if cur.execute("SELECT 1 FROM exec_sessions WHERE container_id = ? LIMIT 1",
                                (ctr_id,)).fetchone() is not None:
                     return False
+                cur.execute("DELETE FROM slurm_jobs WHERE id = ?", (ctr_id,))
                 cur.execute("DELETE FROM containers WHERE id = ?", (ctr_id,))
             return True
 
         return self._writing(write)
+
+    # -- Slurm jobs -------------------------------------------------------------------
+    def add_slurm_job(self, rec: SlurmJobRecord) -> None:
+        with self._db.write() as cur:
+            self._insert(cur, rec)
+
+    def slurm_job(self, ctr_id: str) -> SlurmJobRecord | None:
+        return self._one(SlurmJobRecord, ctr_id)
+
+    def slurm_jobs(self) -> list[SlurmJobRecord]:
+        return self._select(SlurmJobRecord, {}, order="submitted_at")
 
     def rename_container(self, ctr_id: str, new_name: str) -> None:
         """Give a container a new name; NameInUse if another container has it."""

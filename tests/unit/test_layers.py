@@ -24,7 +24,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "ipy_oci"
 
 FRONT_ENDS = {"cli", "kernel", "server"}
-DRIVERS = {"oci", "state", "storage", "images", "network", "userns"}
+DRIVERS = {"oci", "state", "storage", "images", "network", "userns", "slurm"}
 SHARED = {"config", "errors"}
 # The package root: front ends (and the engine) may read its __version__, nothing else.
 ROOT = "root"
@@ -42,6 +42,8 @@ ALLOWED: dict[str, set[str]] = {
     "network": {*SHARED, "state"},
     # The rootless user namespace: holder pids are checked by start time.
     "userns": {*SHARED, "state"},
+    # Slurm's command-line tools (sbatch, srun, scontrol, squeue, scancel).
+    "slurm": set(SHARED),
     "state": {"errors"},
     "config": {"errors"},
     "errors": set(),

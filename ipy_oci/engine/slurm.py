@@ -1,0 +1,833 @@
+"""Containers as Slurm jobs (``run --slurm``): see docs/SCALE.md.
+
+The container runs in its job's foreground on a compute node: the job's batch
+script is ``ipy-oci container slurm-hold`` (``hold``, below), which runs the
+container there with conmon and runc, turns Slurm's SIGTERM (``scancel``, a time
+limit) into a proper stop, reaps the container's dead exec clients, and exits
+with the container's exit code, so the job lives exactly as long as the
+container. Everything else that must happen on the node (attach, exec, stop,
+kill) is an ipy-oci command run there as a step of the job (``srun --jobid J
+--overlap -w NODE``); its stdin, output and exit code pass through srun.
+
+Two views of one record in the shared state database:
+
+- on the login side (any process whose config has no ``slurm_node``, or another
+  one), a Slurm container is a ``SlurmContainer``: its status comes from the
+  database the node writes, and from Slurm once the job has ended;
+- on its node (``--slurm-node``, set by the job's own commands) it is an ordinary
+  ``Container``, with the node's own runroot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal as _signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import slurm
+from ..errors import InvalidState, NoSuchContainer, OciError, UsageError
+from ..state.records import ContainerRecord, ExecConfig, SlurmJobRecord, State
+from .attached import OutputCallback, ProcessResult, attach_until_exit
+from .container import Container
+from .names import new_id
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+# How long a job may take to start and report its container before ``run`` gives up
+# (Slurm may queue it: the caller sees why in the error).
+START_TIMEOUT = 120.0
+# An attached run's holder starts the container itself if nobody attached by then.
+ATTACH_TIMEOUT = 60.0
+# Seconds the holder keeps back from KillWait for cleanup after a stop.
+CLEANUP_MARGIN = 2.0
+# The holder's reaping pass over its container's exec sessions (dead clients).
+REAP_INTERVAL = 2.0
+STEP_PREFIX = "ipyoci-"
+_POLL = 0.05
+
+
+def is_slurm(rec: ContainerRecord) -> bool:
+    return rec.config.backend == "slurm"
+
+
+def is_remote(rt: Runtime, rec: ContainerRecord) -> bool:
+    """A Slurm container seen from anywhere but its own node."""
+    if not is_slurm(rec):
+        return False
+    if not rt.config.slurm_node:
+        return True
+    job = rt.state.slurm_job(rec.id)
+    return job is None or job.node != rt.config.slurm_node
+
+
+def node_runroot(rt: Runtime, node: str) -> Path:
+    """The runroot of ``node``: flock files, exit files, conmon sockets and runc
+    state only make sense on one node (on one machine, nodes must not share it)."""
+    base = rt.runroot.parent.parent if rt.config.slurm_node else rt.runroot
+    return base / "slurm" / node
+
+
+def _node_argv(rt: Runtime, node: str) -> list[str]:
+    """``ipy-oci`` with the global flags of the node side (root shared, own runroot)."""
+    return [sys.executable, "-m", "ipy_oci", "--root", str(rt.root),
+            "--runroot", str(node_runroot(rt, node)), "--runtime", rt.config.runtime,
+            "--slurm-node", node]
+
+
+def _job_script(rt: Runtime, ctr_id: str, attached: bool) -> str:
+    """The batch script: the holder, in the job's foreground (exec: no shell in between)."""
+    q = _shell_quote
+    base = rt.runroot.parent.parent if rt.config.slurm_node else rt.runroot
+    return (
+        "#!/bin/sh\n"
+        f"exec {q(sys.executable)} -m ipy_oci --root {q(str(rt.root))} "
+        f"--runroot {q(str(base / 'slurm'))}/\"$SLURMD_NODENAME\" "
+        f"--runtime {q(rt.config.runtime)} --slurm-node \"$SLURMD_NODENAME\" "
+        f"container slurm-hold {'--attached ' if attached else ''}{ctr_id}\n")
+
+
+def _shell_quote(s: str) -> str:
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+# -- the login side ----------------------------------------------------------------------
+class SlurmContainer(Container):
+    """A container whose processes run on a Slurm node; every runtime call is a job
+    step there, and its status is the shared record's or, once the job ended,
+    Slurm's."""
+
+    @property
+    def job(self) -> SlurmJobRecord:
+        job = self.runtime.state.slurm_job(self.id)
+        if job is None:
+            raise NoSuchContainer(self.record.name)
+        return job
+
+    # -- status ----------------------------------------------------------------------
+    def needs_sync(self) -> bool:
+        return self.record.state in (*State.ACTIVE, *State.INTENTS)
+
+    def _refresh_locked(self) -> None:
+        self._reload()
+        if self.record.state not in (*State.ACTIVE, *State.INTENTS):
+            return
+        job = self.job
+        if not job.job_id:
+            return  # being submitted
+        info = slurm.show_job(job.job_id)
+        if info is not None and not info.ended:
+            return
+        # The job ended but the record says the container still runs: the holder
+        # died before it could record the exit (SIGKILL after KillWait, a node
+        # failure). The node is swept, then the record takes Slurm's word.
+        self._reload()
+        if self.record.state not in (*State.ACTIVE, *State.INTENTS):
+            return
+        code = info.exit_code if info is not None else None
+        if job.node:
+            _sweep_node(self.runtime, self.id, job.node)
+            self._reload()
+            if self.record.state not in (*State.ACTIVE, *State.INTENTS):
+                return
+        self._save(state=State.EXITED, exit_code=-1 if code is None else code,
+                   finished_at=time.time(), pid=0, conmon_pid=0)
+        self.runtime.state.update(job, job_state=info.state if info else "GONE",
+                                  reason=info.reason if info else "")
+
+    def _job_ended(self) -> bool:
+        job = self.job
+        if not job.job_id:
+            return False
+        info = slurm.show_job(job.job_id)
+        return info is None or info.ended
+
+    # -- starting ----------------------------------------------------------------------
+    def init(self, exit_delay: int = 0, preserve_fds: int = 0) -> None:
+        raise UsageError(f"{self.name} runs as a Slurm job: it is initialized on its node "
+                         "when it starts; use 'start'")
+
+    def start(self, preserve_fds: int = 0) -> None:
+        """Submit the job (detached holder) and return once the container runs."""
+        self._refresh_locked()
+        if self.record.state in State.LIVE:
+            return
+        if self.record.state == State.EXITED:
+            self._reset_for_restart()
+        self._submit(attached=False)
+        self._wait_for(lambda st: st in State.LIVE or st in (State.STOPPED, State.EXITED))
+
+    def _reset_for_restart(self) -> None:
+        self.runtime.state.update(self.job, job_id="", node="", job_state="", reason="")
+
+    def _submit(self, attached: bool) -> None:
+        rt = self.runtime
+        job = self.job
+        if job.job_id and not self._job_ended():
+            raise InvalidState(f"{self.name} already has Slurm job {job.job_id}")
+        # The holder's stderr lands beside the container (the storage root is shared),
+        # so a job that fails before the container runs can say why.
+        self.dir.mkdir(mode=0o700, exist_ok=True)
+        err = self.dir / "slurm-job.err"
+        err.unlink(missing_ok=True)
+        job_id = slurm.submit(_job_script(rt, self.id, attached),
+                              [f"--error={err}", *self.record.config.slurm_opts],
+                              job_name=f"{STEP_PREFIX}{self.name}")
+        rt.state.update(job, job_id=job_id, submitted_at=time.time(), node="",
+                        job_state="PENDING", reason="")
+
+    def _wait_for(self, ok: Callable[[str], bool], timeout: float = START_TIMEOUT) -> None:
+        """Poll the record until ``ok(state)``; a job that ended first is an error
+        with the holder's own words."""
+        deadline = time.monotonic() + timeout
+        next_slurm = 0.0
+        while True:
+            self._reload()
+            if ok(self.record.state):
+                return
+            now = time.monotonic()
+            if now >= next_slurm:
+                next_slurm = now + 0.5
+                info = slurm.show_job(self.job.job_id)
+                if info is None or info.ended:
+                    self._reload()
+                    if ok(self.record.state):
+                        return
+                    raise self._job_failed(info)
+                if now > deadline:
+                    reason = info.reason if info.reason != "None" else info.state
+                    slurm.cancel(self.job.job_id)
+                    raise OciError(f"Slurm job {info.job_id} for {self.name} did not start "
+                                   f"within {timeout:.0f} s ({reason}): it was cancelled")
+            time.sleep(_POLL)
+
+    def _job_failed(self, info: slurm.JobInfo | None) -> OciError:
+        words = ""
+        try:
+            words = (self.dir / "slurm-job.err").read_text(errors="replace").strip()
+        except OSError:
+            pass
+        lines = [ln.removeprefix("Error: ") for ln in words.splitlines() if ln.strip()]
+        state = f"{info.state} ({info.reason})" if info else "gone"
+        detail = lines[-1] if lines else "no message from the job"
+        err = OciError(f"Slurm job {self.job.job_id} for {self.name} ended before the "
+                       f"container ran: {state}: {detail}")
+        if info is not None and info.exit_code in (126, 127):
+            err.exit_code = info.exit_code
+        return err
+
+    # -- attached runs -----------------------------------------------------------------
+    def run_attached(
+        self,
+        on_output: OutputCallback,
+        stdin_fd: int | None = None,
+        detach_keys: bytes = b"",
+        should_stop: Callable[[], bool] | None = None,
+        interrupt_grace: float = 2.0,
+        on_started: Callable[[Container], None] | None = None,
+        remove: bool | None = None,
+        preserve_fds: int = 0,
+        terminal: bool = False,
+    ) -> ProcessResult:
+        """Submit the holder, which creates the container on its node, then attach
+        from here as a step that starts it (no output is missed) and streams it.
+
+        ``terminal``: the caller's own stdin/stdout are a terminal the step uses
+        directly (``srun --pty``); else output comes through ``on_output``.
+        """
+        if preserve_fds:
+            raise UsageError("--preserve-fds cannot pass descriptors to a Slurm node")
+        remove = self.record.config.auto_remove if remove is None else remove
+        try:
+            self._submit(attached=True)
+            self._wait_for(lambda st: st in (State.CREATED, *State.LIVE, State.STOPPED,
+                                             State.EXITED))
+        except BaseException:
+            self._give_up(remove)
+            raise
+        job = self.job
+        argv = [*slurm.srun_step(job.job_id, job.node, f"{STEP_PREFIX}attach-{self.id[:12]}",
+                                 pty=terminal),
+                *_node_argv(self.runtime, job.node), "container", "slurm-attach",
+                *(["--rm"] if remove else []), self.id]
+        result = ProcessResult(kind="run", container_id=self.id, container_name=self.name,
+                               command=list(self.record.config.command),
+                               started_at=time.time())
+        step = _Step(argv, stdin_fd, terminal)
+        try:
+            if on_started is not None:
+                on_started(self)
+            if terminal:
+                code = step.wait_terminal()
+            else:
+                out = attach_until_exit(step.pump, on_output, signal=self._signal_quietly,
+                                        stop=lambda grace: self.stop(timeout=grace),
+                                        should_stop=should_stop,
+                                        interrupt_grace=interrupt_grace)
+                result.interrupted = out.interrupted
+                code = step.wait()
+        finally:
+            step.close()
+        result.exit_code = self._exit_code_after(code)
+        result.finished_at = time.time()
+        if remove:
+            self._wait_gone()
+        return result
+
+    def _give_up(self, remove: bool) -> None:
+        """A run that failed before attaching leaves no job, and with --rm no record."""
+        try:
+            job = self.job
+            if job.job_id:
+                slurm.cancel(job.job_id)
+                self._wait_job_end()
+            self._reload()
+            if remove:
+                self.runtime.state.delete_container(self.id)
+                from ..storage.fsops import remove_tree
+
+                remove_tree(self.dir, ignore_errors=True)
+        except OciError:
+            pass
+
+    def _exit_code_after(self, step_code: int) -> int | None:
+        """The container's exit code: the record's once it exited, else the step's."""
+        try:
+            self._reload()
+        except NoSuchContainer:
+            return step_code  # --rm: removed by the step after it read the code
+        if self.record.state in (State.STOPPED, State.EXITED):
+            return self.record.exit_code
+        return step_code
+
+    def _wait_gone(self, timeout: float = 30.0) -> None:
+        """--rm: the node removes the record; wait for it (and the job's end)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.runtime.state.container(self.id) is None:
+                return
+            time.sleep(_POLL)
+
+    # -- control: each is a step on the node ----------------------------------------------
+    def _node_command(self, *args: str,
+                      timeout: float = 60.0) -> subprocess.CompletedProcess[bytes]:
+        job = self.job
+        name = f"{STEP_PREFIX}{args[0]}-{new_id()[:8]}"
+        argv = [*slurm.srun_step(job.job_id, job.node, name),
+                *_node_argv(self.runtime, job.node), *args]
+        try:
+            return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise OciError(f"{args[0]} of {self.name} on Slurm node {job.node} did not "
+                           f"finish within {timeout:.0f} s") from None
+
+    def _node_error(self, proc: subprocess.CompletedProcess[bytes], verb: str) -> OciError:
+        text = proc.stderr.decode(errors="replace").strip().splitlines()
+        words = [t.removeprefix("Error: ") for t in text if not t.startswith("srun: ")]
+        err = OciError(f"{verb} {self.name} on Slurm node {self.job.node}: "
+                       + (words[-1] if words else " ".join(text) or "failed"))
+        return err
+
+    def kill(self, sig: int = _signal.SIGKILL) -> None:
+        self.refresh()
+        if self.record.state not in State.LIVE:
+            raise InvalidState(f"can only kill running containers. {self.id} is in state "
+                               f"{State.display(self.record.state)}: container state improper")
+        proc = self._node_command("kill", "--signal", str(sig), self.id)
+        if proc.returncode != 0 and not self._job_ended():
+            raise self._node_error(proc, "cannot kill")
+
+    def _signal_quietly(self, sig: int) -> None:
+        try:
+            self.kill(sig)
+        except OciError:
+            pass
+
+    def stop(self, timeout: float | None = None) -> int | None:
+        """Stop on the node (its stop signal, ``timeout``, SIGKILL); the holder then
+        exits and the job ends."""
+        self.refresh()
+        if self.record.state in State.LIVE:
+            t = self.record.config.stop_timeout if timeout is None else timeout
+            proc = self._node_command("stop", "--time", str(int(t)), self.id,
+                                      timeout=t + 60)
+            if proc.returncode != 0 and not self._job_ended():
+                raise self._node_error(proc, "cannot stop")
+        elif self.record.state in (State.CREATED, State.CONFIGURED) and self.job.job_id:
+            slurm.cancel(self.job.job_id)  # an attached run's holder, never attached to
+        self._wait_job_end()
+        self.refresh()
+        return self.record.exit_code
+
+    def _wait_job_end(self, timeout: float = 60.0) -> None:
+        job_id = self.job.job_id
+        if not job_id:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = slurm.show_job(job_id)
+            if info is None or info.ended:
+                return
+            time.sleep(0.1)
+
+    def pause(self) -> None:
+        self._simple("pause")
+
+    def unpause(self) -> None:
+        self._simple("unpause")
+
+    def _simple(self, verb: str) -> None:
+        self.refresh()
+        proc = self._node_command(verb, self.id)
+        if proc.returncode != 0:
+            raise self._node_error(proc, f"cannot {verb}")
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        next_sync = 0.0
+        while True:
+            self._reload()
+            if self.record.state in (State.EXITED, State.STOPPED):
+                return self.record.exit_code
+            now = time.monotonic()
+            if now >= next_sync:  # Slurm only when the record has not moved for a while
+                next_sync = now + 1.0
+                with self.lock.held():
+                    self._refresh_locked()
+                continue
+            if deadline is not None and now > deadline:
+                return None
+            time.sleep(0.1)
+
+    def remove(self, force: bool = False, timeout: float | None = None,
+               volumes: bool = False) -> None:
+        with self.lock.held():
+            self._refresh_locked()
+            if self.record.state in State.LIVE and not force:
+                raise InvalidState(
+                    f"cannot remove container {self.id} as it is "
+                    f"{State.display(self.record.state)} - running or paused containers "
+                    "cannot be removed without force: container state improper")
+        if self.record.state not in (State.EXITED, State.CONFIGURED):
+            self.stop(timeout)
+        with self.lock.held():
+            try:
+                self._refresh_locked()
+            except NoSuchContainer:
+                return  # its --rm holder removed it
+            self._remove_locked(volumes=volumes)
+
+    def cleanup(self, rm: bool = False) -> None:
+        self.refresh()
+        if rm and self.record.state == State.EXITED:
+            self.remove()
+
+    def attach_socket(self) -> Any:
+        raise OciError(f"{self.name} runs as a Slurm job on {self.job.node}: its main "
+                       "process cannot be attached to from here; open a terminal with "
+                       f"'ipy-oci exec -it {self.name} sh' (or follow its logs)")
+
+    def resize(self, rows: int, cols: int) -> None:
+        pass  # srun --pty carries the window size of the caller's terminal
+
+    def logs(self, follow: bool = False, poll: float = 0.1) -> Iterator[tuple[str, bytes]]:
+        # The log is in the container's directory on the shared root: read it here.
+        return super().logs(follow, poll=max(poll, 0.25))
+
+    def inspect(self) -> dict[str, Any]:
+        data = super().inspect()
+        data["Slurm"] = slurm_view(self.runtime, self.record)
+        return data
+
+
+def slurm_view(rt: Runtime, rec: ContainerRecord) -> dict[str, Any]:
+    """The ``Slurm`` section of inspect, ps's node and job, the widgets' columns."""
+    job = rt.state.slurm_job(rec.id)
+    if job is None:
+        return {}
+    return {"JobId": job.job_id, "Node": job.node, "Partition": job.partition,
+            "NodeRunRoot": job.node_runroot, "Options": list(rec.config.slurm_opts),
+            "JobState": job.job_state, "Reason": job.reason}
+
+
+class _Step:
+    """A local ``srun`` running one node command, with our stdin, and its output
+    relayed (or, with a terminal, written straight to ours by srun --pty)."""
+
+    def __init__(self, argv: list[str], stdin_fd: int | None, terminal: bool) -> None:
+        self.terminal = terminal
+        self.proc = subprocess.Popen(
+            argv, stdin=stdin_fd if stdin_fd is not None else subprocess.DEVNULL,
+            stdout=None if terminal else subprocess.PIPE,
+            stderr=None if terminal else subprocess.PIPE)
+
+    def pump(self, on_output: OutputCallback, stdin_fd: int | None = None,
+             detach_keys: bytes = b"", should_stop: Callable[[], bool] | None = None,
+             poll_interval: float = 0.2) -> str:
+        from ..oci.attach import pump_pipes
+
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        return pump_pipes({self.proc.stdout.fileno(): 1, self.proc.stderr.fileno(): 2},
+                          _without_srun_noise(on_output), should_stop=should_stop,
+                          poll_interval=poll_interval)
+
+    def wait_terminal(self) -> int:
+        # Ctrl-C is a byte on the node's pty (raw mode); a SIGINT that still reaches
+        # us must not end the wait with srun half-way.
+        while True:
+            try:
+                return self.wait()
+            except KeyboardInterrupt:
+                continue
+
+    def wait(self) -> int:
+        rc = self.proc.wait()
+        return 128 - rc if rc < 0 else rc
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f is not None:
+                f.close()
+
+
+def _without_srun_noise(on_output: OutputCallback) -> OutputCallback:
+    """srun's own lines about a task's exit code repeat what the result says."""
+    def relay(stream: int, data: bytes) -> None:
+        if stream == 2 and data.startswith(b"srun: error: ") and b"Exited with exit code" \
+                in data and data.count(b"\n") <= 1:
+            return
+        on_output(stream, data)
+    return relay
+
+
+# -- exec sessions of a Slurm container ----------------------------------------------------
+class SlurmExec:
+    """An exec session seen from the login side: a step on the container's node that
+    runs ``container slurm-exec``, which creates and runs the real session there
+    (so its owner and monitor are node processes, judged only on that node)."""
+
+    remote = True
+
+    def __init__(self, ctr: SlurmContainer, config: ExecConfig, owner_kernel: str = "") -> None:
+        if not config.command or not config.command[0]:
+            raise UsageError("must provide a non-empty command to start an exec session")
+        if config.preserve_fds:
+            raise UsageError("--preserve-fds cannot pass descriptors to a Slurm node")
+        ctr.refresh()
+        if ctr.record.state not in State.LIVE:
+            raise InvalidState(f"can only create exec sessions on running containers: "
+                               f"container {ctr.id} is not running: container state improper")
+        self.container = ctr
+        self.config = config
+        self.owner_kernel = owner_kernel
+        self.id = new_id()
+        self.step_name = f"{STEP_PREFIX}exec-{self.id[:12]}"
+        self.exit_code: int | None = None
+        self.state = "created"
+        self._proc: _Step | None = None
+
+    def __repr__(self) -> str:
+        return f"<SlurmExec {self.id[:12]} on {self.container.name}>"
+
+    @property
+    def record(self) -> Any:
+        """What front ends read of a session (its process is on the node: pid 0 here)."""
+        from ..state.records import ExecRecord
+
+        return ExecRecord(id=self.id, container_id=self.container.id, state=self.state,
+                          config=self.config, created_at=0.0, exit_code=self.exit_code,
+                          owner_kernel=self.owner_kernel)
+
+    def _argv(self, detach: bool, pty: bool) -> list[str]:
+        job = self.container.job
+        return [*slurm.srun_step(job.job_id, job.node, self.step_name, pty=pty),
+                *_node_argv(self.container.runtime, job.node), "container", "slurm-exec",
+                "--id", self.id, "--kernel", self.owner_kernel,
+                "--config", self.config.to_json(),
+                *(["--detach"] if detach else []), self.container.id]
+
+    def start(self) -> None:
+        """Detached: the node starts the session and the step returns."""
+        proc = subprocess.run(self._argv(True, False), stdin=subprocess.DEVNULL,
+                              capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise self.container._node_error(proc, "cannot exec in")
+        self.state = "running"
+
+    def run_in_terminal(self) -> int:
+        """The CLI's ``exec -it``: srun --pty on our own terminal."""
+        step = _Step(self._argv(False, True), None, terminal=True)
+        try:
+            return step.wait_terminal()
+        finally:
+            step.close()
+
+    def start_and_attach(
+        self,
+        on_output: OutputCallback,
+        stdin_fd: int | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        interrupt_grace: float = 2.0,
+        on_started: Callable[[Any], None] | None = None,
+        remove: bool = False,
+    ) -> ProcessResult:
+        result = ProcessResult(kind="exec", container_id=self.container.id,
+                               container_name=self.container.name, session_id=self.id,
+                               command=list(self.config.command), started_at=time.time())
+        step = _Step(self._argv(False, False),
+                     stdin_fd if self.config.attach_stdin else None, terminal=False)
+        self._proc = step
+        self.state = "running"
+        try:
+            if on_started is not None:
+                on_started(self)
+            out = attach_until_exit(step.pump, on_output, signal=partial(self.signal),
+                                    stop=lambda grace: self.stop(grace),
+                                    should_stop=should_stop, interrupt_grace=interrupt_grace)
+            result.interrupted = out.interrupted
+            code = step.wait()
+        except BaseException:
+            self.stop(0)  # the client failed mid-stream: the session must not outlive it
+            raise
+        finally:
+            step.close()
+            self.state = "stopped"
+        if code != 0 and self.container._job_ended():
+            raise InvalidState(f"container {self.container.name} stopped (its Slurm job "
+                               "ended) while the exec session ran")
+        self.exit_code = result.exit_code = code
+        result.finished_at = time.time()
+        return result
+
+    def _step_id(self) -> str | None:
+        return slurm.steps(self.container.job.job_id).get(self.step_name)
+
+    def signal(self, sig: int, group: bool = True) -> bool:
+        """Signal the session's step (its node process forwards INT and turns TERM
+        into the session's stop); ``signal(0)`` tells whether the step runs."""
+        step = self._step_id()
+        if step is None:
+            return False
+        if sig == 0:
+            return True
+        return slurm.cancel(step, signal=_signal.Signals(sig).name.removeprefix("SIG"))
+
+    def stop(self, timeout: float | None = None) -> int | None:
+        """SIGTERM to the step (the node stops and reaps the session), then, after
+        ``timeout``, cancel the step (SIGKILL)."""
+        step = self._step_id()
+        if step is not None:
+            slurm.cancel(step, signal="TERM")
+            deadline = time.monotonic() + (timeout or 0) + 5.0
+            while time.monotonic() < deadline and self._step_id() is not None:
+                if self._proc is not None and self._proc.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+            if self._step_id() is not None:
+                slurm.cancel(step)
+        return self.exit_code
+
+    def resize(self, rows: int, cols: int) -> None:
+        pass  # srun --pty carries the terminal's size
+
+    def remove(self, force: bool = False) -> None:
+        self.stop(0)
+
+
+def reap_remote_sessions(rt: Runtime, running_kernels: set[str]) -> list[str]:
+    """The server's pass for Slurm exec steps whose kernel is gone: the step is sent
+    SIGTERM (its node process stops and reaps the session), then cancelled."""
+    reaped: list[str] = []
+    for job in rt.state.slurm_jobs():
+        if not job.job_id or not job.node:
+            continue
+        sessions = [s for s in rt.state.exec_sessions(job.id)
+                    if s.owner_kernel and s.owner_kernel not in running_kernels
+                    and s.state == "running"]
+        if not sessions:
+            continue
+        steps = slurm.steps(job.job_id)
+        for sess in sessions:
+            step = steps.get(f"{STEP_PREFIX}exec-{sess.id[:12]}")
+            if step is not None:
+                slurm.cancel(step, signal="TERM")
+                reaped.append(sess.id)
+    return reaped
+
+
+def _sweep_node(rt: Runtime, ctr_id: str, node: str) -> None:
+    """A job that ended without its holder recording the exit may have left conmon
+    and the container on the node (they are outside the job's process tree): a short
+    job there stops and cleans them up."""
+    argv = [slurm.srun_tool(), "-w", node, "-N1", "-n1", "--quiet",
+            "-J", f"{STEP_PREFIX}sweep", *_node_argv(rt, node), "container",
+            "slurm-sweep", ctr_id]
+    try:
+        subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=120,
+                       check=False)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+# -- the node side ---------------------------------------------------------------------------
+def record_node(rt: Runtime, ctr_id: str) -> None:
+    """The holder, first thing on its node: where the container runs."""
+    job = rt.state.slurm_job(ctr_id)
+    if job is None:
+        raise NoSuchContainer(ctr_id)
+    rt.state.update(job, node=rt.config.slurm_node, node_runroot=str(rt.runroot),
+                    job_id=os.environ.get("SLURM_JOB_ID", job.job_id),
+                    partition=os.environ.get("SLURM_JOB_PARTITION", job.partition),
+                    job_state="RUNNING")
+
+
+def hold(rt: Runtime, ctr: Container, attached: bool) -> int:
+    """The job's foreground process on the node: run the container, stop it on
+    SIGTERM within Slurm's KillWait, reap its exec sessions' dead clients, and exit
+    with its exit code."""
+    terminate = {"at": 0.0}
+
+    def on_term(_sig: int, _frame: object) -> None:
+        terminate["at"] = terminate["at"] or time.monotonic()
+
+    _signal.signal(_signal.SIGTERM, on_term)
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # Slurm signals the whole step
+    _signal.signal(_signal.SIGHUP, _signal.SIG_IGN)
+    if attached:
+        ctr.init(exit_delay=rt.config.attached_exit_delay)
+        deadline = time.monotonic() + ATTACH_TIMEOUT
+        while ctr.state == State.CREATED and not terminate["at"]:
+            if time.monotonic() > deadline:
+                ctr.start()  # nobody attached (its client died): it runs all the same
+                break
+            time.sleep(_POLL)
+            ctr.refresh()
+    else:
+        ctr.start()
+    grace = max(0.0, slurm.kill_wait() - CLEANUP_MARGIN)
+    next_reap = time.monotonic() + REAP_INTERVAL
+    exit_file = ctr.oci.exit_file_path(ctr.id)
+    from ..oci.fsutil import wait_for_file
+
+    while True:
+        if terminate["at"]:
+            if ctr.record.state in State.LIVE:
+                ctr.stop(timeout=min(float(ctr.record.config.stop_timeout), grace))
+            break
+        try:
+            ctr.refresh()
+        except NoSuchContainer:
+            return 0
+        if ctr.record.state not in (*State.LIVE, State.CREATED, State.STOPPING):
+            break
+        if time.monotonic() >= next_reap:
+            rt.touch(ctr)
+            next_reap = time.monotonic() + REAP_INTERVAL
+        wait_for_file(exit_file, 0.2)
+    return _finish(rt, ctr)
+
+
+def _finish(rt: Runtime, ctr: Container) -> int:
+    try:
+        ctr.refresh()
+    except NoSuchContainer:
+        return 0  # removed by the attached step (--rm)
+    code = ctr.record.exit_code
+    if ctr.record.config.auto_remove and ctr.record.state == State.EXITED:
+        # An attached step reading the exit code removes it itself.
+        ctr._wait_for_attached_client(rt.config.attached_client_grace)
+        try:
+            ctr.remove()
+        except NoSuchContainer:
+            pass
+    return 0 if code is None or code < 0 else min(code, 255)
+
+
+def sweep(rt: Runtime, ctr: Container) -> None:
+    """``container slurm-sweep``: after a holder was killed, end what it left."""
+    try:
+        ctr.refresh()
+        if ctr.record.state in State.ACTIVE:
+            ctr.stop(timeout=0)
+        ctr.refresh()
+    except NoSuchContainer:
+        return
+    if ctr.record.config.auto_remove:
+        ctr.remove(force=True, timeout=0)
+
+
+def exec_on_node(rt: Runtime, ctr: Container, session_id: str, config_json: str,
+                 owner_kernel: str, detach: bool) -> int:
+    """``container slurm-exec``: the real session, on the node, attached to this
+    step's stdin and output. SIGINT (``scancel --signal=INT``) is forwarded as a
+    terminal's Ctrl-C; SIGTERM stops and reaps the session."""
+    from .exec_session import ExecSession
+
+    try:
+        data = json.loads(config_json)
+        config = ExecConfig.from_json(config_json) if isinstance(data, dict) else None
+    except ValueError:
+        config = None
+    if config is None:
+        raise UsageError("slurm-exec: --config must be an exec configuration in JSON")
+    sess = ExecSession.create(ctr, config, owner_kernel, session_id=session_id)
+    if detach:
+        sess.start()
+        return 0
+    stop = {"now": False}
+
+    def on_term(_sig: int, _frame: object) -> None:
+        stop["now"] = True
+
+    _signal.signal(_signal.SIGTERM, on_term)
+    _signal.signal(_signal.SIGHUP, on_term)
+
+    def write(stream: int, data: bytes) -> None:
+        out = sys.stdout.buffer if stream == 1 else sys.stderr.buffer
+        out.write(data)
+        out.flush()
+
+    stdin_fd = sys.stdin.fileno() if config.attach_stdin else None
+    res = sess.start_and_attach(write, stdin_fd=stdin_fd, should_stop=lambda: stop["now"],
+                                remove=True)
+    code = res.exit_code
+    return 125 if code is None or code < 0 else code
+
+
+def attach_on_node(rt: Runtime, ctr: Container, remove: bool) -> int:
+    """``container slurm-attach``: start the container the holder created and stream
+    it to this step (an attached ``run``'s node half). SIGTERM stops it."""
+    stop = {"now": False}
+
+    def on_term(_sig: int, _frame: object) -> None:
+        stop["now"] = True
+
+    _signal.signal(_signal.SIGTERM, on_term)
+    _signal.signal(_signal.SIGHUP, on_term)
+
+    def write(stream: int, data: bytes) -> None:
+        out = sys.stdout.buffer if stream == 1 else sys.stderr.buffer
+        out.write(data)
+        out.flush()
+
+    cfg = ctr.record.config
+    stdin_fd = sys.stdin.fileno() if cfg.stdin else None
+    res = ctr.run_attached(write, stdin_fd=stdin_fd, should_stop=lambda: stop["now"],
+                           remove=remove, already_init=True)
+    code = res.exit_code
+    return 125 if code is None or code < 0 else min(code, 255)
