@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,3 +41,30 @@ def oci(monkeypatch: pytest.MonkeyPatch) -> Iterator[OciEnv]:
     shutil.rmtree(base, ignore_errors=True)
     if leaks:
         pytest.fail(f"test leaked: {leaks}")
+
+
+# The Slurm tests' throwaway cluster (tests/slurm_cluster.py): one per session, shared
+# by tests/slurm, the kernel's and the server's Slurm tests.
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[Any]:
+    from slurm_cluster import SlurmCluster, missing_binaries  # noqa: I001
+
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(f"needs apt-get install slurm-wlm munge (missing: {', '.join(missing)})")
+    base = Path(tempfile.mkdtemp(prefix="islurm-", dir="/tmp"))
+    try:
+        cluster = SlurmCluster.start(base)
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in cluster.env.items():
+            mp.setenv(k, v)
+        try:
+            yield cluster
+        finally:
+            problems = cluster.stop()
+            shutil.rmtree(base, ignore_errors=True)
+    if problems:
+        pytest.fail(f"slurm cluster stop: {problems}")

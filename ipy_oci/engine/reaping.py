@@ -78,7 +78,10 @@ def sync_session(rt: Runtime, sess: ExecSession, wait: float = 0.5) -> None:
 
 
 def _sessions(rt: Runtime, records: Iterable[ExecRecord]) -> list[ExecSession]:
-    return [ExecSession(rt, r) for r in records]
+    """Sessions this process may judge: those of a Slurm container on another node
+    have node-local pids, so only their node (or their step: engine/slurm.py) can."""
+    remote = {j.id for j in rt.state.slurm_jobs() if j.node != rt.config.slurm_node}
+    return [ExecSession(rt, r) for r in records if r.container_id not in remote]
 
 
 def _owner_gone(rec: ExecRecord) -> bool:
@@ -172,6 +175,11 @@ def reap_dead_clients(rt: Runtime, container_id: str | None = None,
             except NoSuchExecSession:
                 continue
             reaped.append(rec.id)
+    if running_kernels is not None:
+        from .slurm import end_remote_sessions
+
+        reaped += end_remote_sessions(
+            rt, lambda r: bool(r.owner_kernel) and r.owner_kernel not in running_kernels)
     return reaped
 
 
@@ -188,6 +196,10 @@ def reap_kernel(rt: Runtime, kernel_id: str = "", pid: int = 0,
     """
     records = rt.state.exec_sessions(owner_kernel=kernel_id) if kernel_id \
         else rt.state.exec_sessions(owner_pid=pid)
+    if kernel_id and not restarted:
+        from .slurm import end_remote_sessions
+
+        end_remote_sessions(rt, lambda r: r.owner_kernel == kernel_id)
     sessions = _sessions(rt, (r for r in records if not (restarted and not _owner_gone(r))))
     wait = rt.config.exec_stop_timeout if timeout is None else timeout
     live = [s for s in sessions if s.state == ExecState.RUNNING and s.signal(0)]

@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import slurm
 from ..errors import InvalidState, NoSuchContainer, OciError, UsageError
-from ..state.records import ContainerRecord, ExecConfig, SlurmJobRecord, State
+from ..state.records import (
+    ContainerRecord,
+    ExecConfig,
+    ExecRecord,
+    ExecState,
+    SlurmJobRecord,
+    State,
+)
 from .attached import OutputCallback, ProcessResult, attach_until_exit
 from .container import Container
 from .names import new_id
@@ -104,14 +111,33 @@ class SlurmContainer(Container):
     step there, and its status is the shared record's or, once the job ended,
     Slurm's."""
 
+    _last_job: SlurmJobRecord | None = None
+
     @property
     def job(self) -> SlurmJobRecord:
         job = self.runtime.state.slurm_job(self.id)
         if job is None:
             raise NoSuchContainer(self.record.name)
+        self._last_job = job
         return job
 
+    @property
+    def placement(self) -> dict[str, str]:
+        """Where it ran, as last seen (still known after its removal): provenance."""
+        job = self._last_job
+        if job is None:
+            return {}
+        return {"job_id": job.job_id, "node": job.node, "partition": job.partition}
+
     # -- status ----------------------------------------------------------------------
+    def _reload(self) -> None:
+        try:
+            super()._reload()
+        except NoSuchContainer:
+            # Removed on its node (--rm): this side's lock file goes with it.
+            self.lock.remove()
+            raise
+
     def needs_sync(self) -> bool:
         return self.record.state in (*State.ACTIVE, *State.INTENTS)
 
@@ -418,6 +444,12 @@ class SlurmContainer(Container):
                     "cannot be removed without force: container state improper")
         if self.record.state not in (State.EXITED, State.CONFIGURED):
             self.stop(timeout)
+        if self.record.config.auto_remove and self.job.node:
+            # Its holder removes it on the node once it exited: never both at once.
+            self._wait_gone()
+            if self.runtime.state.container(self.id) is None:
+                self.lock.remove()
+                return
         with self.lock.held():
             try:
                 self._refresh_locked()
@@ -441,11 +473,6 @@ class SlurmContainer(Container):
     def logs(self, follow: bool = False, poll: float = 0.1) -> Iterator[tuple[str, bytes]]:
         # The log is in the container's directory on the shared root: read it here.
         return super().logs(follow, poll=max(poll, 0.25))
-
-    def inspect(self) -> dict[str, Any]:
-        data = super().inspect()
-        data["Slurm"] = slurm_view(self.runtime, self.record)
-        return data
 
 
 def slurm_view(rt: Runtime, rec: ContainerRecord) -> dict[str, Any]:
@@ -475,7 +502,8 @@ class _Step:
         from ..oci.attach import pump_pipes
 
         assert self.proc.stdout is not None and self.proc.stderr is not None
-        return pump_pipes({self.proc.stdout.fileno(): 1, self.proc.stderr.fileno(): 2},
+        # conmon's stream numbers, as every OutputCallback gets them: 2 out, 3 err.
+        return pump_pipes({self.proc.stdout.fileno(): 2, self.proc.stderr.fileno(): 3},
                           _without_srun_noise(on_output), should_stop=should_stop,
                           poll_interval=poll_interval)
 
@@ -508,7 +536,7 @@ class _Step:
 def _without_srun_noise(on_output: OutputCallback) -> OutputCallback:
     """srun's own lines about a task's exit code repeat what the result says."""
     def relay(stream: int, data: bytes) -> None:
-        if stream == 2 and data.startswith(b"srun: error: ") and b"Exited with exit code" \
+        if stream == 3 and data.startswith(b"srun: error: ") and b"Exited with exit code" \
                 in data and data.count(b"\n") <= 1:
             return
         on_output(stream, data)
@@ -649,16 +677,17 @@ class SlurmExec:
         self.stop(0)
 
 
-def reap_remote_sessions(rt: Runtime, running_kernels: set[str]) -> list[str]:
-    """The server's pass for Slurm exec steps whose kernel is gone: the step is sent
-    SIGTERM (its node process stops and reaps the session), then cancelled."""
+def end_remote_sessions(rt: Runtime, gone: Callable[[ExecRecord], bool]) -> list[str]:
+    """Reaping across the cluster: the Slurm exec steps of sessions whose owner is
+    ``gone`` (a kernel that died or shut down) get SIGTERM, which their node process
+    turns into the session's stop and reap (a step that does not end is cancelled
+    by Slurm's own KillWait when its job ends)."""
     reaped: list[str] = []
     for job in rt.state.slurm_jobs():
-        if not job.job_id or not job.node:
+        if not job.job_id or not job.node or job.node == rt.config.slurm_node:
             continue
         sessions = [s for s in rt.state.exec_sessions(job.id)
-                    if s.owner_kernel and s.owner_kernel not in running_kernels
-                    and s.state == "running"]
+                    if s.state == ExecState.RUNNING and gone(s)]
         if not sessions:
             continue
         steps = slurm.steps(job.job_id)
@@ -797,13 +826,8 @@ def exec_on_node(rt: Runtime, ctr: Container, session_id: str, config_json: str,
     _signal.signal(_signal.SIGTERM, on_term)
     _signal.signal(_signal.SIGHUP, on_term)
 
-    def write(stream: int, data: bytes) -> None:
-        out = sys.stdout.buffer if stream == 1 else sys.stderr.buffer
-        out.write(data)
-        out.flush()
-
     stdin_fd = sys.stdin.fileno() if config.attach_stdin else None
-    res = sess.start_and_attach(write, stdin_fd=stdin_fd, should_stop=lambda: stop["now"],
+    res = sess.start_and_attach(_write_stream, stdin_fd=stdin_fd, should_stop=lambda: stop["now"],
                                 remove=True)
     code = res.exit_code
     return 125 if code is None or code < 0 else code
@@ -820,14 +844,17 @@ def attach_on_node(rt: Runtime, ctr: Container, remove: bool) -> int:
     _signal.signal(_signal.SIGTERM, on_term)
     _signal.signal(_signal.SIGHUP, on_term)
 
-    def write(stream: int, data: bytes) -> None:
-        out = sys.stdout.buffer if stream == 1 else sys.stderr.buffer
-        out.write(data)
-        out.flush()
-
     cfg = ctr.record.config
     stdin_fd = sys.stdin.fileno() if cfg.stdin else None
-    res = ctr.run_attached(write, stdin_fd=stdin_fd, should_stop=lambda: stop["now"],
+    res = ctr.run_attached(_write_stream, stdin_fd=stdin_fd, should_stop=lambda: stop["now"],
                            remove=remove, already_init=True)
     code = res.exit_code
     return 125 if code is None or code < 0 else min(code, 255)
+
+
+def _write_stream(stream: int, data: bytes) -> None:
+    """The node half's output, on the step's stdout (stream 2) or stderr (3)."""
+    view = memoryview(data)
+    fd = 2 if stream == 3 else 1
+    while view:
+        view = view[os.write(fd, view):]

@@ -153,7 +153,18 @@ def container_summary(ctr: Container, exec_sessions: int,
         "IsInfra": False,
         "Pod": "",
         "PodName": "",
+        # Where a ``run --slurm`` container runs (empty for a local one).
+        "Slurm": _slurm_summary(ctr),
     }
+
+
+def _slurm_summary(ctr: Container) -> dict[str, str]:
+    if not ctr.record.config.backend:
+        return {"JobId": "", "Node": "", "Partition": ""}
+    from .slurm import slurm_view
+
+    view = slurm_view(ctr.runtime, ctr.record)
+    return {k: str(view.get(k, "")) for k in ("JobId", "Node", "Partition")}
 
 
 def container_inspect(ctr: Container) -> dict[str, Any]:
@@ -264,7 +275,17 @@ def container_inspect(ctr: Container) -> dict[str, Any]:
         },
         "NetworkSettings": network_settings(ctr),
         "OwnerKernel": rec.owner_kernel,
+        **_slurm_inspect(ctr),
     }
+
+
+def _slurm_inspect(ctr: Container) -> dict[str, Any]:
+    """inspect's ``Slurm`` section, only for a container run as a Slurm job."""
+    if not ctr.record.config.backend:
+        return {}
+    from .slurm import slurm_view
+
+    return {"Slurm": slurm_view(ctr.runtime, ctr.record)}
 
 
 def _log_config(ctr: Container) -> dict[str, Any]:

@@ -109,6 +109,8 @@ def signal_group(sess: ExecSession, sig: int) -> bool:
     ``signal(0)`` checks the leader's identity (pid + start time): while the leader
     lives its pid names its group, so ``killpg`` cannot reach a recycled pid.
     """
+    if getattr(sess, "remote", False):
+        return sess.signal(sig)  # a Slurm step: Slurm signals its whole process tree
     pid = sess.record.pid
     if pid <= 0 or not sess.signal(0):
         return False

@@ -93,6 +93,9 @@ def build_record(*, line: str, body: str, image_ref: str, image: Image, ctr: Con
         "body": body,
         "exec_env": list(program.env),
     }
+    placement = getattr(ctr, "placement", None)  # a Slurm job's (engine/slurm.py)
+    if placement:
+        record["slurm"] = placement
     if run_config is not None:
         record["run_config"] = run_config
     if captured is not None:

@@ -14,36 +14,10 @@ test by name. Skipped, with the reason, when the Slurm or munge programs are abs
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from slurm_cluster import SlurmCluster, missing_binaries
-
-
-@pytest.fixture(scope="session")
-def slurm_cluster() -> Iterator[SlurmCluster]:
-    missing = missing_binaries()
-    if missing:
-        pytest.skip(f"needs apt-get install slurm-wlm munge (missing: {', '.join(missing)})")
-    base = Path(tempfile.mkdtemp(prefix="islurm-", dir="/tmp"))
-    try:
-        cluster = SlurmCluster.start(base)
-    except BaseException:
-        shutil.rmtree(base, ignore_errors=True)
-        raise
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in cluster.env.items():
-            mp.setenv(k, v)
-        try:
-            yield cluster
-        finally:
-            problems = cluster.stop()
-            shutil.rmtree(base, ignore_errors=True)
-    if problems:
-        pytest.fail(f"slurm cluster stop: {problems}")
+from slurm_cluster import SlurmCluster
 
 
 @pytest.fixture(autouse=True)
