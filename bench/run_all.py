@@ -28,6 +28,7 @@ SUITE = [
     ("throughput.py", ["--size", str(1 << 30)]),
     ("memory.py", ["--sessions", "10"]),
     ("ps_scaling.py", ["--sizes", "10,100,1000", "--rounds", "5"]),
+    ("slurm.py", ["--rounds", "10", "--batch", "30", "--batch-rounds", "3"]),
 ]
 
 
