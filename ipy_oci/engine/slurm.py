@@ -457,6 +457,13 @@ class SlurmContainer(Container):
                 return  # its --rm holder removed it
             self._remove_locked(volumes=volumes)
 
+    def _remove_locked(self, volumes: bool = False) -> None:
+        # Its sessions ended with it on its node (rule 2); their rows are all that
+        # is left, and this side cannot judge them by their node-local pids.
+        for rec in self.runtime.state.exec_sessions(self.id):
+            self.runtime.state.delete_exec_session(rec.id)
+        super()._remove_locked(volumes=volumes)
+
     def cleanup(self, rm: bool = False) -> None:
         self.refresh()
         if rm and self.record.state == State.EXITED:
