@@ -97,7 +97,7 @@ def tiny_fs(tmp_path: Path) -> Iterator[Path]:
 def fill(path: Path, leave: int = 0) -> Path:
     """Fill the filesystem of ``path`` up, then free ``leave`` bytes again."""
     filler = path / "filler"
-    with open(filler, "wb") as fh:
+    with open(filler, "wb", buffering=0) as fh:  # nothing left to flush at close
         chunk = b"\0" * (1 << 16)
         try:
             while True:
