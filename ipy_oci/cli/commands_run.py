@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..engine.container import Container
 from ..engine.options import DEFAULT_DETACH_KEYS
 from ..engine.records import ContainerConfig
 from ..engine.runtime import Runtime
-from ..errors import RuntimeFailure
+from ..errors import OciError, RuntimeFailure
 from ..grammar.options import container_config, detach_keys
 
 
@@ -111,9 +113,11 @@ def run_attached(ctr: Container, detach_keys: str = DEFAULT_DETACH_KEYS,
 
     if isinstance(ctr, SlurmContainer) and tty_fd is not None:
         # srun --pty puts our terminal in raw mode and carries its size itself.
-        res = ctr.run_attached(write_stream, stdin_fd=stdin_fd, remove=remove, terminal=True)
+        with proxied_signals(ctr):
+            res = ctr.run_attached(write_stream, stdin_fd=stdin_fd, remove=remove,
+                                   terminal=True)
         return res.exit_code if res.exit_code is not None and res.exit_code >= 0 else 125
-    with RawWhenStarted(tty_fd, ctr.resize) as term:
+    with RawWhenStarted(tty_fd, ctr.resize) as term, proxied_signals(ctr):
         res = ctr.run_attached(stream_filter(attach or [], write_stream), stdin_fd=stdin_fd,
                                detach_keys=keys, on_started=started, remove=remove,
                                preserve_fds=preserve_fds)
@@ -125,6 +129,30 @@ def run_attached(ctr: Container, detach_keys: str = DEFAULT_DETACH_KEYS,
         return 0
     # -1: conmon's --timeout killed it (podman exits 255 then); 125 for a lost process.
     return code if code >= 0 else (255 if cfg.timeout else 125)
+
+
+# What an attached run passes on to its container, as podman's --sig-proxy (SIGINT
+# is the attach loop's own: forwarded, then a stop; SIGWINCH is the terminal's size).
+PROXIED_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                   signal.SIGUSR2, signal.SIGALRM)
+
+
+@contextmanager
+def proxied_signals(ctr: Container) -> Iterator[None]:
+    """Signals sent to this process go to the container while we are attached, so
+    ``kill`` of the client (or Slurm's scancel of a step) reaches the process."""
+    def forward(sig: int, _frame: object) -> None:
+        try:
+            ctr.kill(sig)
+        except OciError:
+            pass  # it exited meanwhile: our attach loop sees that
+
+    saved = {sig: signal.signal(sig, forward) for sig in PROXIED_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def _remove_quietly(ctr: Container) -> None:
