@@ -218,9 +218,6 @@ def _slurm_node_command(rt: Runtime, args: argparse.Namespace) -> int:
     if args.ccmd == "slurm-attach":
         return slurm.attach_on_node(rt, ctr, args.rm)
     if args.ccmd == "slurm-exec":
-        code = slurm.exec_on_node(rt, ctr, args.id, args.config, args.kernel, args.detach)
-        if args.detach:
-            print(args.id)
-        return code
+        return slurm.exec_on_node(rt, ctr, args.session, args.detach, args.keep)
     slurm.sweep(rt, ctr)
     return 0

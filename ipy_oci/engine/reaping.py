@@ -80,8 +80,10 @@ def sync_session(rt: Runtime, sess: ExecSession, wait: float = 0.5) -> None:
 def _sessions(rt: Runtime, records: Iterable[ExecRecord]) -> list[ExecSession]:
     """Sessions this process may judge: those of a Slurm container on another node
     have node-local pids, so only their node (or their step: engine/slurm.py) can."""
-    remote = {j.id for j in rt.state.slurm_jobs() if j.node != rt.config.slurm_node}
-    return [ExecSession(rt, r) for r in records if r.container_id not in remote]
+    from .slurm import judged_here
+
+    judge = judged_here(rt)
+    return [ExecSession(rt, r) for r in records if judge(r)]
 
 
 def _owner_gone(rec: ExecRecord) -> bool:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Config, find_binary, is_rootless
 from ..errors import NameInUse, UsageError
 from ..state.locks import FileLock
-from ..state.records import ContainerConfig, ContainerRecord, ExecConfig, State
+from ..state.records import ContainerConfig, ContainerRecord, ExecConfig, ExecRecord, State
 from ..state.store import StateStore
 from .container import Container
 from .names import generate_name, new_id, valid_name
@@ -298,7 +298,7 @@ class Runtime:
         from .slurm import SlurmContainer, SlurmExec
 
         if isinstance(ctr, SlurmContainer):
-            return SlurmExec(ctr, config, owner_kernel)  # type: ignore[return-value]
+            return SlurmExec.create(ctr, config, owner_kernel)
         return ExecSession.create(ctr, config, owner_kernel)
 
     def exec(self, ctr: Container | str, command: list[str],
@@ -313,19 +313,30 @@ class Runtime:
         return self.state.exec_counts()
 
     def lookup_exec(self, ref: str) -> ExecSession:
-        from .exec_session import ExecSession
+        return self.exec_session(self.state.find_exec_session(ref))
 
-        return ExecSession(self, self.state.find_exec_session(ref))
+    def exec_session(self, record: ExecRecord) -> ExecSession:
+        """The ExecSession for a record (a Slurm container's, away from its node:
+        engine/slurm.py's SlurmExec)."""
+        from .exec_session import ExecSession
+        from .slurm import SlurmExec, remote_container_ids
+
+        if record.container_id in remote_container_ids(self):
+            return SlurmExec(self, record)
+        return ExecSession(self, record)
 
     def exec_sessions(self, container_id: str | None = None,
                       sync: bool = True) -> list[ExecSession]:
-        from .exec_session import ExecSession
         from .reaping import sync_session
+        from .slurm import SlurmExec
 
-        sessions = [ExecSession(self, r) for r in self.state.exec_sessions(container_id)]
+        sessions = [self.exec_session(r) for r in self.state.exec_sessions(container_id)]
         if sync:
             for s in sessions:
-                sync_session(self, s)
+                if isinstance(s, SlurmExec):
+                    s.sync()
+                else:
+                    sync_session(self, s)
         return sessions
 
     # -- reaping: one entry point per trigger (reaping.py) -----------------------------

@@ -20,13 +20,13 @@ Two views of one record in the shared state database:
 
 from __future__ import annotations
 
-import json
 import os
 import signal as _signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,7 @@ from ..state.records import (
 )
 from .attached import OutputCallback, ProcessResult, attach_until_exit
 from .container import Container
+from .exec_session import ExecSession
 from .names import new_id
 
 if TYPE_CHECKING:
@@ -73,6 +74,30 @@ def is_remote(rt: Runtime, rec: ContainerRecord) -> bool:
         return True
     job = rt.state.slurm_job(rec.id)
     return job is None or job.node != rt.config.slurm_node
+
+
+def remote_container_ids(rt: Runtime) -> set[str]:
+    """Slurm containers whose node is not this process's."""
+    return {j.id for j in rt.state.slurm_jobs() if j.node != rt.config.slurm_node}
+
+
+def judged_here(rt: Runtime) -> Callable[[ExecRecord], bool]:
+    """Which exec rows this process may judge by their pids: a Slurm container's
+    running sessions only on its node (their owners and monitors are node
+    processes), its created ones only on the login side (their owner, the client
+    that made them, is there until the node adopts them)."""
+    nodes = {j.id: j.node for j in rt.state.slurm_jobs()}
+    here = rt.config.slurm_node
+
+    def judge(rec: ExecRecord) -> bool:
+        node = nodes.get(rec.container_id)
+        if node is None:
+            return True
+        if rec.state == ExecState.CREATED:
+            return not here
+        return bool(here) and node == here
+
+    return judge
 
 
 def node_runroot(rt: Runtime, node: str) -> Path:
@@ -496,8 +521,22 @@ class _Step:
     """A local ``srun`` running one node command, with our stdin, and its output
     relayed (or, with a terminal, written straight to ours by srun --pty)."""
 
-    def __init__(self, argv: list[str], stdin_fd: int | None, terminal: bool) -> None:
+    def __init__(self, argv: list[str], stdin_fd: int | None, terminal: bool,
+                 pty: bool = False) -> None:
         self.terminal = terminal
+        self.master: int | None = None
+        if pty:
+            # srun --pty needs a terminal: ours is a pty whose other end we relay
+            # (a Jupyter terminal pane); its size reaches the node through srun.
+            self.master, slave = os.openpty()
+            try:
+                self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
+                                             start_new_session=True,
+                                             preexec_fn=_take_controlling_tty)
+            finally:
+                os.close(slave)
+            self.stdin_fd = stdin_fd
+            return
         self.proc = subprocess.Popen(
             argv, stdin=stdin_fd if stdin_fd is not None else subprocess.DEVNULL,
             stdout=None if terminal else subprocess.PIPE,
@@ -508,11 +547,61 @@ class _Step:
              poll_interval: float = 0.2) -> str:
         from ..oci.attach import pump_pipes
 
+        if self.master is not None:
+            return self._pump_pty(on_output, should_stop, poll_interval)
         assert self.proc.stdout is not None and self.proc.stderr is not None
         # conmon's stream numbers, as every OutputCallback gets them: 2 out, 3 err.
         return pump_pipes({self.proc.stdout.fileno(): 2, self.proc.stderr.fileno(): 3},
                           _without_srun_noise(on_output), should_stop=should_stop,
                           poll_interval=poll_interval)
+
+    def _pump_pty(self, on_output: OutputCallback, should_stop: Callable[[], bool] | None,
+                  poll_interval: float) -> str:
+        """Relay the pty: its output to ``on_output``, our stdin fd (a pipe) into it."""
+        import selectors
+
+        from ..oci.attach import AttachResult
+
+        assert self.master is not None
+        sel = selectors.DefaultSelector()
+        sel.register(self.master, selectors.EVENT_READ, "out")
+        if self.stdin_fd is not None:
+            sel.register(self.stdin_fd, selectors.EVENT_READ, "in")
+        try:
+            while True:
+                if should_stop is not None and should_stop():
+                    return AttachResult.STOPPED
+                for key, _ev in sel.select(poll_interval):
+                    try:
+                        data = os.read(key.fd, 65536)
+                    except OSError:  # EIO: srun closed its side
+                        data = b""
+                    if key.data == "in":
+                        if data:
+                            self.write_pty(data)
+                        else:
+                            sel.unregister(key.fd)
+                    elif data:
+                        on_output(2, data)
+                    else:
+                        return AttachResult.EOF
+        finally:
+            sel.close()
+
+    def write_pty(self, data: bytes) -> None:
+        if self.master is None:
+            return
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.master, view):]
+
+    def resize(self, rows: int, cols: int) -> None:
+        if self.master is not None:
+            import fcntl
+            import struct
+            import termios
+
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
     def wait_terminal(self) -> int:
         # Ctrl-C is a byte on the node's pty (raw mode); a SIGINT that still reaches
@@ -538,6 +627,17 @@ class _Step:
         for f in (self.proc.stdout, self.proc.stderr):
             if f is not None:
                 f.close()
+        if self.master is not None:
+            os.close(self.master)
+            self.master = None
+
+
+def _take_controlling_tty() -> None:
+    """In the child, after setsid: make its stdin (our pty) its controlling terminal."""
+    import fcntl
+    import termios
+
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _without_srun_noise(on_output: OutputCallback) -> OutputCallback:
@@ -551,66 +651,91 @@ def _without_srun_noise(on_output: OutputCallback) -> OutputCallback:
 
 
 # -- exec sessions of a Slurm container ----------------------------------------------------
-class SlurmExec:
-    """An exec session seen from the login side: a step on the container's node that
-    runs ``container slurm-exec``, which creates and runs the real session there
-    (so its owner and monitor are node processes, judged only on that node)."""
+class SlurmExec(ExecSession):
+    """An exec session of a Slurm container, seen from the login side. Its row is
+    made here (owner: this client); a step on the node runs ``container
+    slurm-exec``, which adopts the row (owner: that node process, judged only on
+    its node) and runs the real session there."""
 
     remote = True
 
-    def __init__(self, ctr: SlurmContainer, config: ExecConfig, owner_kernel: str = "") -> None:
-        if not config.command or not config.command[0]:
-            raise UsageError("must provide a non-empty command to start an exec session")
+    def __init__(self, rt: Runtime, record: ExecRecord, ctr: SlurmContainer | None = None
+                 ) -> None:
+        super().__init__(rt, record)
+        self._container = ctr
+        self._step: _Step | None = None
+
+    @classmethod
+    def create(cls, ctr: Container, config: ExecConfig, owner_kernel: str = "",
+               session_id: str = "") -> ExecSession:
         if config.preserve_fds:
             raise UsageError("--preserve-fds cannot pass descriptors to a Slurm node")
         ctr.refresh()
         if ctr.record.state not in State.LIVE:
             raise InvalidState(f"can only create exec sessions on running containers: "
                                f"container {ctr.id} is not running: container state improper")
-        self.container = ctr
-        self.config = config
-        self.owner_kernel = owner_kernel
-        self.id = new_id()
-        self.step_name = f"{STEP_PREFIX}exec-{self.id[:12]}"
-        self.exit_code: int | None = None
-        self.state = "created"
-        self._proc: _Step | None = None
-
-    def __repr__(self) -> str:
-        return f"<SlurmExec {self.id[:12]} on {self.container.name}>"
+        sess = super().create(ctr, config, owner_kernel, session_id)
+        assert isinstance(sess, SlurmExec) and isinstance(ctr, SlurmContainer)
+        sess._container = ctr
+        return sess
 
     @property
-    def record(self) -> Any:
-        """What front ends read of a session (its process is on the node: pid 0 here)."""
-        from ..state.records import ExecRecord
+    def container(self) -> SlurmContainer:
+        if self._container is None:
+            ctr = self.runtime.lookup_container(self.record.container_id)
+            assert isinstance(ctr, SlurmContainer)
+            self._container = ctr
+        return self._container
 
-        return ExecRecord(id=self.id, container_id=self.container.id, state=self.state,
-                          config=self.config, created_at=0.0, exit_code=self.exit_code,
-                          owner_kernel=self.owner_kernel)
+    @property
+    def step_name(self) -> str:
+        return f"{STEP_PREFIX}exec-{self.id[:12]}"
 
-    def _argv(self, detach: bool, pty: bool) -> list[str]:
+    def __repr__(self) -> str:
+        return f"<SlurmExec {self.id[:12]} {self.record.state} on {self.container.name}>"
+
+    def sync(self) -> ExecSession:
+        """The row the node writes; a running one whose step is gone (its node
+        process was killed with it) is over: the holder's pass reaps it there."""
+        self.reload()
+        if self.record.state == ExecState.RUNNING and self._step is None \
+                and self.container._job_ended():
+            self.runtime.state.mark_exec_stopped(self.id, -1, time.time())
+            self.reload()
+        return self
+
+    def _argv(self, detach: bool, pty: bool, keep: bool = False) -> list[str]:
         job = self.container.job
         return [*slurm.srun_step(job.job_id, job.node, self.step_name, pty=pty),
-                *_node_argv(self.container.runtime, job.node), "container", "slurm-exec",
-                "--id", self.id, "--kernel", self.owner_kernel,
-                "--config", self.config.to_json(),
-                *(["--detach"] if detach else []), self.container.id]
+                *_node_argv(self.runtime, job.node), "container", "slurm-exec",
+                *(["--detach"] if detach else []), *(["--keep"] if keep else []),
+                self.id, self.container.id]
 
     def start(self) -> None:
         """Detached: the node starts the session and the step returns."""
+        self._require(ExecState.CREATED, "started")
         proc = subprocess.run(self._argv(True, False), stdin=subprocess.DEVNULL,
                               capture_output=True, check=False)
         if proc.returncode != 0:
+            self._forget()
             raise self.container._node_error(proc, "cannot exec in")
-        self.state = "running"
+        self.reload()
+
+    def _forget(self) -> None:
+        """A session that never ran on its node leaves no row behind."""
+        rec = self.runtime.state.exec_session(self.id)
+        if rec is not None and rec.state == ExecState.CREATED:
+            self.runtime.state.delete_exec_session(self.id)
 
     def run_in_terminal(self) -> int:
         """The CLI's ``exec -it``: srun --pty on our own terminal."""
+        self._require(ExecState.CREATED, "started")
         step = _Step(self._argv(False, True), None, terminal=True)
         try:
             return step.wait_terminal()
         finally:
             step.close()
+            self._forget()
 
     def start_and_attach(
         self,
@@ -618,16 +743,19 @@ class SlurmExec:
         stdin_fd: int | None = None,
         should_stop: Callable[[], bool] | None = None,
         interrupt_grace: float = 2.0,
-        on_started: Callable[[Any], None] | None = None,
+        on_started: Callable[[ExecSession], None] | None = None,
         remove: bool = False,
     ) -> ProcessResult:
+        """Run the session's step, relaying its output; with a terminal (the Jupyter
+        server's panes) srun gets a pty of ours (``srun --pty``)."""
+        self._require(ExecState.CREATED, "started")
+        cfg = self.record.config
         result = ProcessResult(kind="exec", container_id=self.container.id,
                                container_name=self.container.name, session_id=self.id,
-                               command=list(self.config.command), started_at=time.time())
-        step = _Step(self._argv(False, False),
-                     stdin_fd if self.config.attach_stdin else None, terminal=False)
-        self._proc = step
-        self.state = "running"
+                               command=list(cfg.command), started_at=time.time())
+        step = _Step(self._argv(False, cfg.tty, keep=not remove),
+                     stdin_fd if cfg.attach_stdin else None, terminal=False, pty=cfg.tty)
+        self._step = step
         try:
             if on_started is not None:
                 on_started(self)
@@ -641,13 +769,22 @@ class SlurmExec:
             raise
         finally:
             step.close()
-            self.state = "stopped"
+            self._step = None
+            self._forget()
         if code != 0 and self.container._job_ended():
             raise InvalidState(f"container {self.container.name} stopped (its Slurm job "
                                "ended) while the exec session ran")
-        self.exit_code = result.exit_code = code
+        rec = self.runtime.state.exec_session(self.id)
+        if rec is not None:
+            self.record = rec
+        self.record.exit_code = result.exit_code = code
+        self.record.state = ExecState.STOPPED
         result.finished_at = time.time()
         return result
+
+    def write_stdin(self, data: bytes) -> None:
+        if self._step is not None:
+            self._step.write_pty(data)
 
     def _step_id(self) -> str | None:
         return slurm.steps(self.container.job.job_id).get(self.step_name)
@@ -668,20 +805,42 @@ class SlurmExec:
         step = self._step_id()
         if step is not None:
             slurm.cancel(step, signal="TERM")
-            deadline = time.monotonic() + (timeout or 0) + 5.0
+            wait = self.runtime.config.exec_stop_timeout if timeout is None else timeout
+            deadline = time.monotonic() + wait + 5.0
             while time.monotonic() < deadline and self._step_id() is not None:
-                if self._proc is not None and self._proc.proc.poll() is not None:
+                if self._step is not None and self._step.proc.poll() is not None:
                     break
                 time.sleep(0.05)
             if self._step_id() is not None:
                 slurm.cancel(step)
-        return self.exit_code
+        try:
+            self.reload()
+        except OciError:
+            pass
+        return self.record.exit_code
 
     def resize(self, rows: int, cols: int) -> None:
-        pass  # srun --pty carries the terminal's size
+        if self._step is not None:
+            self._step.resize(rows, cols)  # srun --pty carries it to the node
+
+    def cleanup(self) -> None:
+        pass  # its files are on the node, removed there
 
     def remove(self, force: bool = False) -> None:
-        self.stop(0)
+        try:
+            self.sync()
+        except OciError:
+            return
+        if self.record.state == ExecState.RUNNING:
+            if not force:
+                raise InvalidState(f"exec session {self.id[:12]} is running: stop it "
+                                   "first or remove it with force")
+            self.stop(timeout=0)
+        self.runtime.state.delete_exec_session(self.id)
+
+    def attach_socket(self) -> Any:
+        raise InvalidState(f"exec session {self.id[:12]} runs on Slurm node "
+                           f"{self.container.job.node}: only its own client streams it")
 
 
 def end_remote_sessions(rt: Runtime, gone: Callable[[ExecRecord], bool]) -> list[str]:
@@ -807,21 +966,20 @@ def sweep(rt: Runtime, ctr: Container) -> None:
         ctr.remove(force=True, timeout=0)
 
 
-def exec_on_node(rt: Runtime, ctr: Container, session_id: str, config_json: str,
-                 owner_kernel: str, detach: bool) -> int:
-    """``container slurm-exec``: the real session, on the node, attached to this
-    step's stdin and output. SIGINT (``scancel --signal=INT``) is forwarded as a
-    terminal's Ctrl-C; SIGTERM stops and reaps the session."""
-    from .exec_session import ExecSession
+def exec_on_node(rt: Runtime, ctr: Container, session_id: str, detach: bool,
+                 keep: bool = False) -> int:
+    """``container slurm-exec``: adopt the session its login-side client created and
+    run it here, attached to this step's stdin and output (with ``-t``: srun's pty,
+    put in raw mode, its size passed on). SIGINT (``scancel --signal=INT``) is
+    forwarded as a terminal's Ctrl-C; SIGTERM stops and reaps the session."""
+    from ..state.procs import identity
 
-    try:
-        data = json.loads(config_json)
-        config = ExecConfig.from_json(config_json) if isinstance(data, dict) else None
-    except ValueError:
-        config = None
-    if config is None:
-        raise UsageError("slurm-exec: --config must be an exec configuration in JSON")
-    sess = ExecSession.create(ctr, config, owner_kernel, session_id=session_id)
+    sess = rt.lookup_exec(session_id)
+    if sess.record.container_id != ctr.id:
+        raise UsageError(f"exec session {session_id[:12]} is not {ctr.name}'s")
+    sess._require(ExecState.CREATED, "started")
+    pid, start = identity()
+    rt.state.update(sess.record, owner_pid=pid, owner_start=start)  # judged on this node
     if detach:
         sess.start()
         return 0
@@ -832,12 +990,51 @@ def exec_on_node(rt: Runtime, ctr: Container, session_id: str, config_json: str,
 
     _signal.signal(_signal.SIGTERM, on_term)
     _signal.signal(_signal.SIGHUP, on_term)
-
-    stdin_fd = sys.stdin.fileno() if config.attach_stdin else None
-    res = sess.start_and_attach(_write_stream, stdin_fd=stdin_fd, should_stop=lambda: stop["now"],
-                                remove=True)
+    config = sess.record.config
+    stdin_fd = sys.stdin.fileno() if config.attach_stdin or config.tty else None
+    with _node_terminal(sess.resize if config.tty else None) as started:
+        res = sess.start_and_attach(_write_stream, stdin_fd=stdin_fd,
+                                    should_stop=lambda: stop["now"], remove=not keep,
+                                    on_started=lambda _s: started())
     code = res.exit_code
-    return 125 if code is None or code < 0 else code
+    return 125 if code is None or code < 0 else min(code, 255)
+
+
+@contextmanager
+def _node_terminal(resize: Callable[[int, int], None] | None) -> Iterator[Callable[[], None]]:
+    """srun --pty gave this step a terminal: raw (the container's own pty does the
+    line discipline), and its size, now and on every SIGWINCH, passed to ``resize``
+    once the process runs (call the yielded function then)."""
+    import termios
+    import tty
+
+    if resize is None or not os.isatty(0):
+        yield lambda: None
+        return
+    saved = termios.tcgetattr(0)
+    tty.setraw(0)
+    running = {"yes": False}
+
+    def apply(*_args: object) -> None:
+        if not running["yes"]:
+            return
+        size = os.get_terminal_size(0)
+        if size.lines and size.columns:
+            try:
+                resize(size.lines, size.columns)
+            except OciError:
+                pass
+
+    def started() -> None:
+        running["yes"] = True
+        apply()
+
+    old = _signal.signal(_signal.SIGWINCH, apply)
+    try:
+        yield started
+    finally:
+        _signal.signal(_signal.SIGWINCH, old)
+        termios.tcsetattr(0, termios.TCSADRAIN, saved)
 
 
 def attach_on_node(rt: Runtime, ctr: Container, remove: bool) -> int:
@@ -853,8 +1050,10 @@ def attach_on_node(rt: Runtime, ctr: Container, remove: bool) -> int:
 
     cfg = ctr.record.config
     stdin_fd = sys.stdin.fileno() if cfg.stdin else None
-    res = ctr.run_attached(_write_stream, stdin_fd=stdin_fd, should_stop=lambda: stop["now"],
-                           remove=remove, already_init=True)
+    with _node_terminal(ctr.resize if cfg.tty else None) as started:
+        res = ctr.run_attached(_write_stream, stdin_fd=stdin_fd,
+                               should_stop=lambda: stop["now"], remove=remove,
+                               already_init=True, on_started=lambda _c: started())
     code = res.exit_code
     return 125 if code is None or code < 0 else min(code, 255)
 
