@@ -529,6 +529,9 @@ class _Step:
             # srun --pty needs a terminal: ours is a pty whose other end we relay
             # (a Jupyter terminal pane); its size reaches the node through srun.
             self.master, slave = os.openpty()
+            import tty
+
+            tty.setraw(slave)  # the node's pty does the line discipline, not ours
             try:
                 self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
                                              start_new_session=True,
@@ -563,10 +566,12 @@ class _Step:
         from ..oci.attach import AttachResult
 
         assert self.master is not None
+        relay = _without_srun_noise(on_output)
         sel = selectors.DefaultSelector()
         sel.register(self.master, selectors.EVENT_READ, "out")
-        if self.stdin_fd is not None:
-            sel.register(self.stdin_fd, selectors.EVENT_READ, "in")
+        # Keystrokes wait (in their pipe) for the node's first output: srun flushes
+        # its terminal's input when it connects, which would drop them.
+        waiting_input = self.stdin_fd
         try:
             while True:
                 if should_stop is not None and should_stop():
@@ -582,7 +587,10 @@ class _Step:
                         else:
                             sel.unregister(key.fd)
                     elif data:
-                        on_output(2, data)
+                        relay(2, data)
+                        if waiting_input is not None:
+                            sel.register(waiting_input, selectors.EVENT_READ, "in")
+                            waiting_input = None
                     else:
                         return AttachResult.EOF
         finally:
@@ -643,8 +651,8 @@ def _take_controlling_tty() -> None:
 def _without_srun_noise(on_output: OutputCallback) -> OutputCallback:
     """srun's own lines about a task's exit code repeat what the result says."""
     def relay(stream: int, data: bytes) -> None:
-        if stream == 3 and data.startswith(b"srun: error: ") and b"Exited with exit code" \
-                in data and data.count(b"\n") <= 1:
+        if data.startswith(b"srun: error: ") and b"Exited with exit code" in data \
+                and data.count(b"\n") <= 1:
             return
         on_output(stream, data)
     return relay
@@ -753,8 +761,10 @@ class SlurmExec(ExecSession):
         result = ProcessResult(kind="exec", container_id=self.container.id,
                                container_name=self.container.name, session_id=self.id,
                                command=list(cfg.command), started_at=time.time())
+        # A terminal's keystrokes are its input, -i or not (a server pane's stdin).
         step = _Step(self._argv(False, cfg.tty, keep=not remove),
-                     stdin_fd if cfg.attach_stdin else None, terminal=False, pty=cfg.tty)
+                     stdin_fd if cfg.attach_stdin or cfg.tty else None, terminal=False,
+                     pty=cfg.tty)
         self._step = step
         try:
             if on_started is not None:
