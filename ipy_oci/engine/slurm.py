@@ -517,6 +517,16 @@ def slurm_view(rt: Runtime, rec: ContainerRecord) -> dict[str, Any]:
             "JobState": job.job_state, "Reason": job.reason}
 
 
+def placement_text(ctr: Container) -> str:
+    """Where a Slurm container runs, for tables ("n2 · job 42"); "" for a local one."""
+    if not ctr.record.config.backend:
+        return ""
+    job = ctr.runtime.state.slurm_job(ctr.id)
+    if job is None or not job.job_id:
+        return "Slurm: submitting"
+    return f"{job.node or 'pending'} · job {job.job_id}"
+
+
 class _Step:
     """A local ``srun`` running one node command, with our stdin, and its output
     relayed (or, with a terminal, written straight to ours by srun --pty)."""

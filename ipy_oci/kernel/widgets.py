@@ -22,6 +22,7 @@ from traitlets import Unicode
 
 from ..engine.networks import ps_ports_text
 from ..engine.records import State
+from ..engine.slurm import placement_text
 from ..engine.stats import UsageMeter
 from ..engine.views import describe_exit, human_duration
 from ..errors import NoSuchContainer, NoSuchExecSession, OciError
@@ -162,10 +163,12 @@ class _Row:
                                                                              self._label)
 
     def update(self, name: str, image: str, state: str, uptime: str, code: int | None,
-               execs: int, ports: str = "", usage: str = "") -> None:
+               execs: int, ports: str = "", usage: str = "", where: str = "") -> None:
         # Setting a trait to its current value sends nothing: only changes go out.
         self._state = state
-        self.name.value = f"<b>{escape(name)}</b>"
+        # A Slurm container says where it runs under its name ("n2 · job 42").
+        self.name.value = f"<b>{escape(name)}</b>" + (
+            f"<br><small title='Slurm node and job'>{escape(where)}</small>" if where else "")
         self.image.value = image
         self._label = state if state != "exited" else f"exited ({describe_exit(code)})"
         if not self.countdown:
@@ -239,7 +242,8 @@ class ContainerTable(w.VBox):
                            for c in ctrs if c.state in live}
         return [(c.id, c.name, c.record.image_name, State.display(c.state),
                  _uptime(c.state, c.record.started_at), c.record.exit_code, counts[c.id],
-                 ps_ports_text(c.record.config), self._usage.get(c.id, ""))
+                 ps_ports_text(c.record.config), self._usage.get(c.id, ""),
+                 placement_text(c))
                 for c in ctrs]
 
     def _poll(self) -> bool:
@@ -274,9 +278,9 @@ class ContainerTable(w.VBox):
                 self._order = ids
                 self._grid.children = self._header + [
                     cell for cid in ids for cell in self._rows[cid].cells]
-            for cid, name, image, state, uptime, code, execs, ports, usage in rows:
+            for cid, name, image, state, uptime, code, execs, ports, usage, where in rows:
                 self._rows[cid].update(name, image, state, uptime, code, execs, ports,
-                                       usage)
+                                       usage, where)
             running = sum(1 for r in rows if r[3] == State.RUNNING)
             self._title.value = (f"<b>ipy-oci containers</b>: {len(rows)} "
                                  f"({running} running)")

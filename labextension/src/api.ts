@@ -38,6 +38,14 @@ export interface IContainer {
   Ports?: IPortMapping[] | null;
   /** Live usage (asked with ?stats=1): CPU % between two polls, memory bytes. */
   Stats?: IUsage | null;
+  /** Where a `run --slurm` container runs (empty strings for a local one). */
+  Slurm?: ISlurmPlacement | null;
+}
+
+export interface ISlurmPlacement {
+  JobId: string;
+  Node: string;
+  Partition: string;
 }
 
 export interface IUsage {

@@ -21,6 +21,7 @@ import { ContainersModel } from './model';
 import {
   containerName,
   formatPort,
+  formatPlacement,
   formatUsage,
   isRunningState,
   portUrl,
@@ -185,6 +186,7 @@ function ContainerItem(props: IContainerItemProps): JSX.Element {
   const sessions = model.sessionsOf(c.Id);
   const running = c.State === 'running';
   const usage = formatUsage(c.Stats, running);
+  const placement = formatPlacement(c.Slurm);
   const uptime =
     c.Status || (running ? `Up ${since(c.StartedAt)}` : c.State === 'exited' ? `Exited (${c.ExitCode ?? '?'})` : '');
 
@@ -266,6 +268,14 @@ function ContainerItem(props: IContainerItemProps): JSX.Element {
         <span className="jp-IpyOci-containerImage" title={c.Image}>
           {c.Image}
         </span>
+        {placement ? (
+          <span
+            className="jp-IpyOci-containerPlacement"
+            title={`Slurm job ${c.Slurm?.JobId} on node ${c.Slurm?.Node || '(pending)'}, partition ${c.Slurm?.Partition || '?'}`}
+          >
+            {placement}
+          </span>
+        ) : null}
         {usage ? (
           <span
             className="jp-IpyOci-containerUsage"

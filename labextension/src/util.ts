@@ -85,6 +85,16 @@ export function humanSize(bytes: number): string {
  * A container's live usage for the panel: "0.3% · 1.2MB", "n/a" without cgroups,
  * "" when there is nothing to say (not running, or not asked).
  */
+/** "n2 · job 42" for a container that runs as a Slurm job; '' for a local one. */
+export function formatPlacement(
+  slurm: { JobId: string; Node: string; Partition: string } | null | undefined
+): string {
+  if (!slurm || !slurm.JobId) {
+    return '';
+  }
+  return `${slurm.Node || 'pending'} · job ${slurm.JobId}`;
+}
+
 export function formatUsage(
   usage: { Available: boolean; CPUPerc: number | null; MemUsage: number | null } | null | undefined,
   running: boolean

@@ -15,6 +15,7 @@ import {
   parseTime,
   portUrl,
   reconnectDelay,
+  formatPlacement,
   formatUsage,
   humanSize,
   since,
@@ -154,4 +155,11 @@ test('humanSize and formatUsage print what podman stats prints', () => {
   assert.equal(formatUsage(usage, false), '');
   assert.equal(formatUsage({ Available: false, CPUPerc: null, MemUsage: null }, true), 'n/a');
   assert.equal(formatUsage(undefined, true), '');
+});
+
+test('formatPlacement says where a Slurm container runs, nothing for a local one', () => {
+  assert.equal(formatPlacement({ JobId: '42', Node: 'n2', Partition: 'debug' }), 'n2 · job 42');
+  assert.equal(formatPlacement({ JobId: '7', Node: '', Partition: '' }), 'pending · job 7');
+  assert.equal(formatPlacement({ JobId: '', Node: '', Partition: '' }), '');
+  assert.equal(formatPlacement(undefined), '');
 });

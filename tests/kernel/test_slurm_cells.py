@@ -48,3 +48,19 @@ def test_exec_cell_and_line_magics_on_a_slurm_container(slurm_cluster: Any, oci:
     finally:
         oci.cli("rm", "-f", "-t", "0", "far")
     assert db_rows(oci, "SELECT id FROM exec_sessions") == []
+
+
+def test_container_table_says_where_a_slurm_container_runs(slurm_cluster: Any, oci: Any,
+                                                           kernel: Kernel) -> None:
+    oci.cli("run", "-d", "--slurm", "--slurm-opt=--nodelist=n2", "--name", "far",
+            "--network", "none", "busybox", "sleep", "1000", check=True)
+    try:
+        job = oci.cli("inspect", "far", "--format", "{{.Slurm.JobId}}").stdout.strip()
+        kernel.ok("from ipy_oci.widgets import ContainerTable\nt = ContainerTable()\n"
+                  "t.refresh()")
+        names = kernel.value("[c.value for c in t._grid.children if 'far' in "
+                             "getattr(c, 'value', '')]")
+        assert any(f"n2 · job {job}" in str(v) for v in names), names
+        kernel.ok("t.close()")
+    finally:
+        oci.cli("rm", "-f", "-t", "0", "far")
