@@ -204,6 +204,8 @@ class Runtime:
                     with self.state.transaction():
                         self.state.add_container(rec)
                         self.state.add_slurm_job(SlurmJobRecord(id=rec.id))
+                    # Its directory holds this side's lock (engine/slurm.py).
+                    (self.containers_dir / rec.id).mkdir(mode=0o700, exist_ok=True)
                 else:
                     self.state.add_container(rec)
             except NameInUse:

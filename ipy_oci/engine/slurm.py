@@ -27,12 +27,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import slurm
 from ..errors import InvalidState, NoSuchContainer, OciError, UsageError
+from ..state.locks import FileLock
 from ..state.records import (
     ContainerRecord,
     ExecConfig,
@@ -137,6 +138,12 @@ class SlurmContainer(Container):
     Slurm's."""
 
     _last_job: SlurmJobRecord | None = None
+
+    @cached_property
+    def lock(self) -> FileLock:
+        # This side's lock lives in the container's directory on the shared root, so
+        # the node's removal (--rm) takes it along: none outlives its container.
+        return _DirLock(self.dir / "login.lock", self.record.name)
 
     @property
     def job(self) -> SlurmJobRecord:
@@ -505,6 +512,20 @@ class SlurmContainer(Container):
     def logs(self, follow: bool = False, poll: float = 0.1) -> Iterator[tuple[str, bytes]]:
         # The log is in the container's directory on the shared root: read it here.
         return super().logs(follow, poll=max(poll, 0.25))
+
+
+class _DirLock(FileLock):
+    """A container's lock file in its own directory: gone with the container."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        super().__init__(path)
+        self.name = name
+
+    def acquire(self) -> None:
+        try:
+            super().acquire()
+        except FileNotFoundError:
+            raise NoSuchContainer(self.name) from None
 
 
 def slurm_view(rt: Runtime, rec: ContainerRecord) -> dict[str, Any]:
