@@ -10,7 +10,7 @@ from srvhelp import start_container
 PS_KEYS = {"Id", "Names", "Image", "ImageID", "Command", "Created", "State", "Status", "Pid",
            "ExitCode", "Exited", "StartedAt", "ExitedAt", "Labels", "AutoRemove",
            "ExecSessions", "OwnerKernel", "Ports", "CreatedAt", "Mounts", "Networks", "Size",
-           "IsInfra", "Pod", "PodName"}
+           "IsInfra", "Pod", "PodName", "Slurm"}
 
 
 async def test_unauthenticated_requests_are_refused(api: Any, container: Any) -> None:
