@@ -87,7 +87,7 @@ def cmd_start(rt: Runtime, args: argparse.Namespace) -> int:
             return 125
     # --all leaves running containers alone (podman).
     states = ("created", "initialized", "exited", "stopped")
-    rc = _verb(rt, args, Container.start, states)
+    rc = _verb(rt, args, lambda c: c.start(), states)
     return 125 if rc in _RUN_ONLY_CODES else rc
 
 
@@ -109,11 +109,11 @@ def cmd_kill(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def cmd_pause(rt: Runtime, args: argparse.Namespace) -> int:
-    return _verb(rt, args, Container.pause, ("running",))
+    return _verb(rt, args, lambda c: c.pause(), ("running",))
 
 
 def cmd_unpause(rt: Runtime, args: argparse.Namespace) -> int:
-    return _verb(rt, args, Container.unpause, ("paused",))
+    return _verb(rt, args, lambda c: c.unpause(), ("paused",))
 
 
 def cmd_rm(rt: Runtime, args: argparse.Namespace) -> int:

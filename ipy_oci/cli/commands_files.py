@@ -15,9 +15,35 @@ def _err(exc: Exception) -> None:
     sys.stderr.write(f"Error: {exc}\n")
 
 
+def on_its_node(rt: Runtime, ref: str | None) -> int | None:
+    """This very command, run on the Slurm node of container ``ref`` if it is a
+    Slurm container seen from elsewhere (its processes, cgroup and mounted root
+    are there); None to run it here."""
+    from ..engine.records import State
+    from ..engine.slurm import SlurmContainer
+    from ..errors import OciError
+    from ..grammar.parser import without_global_flags
+
+    if not ref:
+        return None
+    try:
+        ctr = rt.lookup_container(ref)
+    except OciError:
+        return None  # the handler says what is wrong
+    if not isinstance(ctr, SlurmContainer) or ctr.refresh().state not in State.LIVE:
+        return None  # an exited one's files are in the shared root: read them here
+    return ctr.run_cli_on_node(without_global_flags(sys.argv[1:]))
+
+
 def cmd_cp(rt: Runtime, args: argparse.Namespace) -> int:
     from ..engine.copy import copy
 
+    for end in (args.src, args.dest):
+        ref, sep, _path = end.partition(":")
+        if sep and not end.startswith(("/", ".")):
+            code = on_its_node(rt, ref)  # host paths must be visible on the node
+            if code is not None:
+                return code
     copy(rt, args.src, args.dest, archive=args.archive, overwrite=args.overwrite,
          stdin=sys.stdin.buffer, stdout=sys.stdout.buffer)
     return 0
@@ -42,6 +68,9 @@ def cmd_top(rt: Runtime, args: argparse.Namespace) -> int:
         words.insert(0, args.container)  # with -l the first word is a descriptor
     ref = _latest_or(rt, None if args.latest else args.container, args.latest,
                      "a running container")
+    code = None if args.latest else on_its_node(rt, ref)
+    if code is not None:
+        return code
     sys.stdout.write(top_text(*top(rt.lookup_container(ref), words)))
     return 0
 
@@ -51,6 +80,10 @@ def cmd_stats(rt: Runtime, args: argparse.Namespace) -> int:
     from ..grammar.files_text import stats_text
 
     stream = not args.no_stream
+    if len(args.containers) == 1 and not args.all and not args.latest:
+        code = on_its_node(rt, args.containers[0])
+        if code is not None:
+            return code
     try:
         for rows in reports(rt, args.containers, all=args.all, latest=args.latest,
                             interval=args.interval, stream=stream, no_trunc=args.no_trunc):
@@ -78,6 +111,9 @@ def cmd_diff(rt: Runtime, args: argparse.Namespace) -> int:
 def cmd_export(rt: Runtime, args: argparse.Namespace) -> int:
     from ..engine.export import export
 
+    code = on_its_node(rt, args.container)
+    if code is not None:
+        return code
     if args.output is None:
         if sys.stdout.isatty():
             raise UsageError("refusing to export to terminal. Use -o flag or redirect")

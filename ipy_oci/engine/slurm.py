@@ -219,8 +219,11 @@ class SlurmContainer(Container):
             return
         if self.record.state == State.EXITED:
             self._reset_for_restart()
+        submitted = time.time()
         self._submit(attached=False)
-        self._wait_for(lambda st: st in State.LIVE or st in (State.STOPPED, State.EXITED))
+        # Running, or already over: but this run's, not the exit of the one before.
+        self._wait_for(lambda st: st in State.LIVE or (
+            st in (State.STOPPED, State.EXITED) and self.record.started_at >= submitted))
 
     def _reset_for_restart(self) -> None:
         self.runtime.state.update(self.job, job_id="", node="", job_state="", reason="")
@@ -303,10 +306,17 @@ class SlurmContainer(Container):
         if preserve_fds:
             raise UsageError("--preserve-fds cannot pass descriptors to a Slurm node")
         remove = self.record.config.auto_remove if remove is None else remove
+        self._refresh_locked()
+        if self.record.state in State.LIVE:
+            raise InvalidState(f"{self.name} is already running: attach to it with "
+                               f"'exec -it {self.name} sh' or follow its logs")
         try:
+            if self.record.state == State.EXITED:
+                self._reset_for_restart()
+            submitted = time.time()
             self._submit(attached=True)
-            self._wait_for(lambda st: st in (State.CREATED, *State.LIVE, State.STOPPED,
-                                             State.EXITED))
+            self._wait_for(lambda st: st in (State.CREATED, *State.LIVE) or (
+                st in (State.STOPPED, State.EXITED) and self.record.started_at >= submitted))
         except BaseException:
             self._give_up(remove)
             raise
@@ -402,6 +412,23 @@ class SlurmContainer(Container):
         proc = self._node_command("kill", "--signal", str(sig), self.id)
         if proc.returncode != 0 and not self._job_ended():
             raise self._node_error(proc, "cannot kill")
+
+    def run_cli_on_node(self, words: list[str]) -> int:
+        """Run an ``ipy-oci`` command line on the container's node as a step, with
+        our stdin and output (``top``, ``cp``, ``export``, ``stats``: what reads the
+        running container's processes, cgroup or mounted root filesystem)."""
+        job = self.job
+        if not job.node or self.record.state not in State.LIVE:
+            raise InvalidState(f"{self.name} is not running on a Slurm node "
+                               f"({State.display(self.record.state)})")
+        pty = all(os.isatty(fd) for fd in (0, 1))
+        argv = [*slurm.srun_step(job.job_id, job.node, f"{STEP_PREFIX}cli-{new_id()[:8]}",
+                                 pty=pty), *_node_argv(self.runtime, job.node), *words]
+        step = _Step(argv, 0, terminal=True)
+        try:
+            return step.wait_terminal()
+        finally:
+            step.close()
 
     def _signal_quietly(self, sig: int) -> None:
         try:
@@ -960,29 +987,33 @@ def hold(rt: Runtime, ctr: Container, attached: bool) -> int:
     exit_file = ctr.oci.exit_file_path(ctr.id)
     from ..oci.fsutil import wait_for_file
 
+    code: int | None = None
     while True:
-        if terminate["at"]:
-            if ctr.record.state in State.LIVE:
-                ctr.stop(timeout=min(float(ctr.record.config.stop_timeout), grace))
-            break
         try:
+            if terminate["at"]:
+                if ctr.record.state in (*State.LIVE, State.CREATED):
+                    # (A created one, never attached to, is deleted from the runtime.)
+                    ctr.stop(timeout=min(float(ctr.record.config.stop_timeout), grace))
+                break
             ctr.refresh()
         except NoSuchContainer:
-            return 0
+            break  # removed by the attached step (--rm), which read its code
+        code = ctr.record.exit_code
         if ctr.record.state not in (*State.LIVE, State.CREATED, State.STOPPING):
             break
         if time.monotonic() >= next_reap:
             rt.touch(ctr)
             next_reap = time.monotonic() + REAP_INTERVAL
         wait_for_file(exit_file, 0.2)
-    return _finish(rt, ctr)
+    return _finish(rt, ctr, code)
 
 
-def _finish(rt: Runtime, ctr: Container) -> int:
+def _finish(rt: Runtime, ctr: Container, code: int | None) -> int:
+    """Clean up after the exit; the job's exit code is the container's."""
     try:
         ctr.refresh()
     except NoSuchContainer:
-        return 0  # removed by the attached step (--rm)
+        return _job_code(code)
     code = ctr.record.exit_code
     if ctr.record.config.auto_remove and ctr.record.state == State.EXITED:
         # An attached step reading the exit code removes it itself.
@@ -991,6 +1022,10 @@ def _finish(rt: Runtime, ctr: Container) -> int:
             ctr.remove()
         except NoSuchContainer:
             pass
+    return _job_code(code)
+
+
+def _job_code(code: int | None) -> int:
     return 0 if code is None or code < 0 else min(code, 255)
 
 

@@ -132,6 +132,22 @@ def _add_global_flags(p: argparse.ArgumentParser, after: bool = False) -> None:
     arg("--slurm-node", default=None, help=argparse.SUPPRESS)
 
 
+def without_global_flags(argv: list[str]) -> list[str]:
+    """``argv`` with the global flags that say where state lives (--root, --runroot,
+    --runtime, --slurm-node) taken out: the same command, to run elsewhere."""
+    drop = ("--root", "--runroot", "--runtime", "--slurm-node")
+    out: list[str] = []
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in drop:
+            skip = True
+        elif not word.startswith(tuple(f"{d}=" for d in drop)):
+            out.append(word)
+    return out
+
+
 def _fold_global_flags(args: argparse.Namespace) -> None:
     """Global flags given after the command name count as if given before it."""
     for key in [k for k in vars(args) if k.startswith(_AFTER_PREFIX)]:
