@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpers import db_rows
-from kernel_helpers import Kernel
+from helpers import db_rows, exec_rows, extra_processes, wait_until
+from kernel_helpers import Kernel, one_line_error
 
 
 def test_slurm_run_cell_streams_and_records_where_it_ran(slurm_cluster: Any, oci: Any,
@@ -62,5 +62,37 @@ def test_container_table_says_where_a_slurm_container_runs(slurm_cluster: Any, o
                              "getattr(c, 'value', '')]")
         assert any(f"n2 · job {job}" in str(v) for v in names), names
         kernel.ok("t.close()")
+    finally:
+        oci.cli("rm", "-f", "-t", "0", "far")
+
+
+def _started(kernel: Kernel, msg_id: str) -> None:
+    kernel.wait_for(lambda m: m["parent_header"].get("msg_id") == msg_id
+                    and m["msg_type"] == "stream" and "started" in m["content"]["text"],
+                    "the command to start")
+
+
+def test_interrupting_a_slurm_exec_cell_forwards_sigint_then_reaps(
+        slurm_cluster: Any, oci: Any, kernel: Kernel) -> None:
+    oci.cli("run", "-d", "--slurm", "--name", "far", "--network", "none", "busybox",
+            "sleep", "1000", check=True)
+    try:
+        # The first cell's shell traps SIGINT: it must reach it, on the node.
+        msg_id = kernel.send("%%oci exec far\ntrap 'echo got-int; exit 4' INT\n"
+                             "echo started\nwhile true; do sleep 0.1; done\n")
+        _started(kernel, msg_id)
+        kernel.km.interrupt_kernel()
+        cell = kernel.finish(msg_id)
+        assert "got-int" in cell.text()
+        assert one_line_error(cell)["ename"] == "ExecInterrupted"
+        # The second ignores it: after the grace period it is stopped and reaped.
+        msg_id = kernel.send("%%oci exec far\ntrap '' INT\necho started\nsleep 1000\n")
+        _started(kernel, msg_id)
+        kernel.km.interrupt_kernel()
+        err = one_line_error(kernel.finish(msg_id))
+        assert err["ename"] == "ExecInterrupted"
+        wait_until(lambda: exec_rows(oci) == [], "the sessions reaped on the node",
+                   timeout=30)
+        assert extra_processes(oci, "far") == []
     finally:
         oci.cli("rm", "-f", "-t", "0", "far")
