@@ -251,8 +251,12 @@ class Runtime:
         from ..errors import NoSuchContainer
 
         out = []
-        for rec in self.state.containers():
-            ctr = self.container(rec)
+        ctrs = [self.container(rec) for rec in self.state.containers()]
+        if sync and any(c.record.config.backend for c in ctrs):
+            from .slurm import prefetch_job_states
+
+            prefetch_job_states(self, ctrs)
+        for ctr in ctrs:
             if sync:
                 try:
                     ctr.refresh(reload=False)

@@ -173,6 +173,10 @@ class SlurmContainer(Container):
     def needs_sync(self) -> bool:
         return self.record.state in (*State.ACTIVE, *State.INTENTS)
 
+    # A listing's one squeue for all its Slurm containers (``prefetch_job_states``):
+    # a job it saw running needs no scontrol of its own.
+    _job_state_hint: str | None = None
+
     def _refresh_locked(self) -> None:
         self._reload()
         if self.record.state not in (*State.ACTIVE, *State.INTENTS):
@@ -180,6 +184,9 @@ class SlurmContainer(Container):
         job = self.job
         if not job.job_id:
             return  # being submitted
+        hint, self._job_state_hint = self._job_state_hint, None
+        if hint is not None and hint not in slurm.ENDED_STATES:
+            return
         info = slurm.show_job(job.job_id)
         if info is not None and not info.ended:
             return
@@ -553,6 +560,22 @@ class _DirLock(FileLock):
             super().acquire()
         except FileNotFoundError:
             raise NoSuchContainer(self.name) from None
+
+
+def prefetch_job_states(rt: Runtime, ctrs: list[Container]) -> None:
+    """Before a listing syncs many Slurm containers: one ``squeue`` for all."""
+    active = [c for c in ctrs if isinstance(c, SlurmContainer)
+              and c.record.state in (*State.ACTIVE, *State.INTENTS)]
+    if len(active) < 2:
+        return
+    jobs = {j.id: j.job_id for j in rt.state.slurm_jobs()}
+    try:
+        states = slurm.job_states([jobs[c.id] for c in active if jobs.get(c.id)])
+    except OciError:
+        return  # each asks scontrol itself
+    for c in active:
+        assert isinstance(c, SlurmContainer)
+        c._job_state_hint = states.get(jobs.get(c.id, ""))
 
 
 def slurm_view(rt: Runtime, rec: ContainerRecord) -> dict[str, Any]:

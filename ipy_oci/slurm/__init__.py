@@ -9,7 +9,8 @@ from .cli import (
                   JobInfo,
                   SlurmError,
                   cancel,
-                  kill_wait,
+                  job_states,
+    kill_wait,
                   show_job,
                   srun_step,
                   srun_tool,
@@ -17,5 +18,5 @@ from .cli import (
                   submit,
 )
 
-__all__ = ["ENDED_STATES", "JobInfo", "SlurmError", "cancel", "kill_wait", "show_job",
+__all__ = ["ENDED_STATES", "JobInfo", "SlurmError", "cancel", "job_states", "kill_wait", "show_job",
            "srun_step", "srun_tool", "steps", "submit"]

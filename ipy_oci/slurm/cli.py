@@ -109,6 +109,20 @@ def parse_job_line(line: str) -> JobInfo:
                    start_time=fields.get("StartTime", ""), end_time=fields.get("EndTime", ""))
 
 
+def job_states(job_ids: list[str]) -> dict[str, str]:
+    """Many jobs' states in one ``squeue`` (finished ones Slurm still remembers
+    included); a job it has forgotten is absent."""
+    if not job_ids:
+        return {}
+    proc = _run("squeue", "-h", "-t", "all", "-j", ",".join(job_ids), "-o", "%i|%T")
+    out: dict[str, str] = {}
+    for line in proc.stdout.decode(errors="replace").splitlines():
+        jid, _, state = line.strip().partition("|")
+        if jid and state:
+            out[jid] = state
+    return out
+
+
 def steps(job_id: str) -> dict[str, str]:
     """The job's steps, name -> step id (``squeue -s``); empty once it has ended."""
     proc = _run("squeue", "-h", "-s", "-j", job_id, "-o", "%i %j")
