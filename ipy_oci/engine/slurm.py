@@ -24,6 +24,7 @@ import os
 import signal as _signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -917,18 +918,6 @@ class SlurmExec(ExecSession):
     def cleanup(self) -> None:
         pass  # its files are on the node, removed there
 
-    def remove(self, force: bool = False) -> None:
-        try:
-            self.sync()
-        except OciError:
-            return
-        if self.record.state == ExecState.RUNNING:
-            if not force:
-                raise InvalidState(f"exec session {self.id[:12]} is running: stop it "
-                                   "first or remove it with force")
-            self.stop(timeout=0)
-        self.runtime.state.delete_exec_session(self.id)
-
     def attach_socket(self) -> Any:
         raise InvalidState(f"exec session {self.id[:12]} runs on Slurm node "
                            f"{self.container.job.node}: only its own client streams it")
@@ -1082,21 +1071,24 @@ def exec_on_node(rt: Runtime, ctr: Container, session_id: str, detach: bool,
     if detach:
         sess.start()
         return 0
-    stop = {"now": False}
-
-    def on_term(_sig: int, _frame: object) -> None:
-        stop["now"] = True
-
-    _signal.signal(_signal.SIGTERM, on_term)
-    _signal.signal(_signal.SIGHUP, on_term)
+    stop_requested = _stop_on_term()
     config = sess.record.config
     stdin_fd = sys.stdin.fileno() if config.attach_stdin or config.tty else None
     with _node_terminal(sess.resize if config.tty else None) as started:
         res = sess.start_and_attach(_write_stream, stdin_fd=stdin_fd,
-                                    should_stop=lambda: stop["now"], remove=not keep,
+                                    should_stop=stop_requested, remove=not keep,
                                     on_started=lambda _s: started())
     code = res.exit_code
     return 125 if code is None or code < 0 else min(code, 255)
+
+
+def _stop_on_term() -> Callable[[], bool]:
+    """A node half's ``should_stop``: Slurm's SIGTERM (or a hangup) to the step asks
+    for the ordinary stop and reap, not a death that leaves the process running."""
+    asked = threading.Event()
+    for sig in (_signal.SIGTERM, _signal.SIGHUP):
+        _signal.signal(sig, lambda _s, _f: asked.set())
+    return asked.is_set
 
 
 @contextmanager
@@ -1139,19 +1131,13 @@ def _node_terminal(resize: Callable[[int, int], None] | None) -> Iterator[Callab
 def attach_on_node(rt: Runtime, ctr: Container, remove: bool) -> int:
     """``container slurm-attach``: start the container the holder created and stream
     it to this step (an attached ``run``'s node half). SIGTERM stops it."""
-    stop = {"now": False}
-
-    def on_term(_sig: int, _frame: object) -> None:
-        stop["now"] = True
-
-    _signal.signal(_signal.SIGTERM, on_term)
-    _signal.signal(_signal.SIGHUP, on_term)
+    stop_requested = _stop_on_term()
 
     cfg = ctr.record.config
     stdin_fd = sys.stdin.fileno() if cfg.stdin else None
     with _node_terminal(ctr.resize if cfg.tty else None) as started:
         res = ctr.run_attached(_write_stream, stdin_fd=stdin_fd,
-                               should_stop=lambda: stop["now"], remove=remove,
+                               should_stop=stop_requested, remove=remove,
                                already_init=True, on_started=lambda _c: started())
     code = res.exit_code
     return 125 if code is None or code < 0 else min(code, 255)
