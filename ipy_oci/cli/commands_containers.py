@@ -204,20 +204,20 @@ def cmd_container(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def _slurm_node_command(rt: Runtime, args: argparse.Namespace) -> int:
-    """The node half of a Slurm container (engine/slurm.py): run by its job only."""
-    from ..engine import slurm
+    """The node half of a Slurm container (engine/slurm_node.py): run by its job only."""
+    from ..engine import slurm_node
 
     if not rt.config.slurm_node:
         raise OciError(f"container {args.ccmd} runs on a Slurm node for a job: "
                        "it is not a command for users")
     if args.ccmd == "slurm-hold":
-        slurm.record_node(rt, rt.lookup_container(args.container).id)
+        slurm_node.record_node(rt, rt.lookup_container(args.container).id)
     ctr = rt.lookup_container(args.container)
     if args.ccmd == "slurm-hold":
-        return slurm.hold(rt, ctr, args.attached)
+        return slurm_node.hold(rt, ctr, args.attached)
     if args.ccmd == "slurm-attach":
-        return slurm.attach_on_node(rt, ctr, args.rm)
+        return slurm_node.attach_on_node(rt, ctr, args.rm)
     if args.ccmd == "slurm-exec":
-        return slurm.exec_on_node(rt, ctr, args.session, args.detach, args.keep)
-    slurm.sweep(rt, ctr)
+        return slurm_node.exec_on_node(rt, ctr, args.session, args.detach, args.keep)
+    slurm_node.sweep(rt, ctr)
     return 0

@@ -29,7 +29,7 @@ def cmd_exec(rt: Runtime, args: argparse.Namespace) -> int:
     if stdin_fd is not None:
         os.set_blocking(stdin_fd, True)
     tty_fd = stdin_fd if stdin_fd is not None and config.tty and os.isatty(stdin_fd) else None
-    from ..engine.slurm import SlurmExec
+    from ..engine.slurm_exec import SlurmExec
 
     if isinstance(sess, SlurmExec) and tty_fd is not None:
         return sess.run_in_terminal()  # srun --pty on this terminal

@@ -80,7 +80,7 @@ def sync_session(rt: Runtime, sess: ExecSession, wait: float = 0.5) -> None:
 def _sessions(rt: Runtime, records: Iterable[ExecRecord]) -> list[ExecSession]:
     """Sessions this process may judge: those of a Slurm container on another node
     have node-local pids, so only their node (or their step: engine/slurm.py) can."""
-    from .slurm import judged_here
+    from .slurm_placement import judged_here
 
     judge = judged_here(rt)
     return [ExecSession(rt, r) for r in records if judge(r)]
@@ -178,7 +178,7 @@ def reap_dead_clients(rt: Runtime, container_id: str | None = None,
                 continue
             reaped.append(rec.id)
     if running_kernels is not None:
-        from .slurm import end_remote_sessions
+        from .slurm_exec import end_remote_sessions
 
         reaped += end_remote_sessions(
             rt, lambda r: bool(r.owner_kernel) and r.owner_kernel not in running_kernels)
@@ -199,7 +199,7 @@ def reap_kernel(rt: Runtime, kernel_id: str = "", pid: int = 0,
     records = rt.state.exec_sessions(owner_kernel=kernel_id) if kernel_id \
         else rt.state.exec_sessions(owner_pid=pid)
     if kernel_id and not restarted:
-        from .slurm import end_remote_sessions
+        from .slurm_exec import end_remote_sessions
 
         end_remote_sessions(rt, lambda r: r.owner_kernel == kernel_id)
     sessions = _sessions(rt, (r for r in records if not (restarted and not _owner_gone(r))))

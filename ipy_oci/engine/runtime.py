@@ -237,7 +237,8 @@ class Runtime:
         """The Container for a record just read from the state store (a Slurm
         container's login-side view, away from its node: engine/slurm.py)."""
         if record.config.backend:
-            from .slurm import SlurmContainer, is_remote
+            from .slurm import SlurmContainer
+            from .slurm_placement import is_remote
 
             if is_remote(self, record):
                 return SlurmContainer(self, record)
@@ -301,7 +302,8 @@ class Runtime:
 
         if isinstance(ctr, str):
             ctr = self.lookup_container(ctr)
-        from .slurm import SlurmContainer, SlurmExec
+        from .slurm import SlurmContainer
+        from .slurm_exec import SlurmExec
 
         if isinstance(ctr, SlurmContainer):
             return SlurmExec.create(ctr, config, owner_kernel)
@@ -325,7 +327,8 @@ class Runtime:
         """The ExecSession for a record (a Slurm container's, away from its node:
         engine/slurm.py's SlurmExec)."""
         from .exec_session import ExecSession
-        from .slurm import SlurmExec, remote_container_ids
+        from .slurm_exec import SlurmExec
+        from .slurm_placement import remote_container_ids
 
         if record.container_id in remote_container_ids(self):
             return SlurmExec(self, record)
@@ -334,7 +337,7 @@ class Runtime:
     def exec_sessions(self, container_id: str | None = None,
                       sync: bool = True) -> list[ExecSession]:
         from .reaping import sync_session
-        from .slurm import SlurmExec
+        from .slurm_exec import SlurmExec
 
         sessions = [self.exec_session(r) for r in self.state.exec_sessions(container_id)]
         if sync:

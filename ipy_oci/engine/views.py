@@ -161,7 +161,7 @@ def container_summary(ctr: Container, exec_sessions: int,
 def _slurm_summary(ctr: Container) -> dict[str, str]:
     if not ctr.record.config.backend:
         return {"JobId": "", "Node": "", "Partition": ""}
-    from .slurm import slurm_view
+    from .slurm_placement import slurm_view
 
     view = slurm_view(ctr.runtime, ctr.record)
     return {k: str(view.get(k, "")) for k in ("JobId", "Node", "Partition")}
@@ -283,7 +283,7 @@ def _slurm_inspect(ctr: Container) -> dict[str, Any]:
     """inspect's ``Slurm`` section, only for a container run as a Slurm job."""
     if not ctr.record.config.backend:
         return {}
-    from .slurm import slurm_view
+    from .slurm_placement import slurm_view
 
     return {"Slurm": slurm_view(ctr.runtime, ctr.record)}
 

@@ -22,7 +22,7 @@ from traitlets import Unicode
 
 from ..engine.networks import ps_ports_text
 from ..engine.records import State
-from ..engine.slurm import placement_text
+from ..engine.slurm_placement import placement_text
 from ..engine.stats import UsageMeter
 from ..engine.views import describe_exit, human_duration
 from ..errors import NoSuchContainer, NoSuchExecSession, OciError

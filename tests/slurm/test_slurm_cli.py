@@ -1,4 +1,4 @@
-"""Containers as Slurm jobs through the real ``ipy-oci`` command (engine/slurm.py).
+"""Containers as Slurm jobs through the real ``ipy-oci`` command (engine/slurm*.py).
 
 Every container runs as a job of the session's throwaway cluster (n1..n3,
 partitions ``debug`` and ``other``); the ``oci`` fixture fails a test that leaves
