@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import NoSuchContainer, NoSuchExecSession
 from ..oci.fsutil import wait_for_file
-from ..state.procs import is_alive, signal_process
+from ..state.procs import is_alive, signal_process, wait_gone
 from ..state.records import ExecRecord, ExecState, State
 from .events import exec_event
 from .exec_session import ExecSession
@@ -55,7 +55,8 @@ def sync_session(rt: Runtime, sess: ExecSession, wait: float = 0.5) -> None:
             return
         # Its conmon is gone (killed): nobody can attach to it or record its exit,
         # so the process is ended rather than left running unmonitored.
-        signal_process(rec.pid, rec.pid_start, signal.SIGKILL)
+        if signal_process(rec.pid, rec.pid_start, signal.SIGKILL):
+            wait_gone(rec.pid, rec.pid_start, 1.0)
     exit_file = oci.exec_exit_file_path(rec.container_id, rec.id)
     # conmon writes the exit file a moment after the process ends, if it is alive
     # (a foreground session has no exit dir: its runtime never writes one).

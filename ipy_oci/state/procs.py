@@ -7,6 +7,7 @@ time from /proc/PID/stat (field 22) pins the identity of one process.
 from __future__ import annotations
 
 import os
+import time
 
 
 def start_time(pid: int) -> int:
@@ -43,6 +44,17 @@ def is_alive(pid: int, start: int) -> bool:
     if st == 0 or (start and st != start):
         return False
     return not is_zombie(pid)
+
+
+def wait_gone(pid: int, start: int, timeout: float) -> bool:
+    """Wait (briefly) for a process just sent SIGKILL to be gone: delivery is
+    asynchronous, and on a busy machine it may still run for a moment."""
+    deadline = time.monotonic() + timeout
+    while is_alive(pid, start):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def identity(pid: int | None = None) -> tuple[int, int]:
