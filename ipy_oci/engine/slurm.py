@@ -148,16 +148,11 @@ class SlurmContainer(Container):
         self._refresh_locked()
         if self.record.state in State.LIVE:
             return
-        if self.record.state == State.EXITED:
-            self._reset_for_restart()
         submitted = time.time()
         self._submit(attached=False)
         # Running, or already over: but this run's, not the exit of the one before.
         self._wait_for(lambda st: st in State.LIVE or (
             st in (State.STOPPED, State.EXITED) and self.record.started_at >= submitted))
-
-    def _reset_for_restart(self) -> None:
-        self.runtime.state.update(self.job, job_id="", node="", job_state="", reason="")
 
     def _submit(self, attached: bool) -> None:
         rt = self.runtime
@@ -169,11 +164,13 @@ class SlurmContainer(Container):
         self.dir.mkdir(mode=0o700, exist_ok=True)
         err = self.dir / "slurm-job.err"
         err.unlink(missing_ok=True)
+        rt.state.update(job, job_id="", node="", job_state="PENDING", reason="",
+                        submitted_at=time.time())
         job_id = slurm.submit(job_script(rt, self.id, attached),
                               [f"--error={err}", *self.record.config.slurm_opts],
                               job_name=f"{STEP_PREFIX}{self.name}")
-        rt.state.update(job, job_id=job_id, submitted_at=time.time(), node="",
-                        job_state="PENDING", reason="")
+        # Only the id: the holder may already have recorded its node (a fast start).
+        rt.state.update(job, job_id=job_id)
 
     def _wait_for(self, ok: Callable[[str], bool], timeout: float = START_TIMEOUT) -> None:
         """Poll the record until ``ok(state)``; a job that ended first is an error
@@ -242,8 +239,6 @@ class SlurmContainer(Container):
             raise InvalidState(f"{self.name} is already running: attach to it with "
                                f"'exec -it {self.name} sh' or follow its logs")
         try:
-            if self.record.state == State.EXITED:
-                self._reset_for_restart()
             submitted = time.time()
             self._submit(attached=True)
             self._wait_for(lambda st: st in (State.CREATED, *State.LIVE) or (
