@@ -110,8 +110,11 @@ class SlurmContainer(Container):
             return  # being submitted
         hint, self._job_state_hint = self._job_state_hint, None
         if hint is not None and hint not in slurm.ENDED_STATES:
-            return
-        info = slurm.show_job(job.job_id)
+            return  # running (or, with UNREACHABLE, unknown: the record stands)
+        try:
+            info = slurm.show_job(job.job_id)
+        except slurm.SlurmError:
+            return  # Slurm cannot be asked now: the record stands until it can
         if info is not None and not info.ended:
             return
         # The job ended but the record says the container still runs: the holder
@@ -480,6 +483,9 @@ class _DirLock(FileLock):
             raise NoSuchContainer(self.name) from None
 
 
+UNREACHABLE = "UNREACHABLE"  # a hint: Slurm did not answer this listing
+
+
 def prefetch_job_states(rt: Runtime, ctrs: list[Container]) -> None:
     """Before a listing syncs many Slurm containers: one ``squeue`` for all."""
     active = [c for c in ctrs if isinstance(c, SlurmContainer)
@@ -489,11 +495,11 @@ def prefetch_job_states(rt: Runtime, ctrs: list[Container]) -> None:
     jobs = {j.id: j.job_id for j in rt.state.slurm_jobs()}
     try:
         states = slurm.job_states([jobs[c.id] for c in active if jobs.get(c.id)])
-    except OciError:
-        return  # each asks scontrol itself
+    except slurm.SlurmError:
+        states = None  # unreachable: nobody asks again in this listing
     for c in active:
         assert isinstance(c, SlurmContainer)
-        c._job_state_hint = states.get(jobs.get(c.id, ""))
+        c._job_state_hint = UNREACHABLE if states is None else states.get(jobs.get(c.id, ""))
 
 
 def sweep_node(rt: Runtime, ctr_id: str, node: str) -> None:

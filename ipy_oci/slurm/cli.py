@@ -23,6 +23,11 @@ _KEYS = ("JobId", "JobName", "JobState", "Reason", "ExitCode", "Partition", "Nod
 _KEY_AT = re.compile(r"(?:^|\s)(" + "|".join(_KEYS) + r")=")
 
 
+# A status query gives up after this (an unreachable controller otherwise holds a
+# listing for Slurm's own retries).
+STATUS_TIMEOUT = 15.0
+
+
 class SlurmError(OciError):
     """Slurm refused or could not be reached; the message is Slurm's own."""
 
@@ -80,7 +85,7 @@ def submit(script: str, options: list[str], job_name: str) -> str:
 
 def show_job(job_id: str) -> JobInfo | None:
     """``scontrol -o show job``; None once Slurm has forgotten the job."""
-    proc = _run("scontrol", "-o", "show", "job", job_id)
+    proc = _run("scontrol", "-o", "show", "job", job_id, timeout=STATUS_TIMEOUT)
     if proc.returncode != 0:
         if b"Invalid job id" in proc.stderr:
             return None
@@ -114,7 +119,10 @@ def job_states(job_ids: list[str]) -> dict[str, str]:
     included); a job it has forgotten is absent."""
     if not job_ids:
         return {}
-    proc = _run("squeue", "-h", "-t", "all", "-j", ",".join(job_ids), "-o", "%i|%T")
+    proc = _run("squeue", "-h", "-t", "all", "-j", ",".join(job_ids), "-o", "%i|%T",
+                timeout=STATUS_TIMEOUT)
+    if proc.returncode != 0 and b"Invalid job id" not in proc.stderr:
+        raise _failed("squeue", proc, "cannot read the state of Slurm jobs")
     out: dict[str, str] = {}
     for line in proc.stdout.decode(errors="replace").splitlines():
         jid, _, state = line.strip().partition("|")
