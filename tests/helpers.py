@@ -63,9 +63,12 @@ class OciEnv:
         return Runtime(Config.load(str(self.root), str(self.runroot), "runc"))
 
     def cli(self, *args: str, input: bytes | None = None, timeout: float = 120,
-            check: bool = False) -> subprocess.CompletedProcess[str]:
-        """Run ``ipy-oci ARGS`` as a separate process, as a user would."""
-        res = subprocess.run([sys.executable, "-m", "ipy_oci", *args], env=self.env,
+            check: bool = False,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``ipy-oci ARGS`` as a separate process, as a user would (``env``: in
+        place of this root's environment)."""
+        res = subprocess.run([sys.executable, "-m", "ipy_oci", *args],
+                             env=self.env if env is None else env,
                              input=input.decode() if input is not None else None,
                              capture_output=True, text=True, timeout=timeout,
                              stdin=None if input is not None else subprocess.DEVNULL)

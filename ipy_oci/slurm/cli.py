@@ -78,6 +78,9 @@ def submit(script: str, options: list[str], job_name: str) -> str:
     proc = _run("sbatch", "--parsable", f"--job-name={job_name}", "--output=/dev/null",
                 "--error=/dev/null", *options, input=script.encode())
     if proc.returncode != 0:
+        if b"Unable to contact slurm controller" in proc.stderr:
+            raise _failed("sbatch", proc, "Slurm cannot be reached (is slurmctld running, "
+                          "and does SLURM_CONF name this cluster?)")
         raise _failed("sbatch", proc, "Slurm refused the job")
     # "ID" or "ID;cluster" on a multi-cluster setup.
     return proc.stdout.decode().strip().split(";")[0]
