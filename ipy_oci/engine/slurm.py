@@ -100,6 +100,7 @@ class SlurmContainer(Container):
     # A listing's one squeue for all its Slurm containers (``prefetch_job_states``):
     # a job it saw running needs no scontrol of its own.
     _job_state_hint: str | None = None
+    _slurm_checked = 0.0  # monotonic time this object last asked Slurm
 
     def _refresh_locked(self) -> None:
         self._reload()
@@ -111,6 +112,12 @@ class SlurmContainer(Container):
         hint, self._job_state_hint = self._job_state_hint, None
         if hint is not None and hint not in slurm.ENDED_STATES:
             return  # running (or, with UNREACHABLE, unknown: the record stands)
+        # While its holder lives the record is the truth; Slurm is only asked whether
+        # the holder died, and not on every look of a follower (logs -f, wait).
+        now = time.monotonic()
+        if hint is None and now - self._slurm_checked < SLURM_RECHECK:
+            return
+        self._slurm_checked = now
         try:
             info = slurm.show_job(job.job_id)
         except slurm.SlurmError:
@@ -484,6 +491,8 @@ class _DirLock(FileLock):
 
 
 UNREACHABLE = "UNREACHABLE"  # a hint: Slurm did not answer this listing
+# Seconds between one object's own questions to Slurm about its job.
+SLURM_RECHECK = 2.0
 
 
 def prefetch_job_states(rt: Runtime, ctrs: list[Container]) -> None:

@@ -184,8 +184,16 @@ def test_rm_force_removes_attached_and_detached_sessions(oci: OciEnv) -> None:
             for _ in range(2):
                 clients.append(oci.spawn("exec", "c", "sleep", "100"))
             sids = [detached(oci, "sleep", "100") for _ in range(2)]
-            rows = wait_until(lambda: (r := running_rows(oci)) and len(r) == 4 and r,
-                              "four running sessions")
+            try:
+                rows = wait_until(lambda: (r := running_rows(oci)) and len(r) == 4 and r,
+                                  "four running sessions")
+            except AssertionError:
+                # Say what each client did (a CI run once saw three sessions only).
+                ended = [(c.returncode, c.communicate()[1]) for c in clients
+                         if c.poll() is not None]
+                rows_now = [dict(r) for r in db_records(oci, "SELECT * FROM exec_sessions")]
+                raise AssertionError(f"not four running sessions: clients ended {ended}, "
+                                     f"rows {rows_now}") from None
             procs = [(r["pid"], r["pid_start"]) for r in rows]
             assert sum(r["attached"] for r in rows) == 2
             assert all(alive(*p) for p in procs)
