@@ -70,11 +70,16 @@ def judged_here(rt: Runtime) -> Callable[[ExecRecord], bool]:
     return judge
 
 
+def _nodes_dir(rt: Runtime) -> Path:
+    """``<login runroot>/slurm``, which holds each node's runroot (seen from a node,
+    its own runroot is two levels below the login side's)."""
+    return (rt.runroot.parent.parent if rt.config.slurm_node else rt.runroot) / "slurm"
+
+
 def node_runroot(rt: Runtime, node: str) -> Path:
     """The runroot of ``node``: flock files, exit files, conmon sockets and runc
     state only make sense on one node (on one machine, nodes must not share it)."""
-    base = rt.runroot.parent.parent if rt.config.slurm_node else rt.runroot
-    return base / "slurm" / node
+    return _nodes_dir(rt) / node
 
 
 def node_argv(rt: Runtime, node: str) -> list[str]:
@@ -87,11 +92,10 @@ def node_argv(rt: Runtime, node: str) -> list[str]:
 def job_script(rt: Runtime, ctr_id: str, attached: bool) -> str:
     """The batch script: the holder, in the job's foreground (exec: no shell in between)."""
     q = shlex.quote
-    base = rt.runroot.parent.parent if rt.config.slurm_node else rt.runroot
     return (
         "#!/bin/sh\n"
         f"exec {q(sys.executable)} -m ipy_oci --root {q(str(rt.root))} "
-        f"--runroot {q(str(base / 'slurm'))}/\"$SLURMD_NODENAME\" "
+        f"--runroot {q(str(_nodes_dir(rt)))}/\"$SLURMD_NODENAME\" "
         f"--runtime {q(rt.config.runtime)} --slurm-node \"$SLURMD_NODENAME\" "
         f"container slurm-hold {'--attached ' if attached else ''}{ctr_id}\n")
 
